@@ -1,0 +1,67 @@
+"""The ``pixelwise`` command line: a thin layer over the public Python API.
+
+Each subcommand group lives in its own module (``datasets``, ``models``, ``train``,
+``evaluate``) exposing ``register(subparsers)``; the handlers only parse
+arguments and call public functions. Every user error surfaces as one line on
+stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# Subcommand modules, in the order `pixelwise --help` lists them.
+_COMMAND_MODULES = ("datasets", "models", "train", "evaluate")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every default in --help and keeps description line breaks."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pixelwise",
+        description="Semantic segmentation on TensorFlow 2 / Keras 3 / TFDS: datasets, models, "
+        "training, evaluation, inference and export.",
+        formatter_class=HelpFormatter,
+    )
+    from pixelwise import __version__
+
+    parser.add_argument("--version", action="version", version=f"pixelwise {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"pixelwise.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"pixelwise.cli.{name}":
+                continue  # subcommand group not written yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pixelwise`` console script."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print("pixelwise: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            IsADirectoryError, PermissionError) as exc:
+        print(f"pixelwise {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from pixelwise.cli import main
+
+sys.exit(main())
