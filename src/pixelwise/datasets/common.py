@@ -1,0 +1,325 @@
+"""Shared pieces of pixelwise's segmentation builders: features, skip report, label decoding.
+
+Every pixelwise dataset has the same three features as the chapter's
+``voc2007_semantic``::
+
+    image           (None, None, C) uint8   C = IMAGE_CHANNELS (3 by default)
+    image/filename  text
+    label           (None, None, 1) uint8   class ids, ignore_label (255) = void
+
+and stores its class set (``class_names``, ``palette``, ``ignore_label``) in
+``DatasetInfo.metadata``. Bad examples never abort a build: the builder calls
+:meth:`SegmentationBuilder._skip`, which logs a warning and records the id and
+reason under ``info.metadata["skipped"][split]``; TFDS writes the metadata
+(``metadata.json``) next to the built dataset, so :func:`skipped_examples`
+reads the report back later.
+
+A builder for a new dataset subclasses :class:`SegmentationBuilder`::
+
+    class Builder(SegmentationBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+        CLASS_SET = CAMVID
+
+        def _info(self):
+            return self._segmentation_info(homepage="https://...")
+
+        def _split_generators(self, dl_manager): ...
+
+        def _generate_examples(self, split, root):
+            for example_id, image_path, label_path in ...:
+                try:
+                    example = self._load_example(image_path, label_path, example_id)
+                except InvalidExampleError as exc:
+                    self._skip(split, example_id, str(exc))
+                    continue
+                yield example_id, example
+
+Label decoding is vectorised (:func:`decode_label`): palette PNGs give their
+indices, 8-bit grayscale PNGs their values, RGB PNGs their colours looked up in
+the class palette (plus the void colour).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from pixelwise.datasets.class_sets import ClassSet
+
+logger = logging.getLogger(__name__)
+
+#: Key of the skip report inside ``DatasetInfo.metadata``.
+SKIPPED_KEY = "skipped"
+
+
+class InvalidExampleError(ValueError):
+    """An example that cannot be used (missing file, undecodable, size mismatch, bad colours).
+
+    Builders catch it and turn it into a skipped example; its message is the reason.
+    """
+
+
+def read_bytes(path_or_bytes) -> bytes:
+    """The bytes of a file given as bytes, a path (``tf.io.gfile``/``epath``) or a file object."""
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return bytes(path_or_bytes)
+    if hasattr(path_or_bytes, "read"):
+        return path_or_bytes.read()
+    path = os.fspath(path_or_bytes)
+    if not tf.io.gfile.exists(path):
+        raise InvalidExampleError(f"file not found: {path}")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read()
+
+
+def _open_image(data: bytes, what: str) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as exc:  # PIL raises many types for corrupt files
+        raise InvalidExampleError(f"cannot decode {what}: {type(exc).__name__}: {exc}") from None
+    return image
+
+
+def decode_image(path_or_bytes, channels: int = 3) -> tuple[np.ndarray, Image.Image]:
+    """Decode an image file to a ``(H, W, channels)`` uint8 array.
+
+    Args:
+        path_or_bytes: Encoded image (bytes), a path, or a file object.
+        channels: 3 for RGB (grayscale/CMYK/palette images are converted), 1 for
+            grayscale.
+
+    Returns:
+        ``(array, pil_image)``; the PIL image tells its original ``mode``/``format``.
+
+    Raises:
+        InvalidExampleError: the file is missing or cannot be decoded.
+
+    Example:
+        >>> array, _ = decode_image("VOCdevkit/VOC2007/JPEGImages/000032.jpg")  # doctest: +SKIP
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"Expected channels 1 or 3, received {channels}.")
+    pil = _open_image(read_bytes(path_or_bytes), "image")
+    target = "RGB" if channels == 3 else "L"
+    array = np.asarray(pil if pil.mode == target else pil.convert(target), dtype=np.uint8)
+    return array.reshape(array.shape[0], array.shape[1], channels), pil
+
+
+def _check_ids(ids: np.ndarray, class_set: ClassSet, source: str) -> np.ndarray:
+    valid = np.zeros(256, dtype=bool)
+    valid[: class_set.num_classes] = True
+    if 0 <= class_set.ignore_label < 256:
+        valid[class_set.ignore_label] = True
+    bad = ~valid[ids]
+    if bad.any():
+        values, counts = np.unique(ids[bad], return_counts=True)
+        listed = ", ".join(f"{v} ({c} px)" for v, c in list(zip(values, counts))[:5])
+        raise InvalidExampleError(
+            f"{source} label holds values outside the class set {class_set.name!r} "
+            f"(expected 0..{class_set.num_classes - 1} or {class_set.ignore_label}): {listed}"
+        )
+    return ids
+
+
+def rgb_to_ids(rgb: np.ndarray, class_set: ClassSet) -> np.ndarray:
+    """Map an RGB label ``(H, W, 3)`` to class ids ``(H, W)`` by exact colour match.
+
+    Palette colours give their class id, the void colour gives ``ignore_label``.
+    Vectorised: colours are packed into one uint32 and looked up with
+    ``np.searchsorted`` over the sorted palette.
+
+    Raises:
+        InvalidExampleError: some pixels have a colour that is neither in the
+            palette nor the void colour (the message lists up to five of them).
+
+    Example:
+        >>> from pixelwise.datasets.class_sets import VOC
+        >>> rgb_to_ids(np.array([[[128, 0, 0], [224, 224, 192]]], np.uint8), VOC).tolist()
+        [[1, 255]]
+    """
+    rgb = np.asarray(rgb, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"Expected an RGB array (H, W, 3), received shape {rgb.shape}.")
+    colors = list(class_set.palette) + [class_set.void_color]
+    ids = list(range(class_set.num_classes)) + [class_set.ignore_label]
+    codes = np.array([(r << 16) | (g << 8) | b for r, g, b in colors], dtype=np.uint32)
+    order = np.argsort(codes, kind="stable")
+    keys, values = codes[order], np.asarray(ids, dtype=np.uint8)[order]
+    packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    position = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
+    found = keys[position] == packed
+    if not found.all():
+        unknown, counts = np.unique(packed[~found], return_counts=True)
+        listed = ", ".join(
+            f"({u >> 16 & 255}, {u >> 8 & 255}, {u & 255}) {c} px"
+            for u, c in list(zip(unknown.tolist(), counts.tolist()))[:5]
+        )
+        raise InvalidExampleError(
+            f"RGB label holds {len(unknown)} colour(s) outside the {class_set.name!r} palette "
+            f"and void colour {class_set.void_color}: {listed}"
+        )
+    return values[position]
+
+
+def decode_label(
+    path_or_bytes,
+    class_set: ClassSet,
+    value_map: Mapping[int, int] | None = None,
+) -> np.ndarray:
+    """Decode a label image to a ``(H, W, 1)`` uint8 array of class ids.
+
+    * palette PNG (PIL mode ``"P"``): its indices, as-is (VOC's format: index =
+      class id, 255 = void). Never its colours and never its luminance.
+    * 8-bit grayscale (``"L"``) or 1-bit (``"1"``): its values, as-is.
+    * RGB / RGBA (alpha ignored): colours looked up by :func:`rgb_to_ids`.
+
+    Args:
+        path_or_bytes: Encoded label image (bytes), a path, or a file object.
+        class_set: The dataset's class set; every id must be a class or its
+            ``ignore_label``.
+        value_map: Optional ``{stored value: class id}`` applied to palette /
+            grayscale values before validation (e.g. CamVid ``{11: 255}``).
+            Values not in the map are kept.
+
+    Returns:
+        uint8 array ``(H, W, 1)``.
+
+    Raises:
+        InvalidExampleError: missing/undecodable file, unsupported image mode,
+            or values/colours outside the class set.
+
+    Example:
+        >>> from pixelwise.datasets.class_sets import VOC
+        >>> label = decode_label("SegmentationClass/000032.png", VOC)  # doctest: +SKIP
+        >>> label.shape, label.dtype  # doctest: +SKIP
+        ((281, 500, 1), dtype('uint8'))
+    """
+    pil = _open_image(read_bytes(path_or_bytes), "label")
+    if pil.mode in ("P", "L", "1"):
+        ids = np.asarray(pil if pil.mode != "1" else pil.convert("L"), dtype=np.uint8)
+        if pil.mode == "1":
+            ids = (ids > 0).astype(np.uint8)
+        if value_map:
+            table = np.arange(256, dtype=np.uint8)
+            for stored, class_id in value_map.items():
+                table[int(stored)] = int(class_id)
+            ids = table[ids]
+        ids = _check_ids(ids, class_set, {"P": "palette", "L": "grayscale", "1": "1-bit"}[pil.mode])
+    elif pil.mode in ("RGB", "RGBA"):
+        ids = rgb_to_ids(np.asarray(pil, dtype=np.uint8)[..., :3], class_set)
+    else:
+        raise InvalidExampleError(
+            f"unsupported label image mode {pil.mode!r}; expected a palette, 8-bit grayscale "
+            "or RGB PNG"
+        )
+    return ids[..., np.newaxis]
+
+
+def skipped_examples(info: tfds.core.DatasetInfo) -> dict[str, list[dict[str, str]]]:
+    """The skip report of a built pixelwise dataset: ``{split: [{"id", "reason"}, ...]}``.
+
+    Example:
+        >>> builder = tfds.builder("voc2007_semantic")  # doctest: +SKIP
+        >>> skipped_examples(builder.info)["train"][0]  # doctest: +SKIP
+        {'id': '000123', 'reason': 'label file not found: ...'}
+    """
+    metadata = info.metadata or {}
+    report = metadata.get(SKIPPED_KEY) or {}
+    return {split: [dict(entry) for entry in entries] for split, entries in report.items()}
+
+
+def format_skip_summary(skipped: Mapping[str, list[Mapping[str, str]]]) -> str:
+    """A human-readable multi-line summary of a skip report."""
+    total = sum(len(v) for v in skipped.values())
+    if not total:
+        return "No examples were skipped."
+    lines = [f"{total} example(s) skipped:"]
+    for split, entries in skipped.items():
+        for entry in entries:
+            lines.append(f"  {split}/{entry['id']}: {entry['reason']}")
+    return "\n".join(lines)
+
+
+class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of pixelwise's semantic-segmentation builders.
+
+    Subclasses set ``VERSION``, ``CLASS_SET`` (and ``IMAGE_CHANNELS`` when not 3),
+    return :meth:`_segmentation_info` from ``_info`` and implement
+    ``_split_generators`` / ``_generate_examples``, calling :meth:`_skip` for
+    bad examples and, typically, :meth:`_load_example` for good ones.
+    """
+
+    #: The dataset's class set, stored in ``info.metadata``.
+    CLASS_SET: ClassSet
+    #: Channels of the ``image`` feature (3 = RGB, 1 = grayscale).
+    IMAGE_CHANNELS: int = 3
+
+    def _segmentation_info(self, homepage: str | None = None, **kwargs) -> tfds.core.DatasetInfo:
+        """``DatasetInfo`` with pixelwise's features and the class set as metadata.
+
+        Description and citation come from the builder folder's ``README.md`` and
+        ``CITATIONS.bib`` (TFDS convention); ``kwargs`` go to ``DatasetInfo``.
+        """
+        metadata = tfds.core.MetadataDict(self.CLASS_SET.to_metadata())
+        metadata[SKIPPED_KEY] = {}
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(None, None, self.IMAGE_CHANNELS), dtype=np.uint8),
+                "image/filename": tfds.features.Text(),
+                # Labels are always given as decoded id arrays and stored losslessly as PNG.
+                "label": tfds.features.Image(
+                    shape=(None, None, 1), dtype=np.uint8, encoding_format="png"
+                ),
+            }),
+            supervised_keys=("image", "label"),
+            homepage=homepage,
+            metadata=metadata,
+            **kwargs,
+        )
+
+    def _skip(self, split: str, example_id: str, reason: str) -> None:
+        """Record a skipped example: a warning in the log and an entry in the skip report."""
+        logger.warning("%s: skipping %s/%s: %s", self.name, split, example_id, reason)
+        report = self.info.metadata.setdefault(SKIPPED_KEY, {})
+        report.setdefault(str(split), []).append({"id": str(example_id), "reason": str(reason)})
+
+    def _load_example(self, image_path, label_path, example_id: str, filename: str | None = None,
+                      value_map: Mapping[int, int] | None = None) -> dict:
+        """Decode and check one (image, label) pair; raises InvalidExampleError when unusable."""
+        if not tf.io.gfile.exists(os.fspath(label_path)):
+            raise InvalidExampleError(f"label file not found: {os.fspath(label_path)}")
+        if not tf.io.gfile.exists(os.fspath(image_path)):
+            raise InvalidExampleError(f"image file not found: {os.fspath(image_path)}")
+        image_bytes = read_bytes(image_path)
+        image, pil = decode_image(image_bytes, self.IMAGE_CHANNELS)
+        label = decode_label(label_path, self.CLASS_SET, value_map=value_map)
+        if image.shape[:2] != label.shape[:2]:
+            raise InvalidExampleError(
+                f"image is {image.shape[1]}x{image.shape[0]} (WxH) but label is "
+                f"{label.shape[1]}x{label.shape[0]}"
+            )
+        # Keep the original encoded bytes (no JPEG re-encoding) when they already decode
+        # to the feature's channels; otherwise store the converted array.
+        keep_bytes = pil.format in ("JPEG", "PNG") and pil.mode == ("RGB" if self.IMAGE_CHANNELS == 3 else "L")
+        return {
+            "image": image_bytes if keep_bytes else image,
+            "image/filename": filename or os.path.basename(os.fspath(image_path)),
+            "label": label,
+        }
+
+    def _download_and_prepare(self, dl_manager, download_config=None):
+        # A fresh report per build; TFDS writes info.metadata after this returns.
+        self.info.metadata[SKIPPED_KEY] = {}
+        super()._download_and_prepare(dl_manager, download_config)
+        summary = format_skip_summary(skipped_examples(self.info))
+        log = logger.warning if skipped_examples(self.info) and any(
+            skipped_examples(self.info).values()) else logger.info
+        log("%s: build finished. %s", self.name, summary)
