@@ -1,0 +1,448 @@
+"""The tf.data input pipeline: from a pixelwise TFDS split to ``(image, label)`` batches.
+
+The chapter's ``resize_and_scale`` + ``to_pair``, done right:
+
+* images are resized **bilinearly** (with antialiasing when shrinking) and scaled
+  to ``[0, 1]`` float32; labels are resized with **nearest neighbour only**, so
+  no label value is ever invented, and void pixels keep the ignore label (255);
+* channel count, class count and ignore label come from the dataset, never
+  hard-coded (ISBI 2012 is grayscale, VOC and CamVid are RGB);
+* training augmentation applies the *same* geometry to image and label (random
+  horizontal flip, random scale, random crop back to the training size, padding
+  labels with the ignore label) and photometric jitter to the image only;
+* parallel ``map``, an in-memory cache of the decoded, resized uint8 examples,
+  shuffle, batch, ``prefetch(AUTOTUNE)``; a ``seed`` makes it deterministic.
+
+Example:
+    >>> from pixelwise.data import load_split, make_pipeline
+    >>> from pixelwise.datasets import class_set_from_info
+    >>> examples, info = load_split("camvid", "train", manual_dir="../shared/datasets/CamVid")
+    >>> train = make_pipeline(examples, class_set_from_info(info), image_size=(352, 480),
+    ...                       batch_size=8, training=True)
+    >>> images, labels = next(iter(train))   # (8, 352, 480, 3) float32, (8, 352, 480, 1) int32
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from pixelwise.datasets.class_sets import ClassSet
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+#: Default range of the random scale factor of training augmentation.
+DEFAULT_SCALE_RANGE = (0.5, 2.0)
+#: Default shuffle buffer (in examples); the pipeline never uses more than the split size.
+DEFAULT_SHUFFLE_BUFFER = 1024
+
+
+def normalize_image_size(image_size) -> tuple[int, int] | None:
+    """Turn ``256``, ``(256, 320)``, ``"256"`` or ``"256x320"`` into ``(height, width)``.
+
+    Args:
+        image_size: An int (square), a ``(height, width)`` pair, a string ``"H"`` or
+            ``"HxW"``, or None (keep each image's native size).
+
+    Returns:
+        ``(height, width)`` as ints, or None.
+
+    Example:
+        >>> normalize_image_size("360x480")
+        (360, 480)
+    """
+    if image_size is None:
+        return None
+    received = image_size
+    if isinstance(image_size, str):
+        parts = re.split(r"[x,×\s]+", image_size.strip().lower())
+        try:
+            image_size = tuple(int(p) for p in parts if p)
+        except ValueError:
+            image_size = ()
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    if (
+        isinstance(image_size, Sequence)
+        and len(image_size) == 1
+        and isinstance(image_size[0], int)
+    ):
+        image_size = (image_size[0], image_size[0])
+    if (
+        not isinstance(image_size, Sequence)
+        or len(image_size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_size)
+    ):
+        raise ValueError(
+            f"Expected an image size as a positive int, (height, width) or 'HxW', "
+            f"received {received!r}; e.g. 256 or '360x480'."
+        )
+    return int(image_size[0]), int(image_size[1])
+
+
+def load_split(
+    name: str,
+    split: str,
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+    *,
+    shuffle_files: bool = False,
+    download: bool = True,
+):
+    """Load one split of a TFDS dataset as a ``tf.data.Dataset`` of example dicts.
+
+    Importing :mod:`pixelwise.datasets` registers the pixelwise builders. A dataset
+    that is not built yet is built first: from ``manual_dir`` when given (offline),
+    otherwise by the builder's own download (when ``download`` is True).
+
+    Args:
+        name: TFDS dataset name, e.g. ``"voc2007_semantic"`` or ``"camvid"``.
+        split: Split name or TFDS slice, e.g. ``"train"``, ``"validation[:10]"``.
+        data_dir: TFDS data directory (default: TFDS's, ``~/tensorflow_datasets``).
+        manual_dir: Folder holding the manually downloaded data, used to build the
+            dataset when it is not built yet.
+        shuffle_files: Shuffle the order of the TFRecord shards (training).
+        download: Whether a dataset that is not built may be built (downloading
+            what ``manual_dir`` does not provide). False: fail instead.
+
+    Returns:
+        ``(examples, info)``: a dataset of dicts with ``image`` ``(H, W, C)`` uint8 and
+        ``label`` ``(H, W, 1)`` uint8 (plus ``image/filename``), and the
+        ``tfds.core.DatasetInfo`` holding the class set in its metadata.
+
+    Raises:
+        ValueError: unknown dataset or split.
+        FileNotFoundError: the dataset is not built and could not be built.
+
+    Example:
+        >>> examples, info = load_split("isbi2012_membranes", "validation",
+        ...                             manual_dir="../shared/datasets/isbi2012")
+        >>> info.features["image"].shape
+        (None, None, 1)
+    """
+    import tensorflow_datasets as tfds
+
+    import pixelwise.datasets  # noqa: F401  (registers the pixelwise builders)
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ValueError(
+            f"Unknown dataset {name!r}; expected a pixelwise dataset (see `pixelwise datasets "
+            f"list`) or another registered TFDS dataset name."
+        ) from None
+
+    if not builder.is_prepared():
+        where = builder.data_dir
+        how = (
+            f"build it first with `pixelwise datasets build {name} --manual-dir DIR"
+            + (f" --data-dir {data_dir}`" if data_dir else "`")
+            + " or pass manual_dir / --manual-dir"
+        )
+        if not download and manual_dir is None:
+            raise FileNotFoundError(
+                f"Dataset {name!r} is not built in {where} and building it was not allowed; {how}."
+            )
+        if manual_dir is not None and not tf.io.gfile.isdir(str(manual_dir)):
+            raise FileNotFoundError(
+                f"Dataset {name!r} is not built in {where}, and the manual directory "
+                f"{str(manual_dir)!r} does not exist; pass the folder holding the downloaded data."
+            )
+        config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
+        try:
+            builder.download_and_prepare(download_config=config)
+        except Exception as error:  # tfds raises many types here (network, asserts, IO)
+            raise FileNotFoundError(
+                f"Dataset {name!r} is not built in {where} and could not be built "
+                f"({type(error).__name__}: {error}); {how}."
+            ) from error
+
+    info = builder.info
+    available = sorted(info.splits.keys())
+    base_splits = {s.split("[")[0].strip() for s in re.split(r"\+", split)}
+    unknown = sorted(s for s in base_splits if s not in available)
+    if unknown:
+        raise ValueError(
+            f"Dataset {name!r} has no split {unknown[0]!r}; expected one of {available}."
+        )
+    examples = builder.as_dataset(split=split, shuffle_files=shuffle_files)
+    return examples, info
+
+
+# --------------------------------------------------------------------------- preparation
+
+
+def _num_channels_of(examples: tf.data.Dataset) -> int | None:
+    spec = examples.element_spec
+    if not isinstance(spec, dict) or "image" not in spec or "label" not in spec:
+        raise ValueError(
+            f"Expected a dataset of dicts with 'image' and 'label' (as load_split returns), "
+            f"received elements {spec!r}."
+        )
+    shape = spec["image"].shape
+    if shape.rank != 3:
+        raise ValueError(f"Expected images of shape (H, W, C), received {shape}.")
+    return shape[-1]
+
+
+def _match_channels(image: tf.Tensor, source: int, target: int) -> tf.Tensor:
+    if source == target:
+        return image
+    if source == 1 and target == 3:
+        return tf.image.grayscale_to_rgb(image)
+    if source == 3 and target == 1:
+        return tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), tf.uint8)
+    raise ValueError(
+        f"Expected images with {target} channel(s), received {source}; only 1 <-> 3 conversion "
+        f"is supported. Pass num_channels={source} or None."
+    )
+
+
+def resize_image(image: tf.Tensor, size) -> tf.Tensor:
+    """Bilinear resize (antialiased when shrinking) of a uint8 or float image; returns float32.
+
+    Values keep their range (0..255 stays 0..255).
+    """
+    return tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+
+
+def resize_label(label: tf.Tensor, size) -> tf.Tensor:
+    """Nearest-neighbour resize of an ``(H, W, 1)`` label map; dtype and values preserved."""
+    return tf.image.resize(label, size, method="nearest")
+
+
+def _prepare(example, image_size, source_channels, num_channels):
+    """Decoded example -> uint8 image (H, W, C) and uint8 label (H, W, 1) at ``image_size``."""
+    image = _match_channels(example["image"], source_channels, num_channels)
+    label = example["label"]
+    if label.shape.rank == 2:
+        label = label[..., tf.newaxis]
+    label = tf.cast(label, tf.uint8)
+    if image_size is not None:
+        image = tf.cast(tf.clip_by_value(tf.round(resize_image(image, image_size)), 0, 255), tf.uint8)
+        label = resize_label(label, image_size)
+    image.set_shape([*(image_size or (None, None)), num_channels])
+    label.set_shape([*(image_size or (None, None)), 1])
+    return image, label
+
+
+def _to_float_pair(image, label):
+    return tf.cast(image, tf.float32) / 255.0, tf.cast(label, tf.int32)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def _random_int(seed, maxval_inclusive):
+    return tf.random.stateless_uniform(
+        [], seed, minval=0, maxval=maxval_inclusive + 1, dtype=tf.int32
+    )
+
+
+def augment_pair(
+    image,
+    label,
+    seed,
+    *,
+    crop_size=None,
+    scale_range=DEFAULT_SCALE_RANGE,
+    photometric: bool = True,
+    ignore_label: int = 255,
+):
+    """Random flip, scale and crop (same geometry for both), photometric jitter (image only).
+
+    Args:
+        image: ``(H, W, C)`` uint8 image.
+        label: ``(H, W, 1)`` integer label map.
+        seed: ``(2,)`` integer tensor for the stateless random ops.
+        crop_size: ``(height, width)`` of the output; None keeps ``(H, W)``.
+        scale_range: ``(min, max)`` of the uniform random scale factor; ``(1, 1)``
+            disables scaling.
+        photometric: Jitter brightness and contrast, plus saturation and hue for RGB.
+        ignore_label: Label value of pixels padded in when the scaled image is smaller
+            than the crop.
+
+    Returns:
+        ``(image, label)``: float32 image in ``[0, 1]`` and label with ``label``'s dtype.
+    """
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=9)
+    num_channels = image.shape[-1]
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    crop_h, crop_w = (height, width) if crop_size is None else crop_size
+
+    # Flip: one coin for both tensors.
+    flip = tf.random.stateless_uniform([], seeds[0]) < 0.5
+    image = tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
+    label = tf.cond(flip, lambda: tf.reverse(label, axis=[1]), lambda: label)
+
+    # Scale: one factor, bilinear for the image, nearest for the label.
+    low, high = float(scale_range[0]), float(scale_range[1])
+    if (low, high) != (1.0, 1.0):
+        scale = tf.random.stateless_uniform([], seeds[1], minval=low, maxval=high)
+        new_h = tf.maximum(1, tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32))
+        new_w = tf.maximum(1, tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32))
+        image = tf.image.resize(
+            tf.cast(image, tf.float32), tf.stack([new_h, new_w]), method="bilinear",
+            antialias=True,
+        )
+        label = tf.image.resize(label, tf.stack([new_h, new_w]), method="nearest")
+        height, width = new_h, new_w
+    else:
+        image = tf.cast(image, tf.float32)
+
+    # Pad (at a random place) up to the crop size: image with 0, label with the ignore label,
+    # so padding never teaches the model a class.
+    pad_h = tf.maximum(crop_h - height, 0)
+    pad_w = tf.maximum(crop_w - width, 0)
+    top = _random_int(seeds[2], pad_h)
+    left = _random_int(seeds[3], pad_w)
+    paddings = [[top, pad_h - top], [left, pad_w - left], [0, 0]]
+    image = tf.pad(image, paddings, constant_values=0.0)
+    label = tf.pad(label, paddings, constant_values=tf.cast(ignore_label, label.dtype))
+
+    # Crop: one offset for both.
+    offset_y = _random_int(seeds[4], height + pad_h - crop_h)
+    offset_x = _random_int(seeds[5], width + pad_w - crop_w)
+    image = image[offset_y : offset_y + crop_h, offset_x : offset_x + crop_w]
+    label = label[offset_y : offset_y + crop_h, offset_x : offset_x + crop_w]
+
+    image = image / 255.0
+    if photometric:
+        image = _photometric_jitter(image, seeds[6:], num_channels)
+    static = crop_size if crop_size is not None else (None, None)
+    image.set_shape([*static, num_channels])
+    label.set_shape([*static, 1])
+    return image, label
+
+
+def _photometric_jitter(image, seeds, num_channels):
+    # Magnitudes of mmsegmentation's PhotoMetricDistortion (brightness ±32/255,
+    # contrast and saturation 0.5..1.5, hue ±18°).
+    image = tf.image.stateless_random_brightness(image, 32.0 / 255.0, seeds[0])
+    image = tf.image.stateless_random_contrast(image, 0.5, 1.5, seeds[1])
+    if num_channels == 3:
+        image = tf.clip_by_value(image, 0.0, 1.0)
+        image = tf.image.stateless_random_saturation(image, 0.5, 1.5, seeds[2])
+        image = tf.image.stateless_random_hue(image, 0.05, seeds[2][::-1])
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def make_pipeline(
+    examples: tf.data.Dataset,
+    class_set: ClassSet,
+    image_size,
+    batch_size: int,
+    *,
+    training: bool,
+    augment: bool = True,
+    num_channels: int | None = None,
+    cache: bool | str = True,
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+    seed: int | None = None,
+    deterministic: bool | None = None,
+    drop_remainder: bool | None = None,
+    scale_range=DEFAULT_SCALE_RANGE,
+    photometric: bool = True,
+) -> tf.data.Dataset:
+    """Batches of ``(image, label)`` ready for ``model.fit``/``evaluate``.
+
+    Args:
+        examples: Dataset of dicts with ``image`` ``(H, W, C)`` uint8 and ``label``
+            ``(H, W, 1)`` integers, e.g. from :func:`load_split`.
+        class_set: The dataset's class set (``class_set_from_info(info)``); its
+            ``ignore_label`` fills padded label pixels.
+        image_size: Output size, int or ``(height, width)`` (see
+            :func:`normalize_image_size`). None keeps native sizes, which needs
+            ``batch_size == 1`` unless all images share a size.
+        batch_size: Examples per batch.
+        training: Shuffle and (with ``augment``) augment; off for evaluation.
+        augment: Apply training augmentation (flip, scale + crop, photometric jitter).
+        num_channels: Channels of the output images; None (default) keeps the dataset's
+            (``info.features["image"].shape[-1]``). 1 <-> 3 conversion is supported.
+        cache: True caches the decoded, resized uint8 examples in memory; a path caches
+            them on disk; False disables caching (datasets larger than memory).
+        shuffle_buffer: Shuffle buffer size in examples (training only).
+        seed: Seed of shuffling and augmentation. Given a seed, the pipeline is
+            deterministic (the same batches on every run).
+        deterministic: Keep element order through parallel maps. Default: True when
+            ``seed`` is given, else False (faster).
+        drop_remainder: Drop the last incomplete batch. Default: ``training``.
+        scale_range: ``(min, max)`` random scale factor of augmentation.
+        photometric: Jitter brightness/contrast (and saturation/hue for RGB) when
+            augmenting.
+
+    Returns:
+        A dataset of ``(image, label)``: float32 ``(B, H, W, C)`` in ``[0, 1]`` and int32
+        ``(B, H, W, 1)`` holding class ids and ``class_set.ignore_label`` for void.
+
+    Example:
+        >>> val = make_pipeline(examples, class_set, 256, 32, training=False)
+    """
+    image_size = normalize_image_size(image_size)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"Expected a positive integer batch size, received {batch_size!r}.")
+    if image_size is None and batch_size != 1:
+        raise ValueError(
+            f"image_size=None keeps each image's native size, which can only be batched with "
+            f"batch_size=1; received batch_size={batch_size}. Pass an image size, e.g. 256."
+        )
+    low, high = (float(s) for s in scale_range)
+    if not 0 < low <= high:
+        raise ValueError(
+            f"Expected scale_range=(min, max) with 0 < min <= max, received {scale_range!r}."
+        )
+    if training and shuffle_buffer < 1:
+        raise ValueError(f"Expected shuffle_buffer >= 1, received {shuffle_buffer}.")
+    source_channels = _num_channels_of(examples)
+    if source_channels is None and num_channels is None:
+        raise ValueError(
+            "The images' channel count is not static in the dataset's element_spec; pass "
+            "num_channels=info.features['image'].shape[-1]."
+        )
+    source_channels = source_channels or num_channels
+    num_channels = num_channels or source_channels
+    if drop_remainder is None:
+        drop_remainder = training
+    if deterministic is None:
+        deterministic = seed is not None
+
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    dataset = examples.with_options(options)
+    dataset = dataset.map(
+        lambda example: _prepare(example, image_size, source_channels, num_channels),
+        num_parallel_calls=AUTOTUNE,
+    )
+    if cache:
+        dataset = dataset.cache("" if cache is True else str(cache))
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if training and augment:
+        # Per-example seeds for the stateless ops: reproducible under parallel map, new
+        # every epoch.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ignore_label = class_set.ignore_label
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(
+            lambda pair, pair_seed: augment_pair(
+                pair[0], pair[1], pair_seed, crop_size=image_size, scale_range=(low, high),
+                photometric=photometric, ignore_label=ignore_label,
+            ),
+            num_parallel_calls=AUTOTUNE,
+        )
+        dataset = dataset.map(lambda image, label: (image, tf.cast(label, tf.int32)))
+    else:
+        dataset = dataset.map(_to_float_pair, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(AUTOTUNE)
+
+
+__all__ = [
+    "AUTOTUNE", "DEFAULT_SCALE_RANGE", "DEFAULT_SHUFFLE_BUFFER", "normalize_image_size",
+    "load_split", "make_pipeline", "augment_pair", "resize_image", "resize_label",
+]
