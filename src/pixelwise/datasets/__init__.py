@@ -11,6 +11,7 @@ from pixelwise.datasets.class_sets import (  # noqa: F401
     CAMVID, ISBI2012, VOC, ClassSet, class_set_from_info, get_class_set,
 )
 from pixelwise.datasets.camvid import camvid_dataset_builder  # noqa: F401,E402  (registers "camvid")
+from pixelwise.datasets.isbi2012_membranes import isbi2012_membranes_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.voc2007_semantic import voc2007_semantic_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.voc2012_semantic import voc2012_semantic_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.common import skipped_examples  # noqa: F401,E402
