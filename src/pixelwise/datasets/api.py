@@ -98,10 +98,10 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None) -> tfds.
     builder = get_builder(name, data_dir)
     manual_dir = _expand(manual_dir)
     if manual_dir is not None and not Path(manual_dir).is_dir():
-        instructions = getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", "") or ""
+        expected = ", ".join(getattr(builder, "TAR_NAMES", {}).values()) or "its source files"
         raise FileNotFoundError(
-            f"Manual directory {manual_dir} does not exist; expected a folder with the "
-            f"{name} source files.\n{instructions}".rstrip()
+            f"Manual directory {manual_dir} does not exist; expected a folder holding {expected} "
+            f"for {name}. Create it and put the files there, or leave out manual_dir to download."
         )
     config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
     builder.download_and_prepare(download_dir=_expand(download_dir), download_config=config)

@@ -1,0 +1,153 @@
+"""``pixelwise datasets``: list, build and describe pixelwise's TFDS datasets.
+
+Each subcommand is one ``_add_<name>(subparsers)`` function listed in
+``SUBCOMMANDS``; to add one, write such a function and append it there.
+Handlers only parse arguments and call :mod:`pixelwise.datasets.api`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+#: Default data directory shown in --help (TFDS' own default).
+DEFAULT_DATA_DIR = "~/tensorflow_datasets"
+
+
+def _api():
+    # Imported lazily so `pixelwise --help` does not wait for TensorFlow.
+    from pixelwise.datasets import api
+
+    return api
+
+
+def _formatter():
+    from pixelwise.cli import HelpFormatter
+
+    return HelpFormatter
+
+
+# -- list -------------------------------------------------------------------------------
+
+def run_list(args: argparse.Namespace) -> int:
+    for name in _api().available():
+        print(name)
+    return 0
+
+
+def _add_list(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "list", help="list the datasets pixelwise provides", formatter_class=_formatter(),
+        description="List the TFDS builders pixelwise registers (usable with tfds.load after "
+        "`import pixelwise.datasets`).",
+    )
+    parser.set_defaults(func=run_list)
+
+
+# -- build ------------------------------------------------------------------------------
+
+def format_build_summary(summary: dict) -> str:
+    """The text ``pixelwise datasets build`` prints after a build."""
+    lines = [f"{summary['name']} {summary['version']} written to {summary['data_dir']}"]
+    for split, count in summary["splits"].items():
+        skipped = len(summary["skipped"].get(split, []))
+        lines.append(f"  {split}: {count} examples" + (f" ({skipped} skipped)" if skipped else ""))
+    entries = [(split, e) for split, es in summary["skipped"].items() for e in es]
+    if entries:
+        lines.append(f"Skipped {len(entries)} example(s):")
+        lines.extend(f"  {split}/{e['id']}: {e['reason']}" for split, e in entries)
+    else:
+        lines.append("No examples were skipped.")
+    return "\n".join(lines)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
+
+    api = _api()
+    try:
+        builder = api.build(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir,
+                            download_dir=args.download_dir)
+    except (ConnectionError, NonMatchingChecksumError) as exc:
+        # The CLI reports user-fixable errors as one line (see pixelwise.cli.main).
+        raise ValueError(" ".join(str(exc).split())) from exc
+    print(format_build_summary(api.describe(builder)))
+    return 0
+
+
+def _add_build(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "build", help="download (or read offline) and prepare a dataset",
+        formatter_class=_formatter(),
+        description="Prepare a dataset with TFDS (progress bars per split), then print the "
+        "examples per split, every skipped example with its reason, and where it was written.\n"
+        "Offline: --manual-dir DIR with the original archives (e.g. VOCtrainval_06-Nov-2007.tar "
+        "and VOCtest_06-Nov-2007.tar, or their extracted VOCdevkit/).",
+    )
+    parser.add_argument("name", help="dataset name (see `pixelwise datasets list`)")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"where the prepared dataset goes (None: TFDS default, {DEFAULT_DATA_DIR})")
+    parser.add_argument("--manual-dir", default=None,
+                        help="folder with the source archives for offline builds (None: "
+                        "<data-dir>/downloads/manual, else download)")
+    parser.add_argument("--download-dir", default=None,
+                        help="where downloads and extracted archives go (None: <data-dir>/downloads)")
+    parser.set_defaults(func=run_build)
+
+
+# -- info -------------------------------------------------------------------------------
+
+def format_info(builder) -> str:
+    """The text ``pixelwise datasets info`` prints."""
+    from pixelwise.datasets.class_sets import class_set_from_info
+    from pixelwise.datasets.common import skipped_examples
+
+    info = builder.info
+    lines = [f"{builder.name} {builder.version}", f"Features: {info.features}"]
+    if builder.is_prepared():
+        lines.append(f"Prepared in {builder.data_dir}")
+        skipped = skipped_examples(info)
+        for split, split_info in info.splits.items():
+            lines.append(f"  {split}: {split_info.num_examples} examples "
+                         f"({len(skipped.get(split, []))} skipped at build time)")
+    else:
+        lines.append(f"Not prepared in {builder.data_dir}; run `pixelwise datasets build {builder.name}`.")
+    class_set = class_set_from_info(info)
+    lines.append(f"Classes ({class_set.num_classes}, ignore label {class_set.ignore_label} "
+                 f"drawn as {class_set.void_color}):")
+    lines.extend(f"  {i:3d} {name:<16} {tuple(rgb)}"
+                 for i, (name, rgb) in enumerate(zip(class_set.class_names, class_set.palette)))
+    return "\n".join(lines)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    print(format_info(_api().get_builder(args.name, data_dir=args.data_dir)))
+    return 0
+
+
+def _add_info(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "info", help="features, splits with counts, class names with colours",
+        formatter_class=_formatter(),
+    )
+    parser.add_argument("name", help="dataset name (see `pixelwise datasets list`)")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"where the prepared dataset is (None: TFDS default, {DEFAULT_DATA_DIR})")
+    parser.set_defaults(func=run_info)
+
+
+#: Subcommands of `pixelwise datasets`, in --help order.
+SUBCOMMANDS = [_add_list, _add_build, _add_info]
+
+
+def register(subparsers) -> None:
+    """Add ``pixelwise datasets ...`` to the top-level parser's subparsers."""
+    parser = subparsers.add_parser(
+        "datasets", help="list, build and describe datasets", formatter_class=_formatter(),
+        description="Datasets pixelwise provides as TensorFlow Datasets builders.",
+    )
+    commands = parser.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND")
+    for add in SUBCOMMANDS:
+        add(commands)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
