@@ -156,7 +156,7 @@ def load_split(
         except Exception as error:  # tfds raises many types here (network, asserts, IO)
             raise FileNotFoundError(
                 f"Dataset {name!r} is not built in {where} and could not be built "
-                f"({type(error).__name__}: {error}); {how}."
+                f"({type(error).__name__}: {_first_line(error)}); {how}."
             ) from error
 
     info = builder.info
@@ -169,6 +169,11 @@ def load_split(
         )
     examples = builder.as_dataset(split=split, shuffle_files=shuffle_files)
     return examples, info
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 # --------------------------------------------------------------------------- preparation
