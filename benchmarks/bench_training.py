@@ -1,0 +1,289 @@
+"""Training-throughput benchmark: images/s and achieved GFLOP/s against a measured matmul peak.
+
+For each variant a model is built and compiled, then ``train_on_batch`` is timed on one fixed
+in-memory batch (so the input pipeline is not part of it; see ``bench_input_pipeline.py``).
+Variants of one group are measured *interleaved*, round by round, together with the matmul
+peak (``tf.linalg.matmul`` of two large square matrices, fp32 and bf16): on a shared machine,
+ratios within a group compare like with like. Figures are medians over the rounds.
+
+Achieved FLOP/s = images/s x 3 x forward FLOPs (2 x multiply-adds of the convolutions, from
+``pixelwise.models.summary.count_flops``), as a fraction of the matmul peak in the same
+precision (bf16 peak for ``mixed_bfloat16``).
+
+Groups:
+
+* ``chapter256_b8``: the chapter's U-Net at 256x256, batch 8: the chapter's code as written
+  (``chapter_reference``: its model and ``compile``; Keras 3 turns XLA on by default) and
+  pixelwise (``models.build("unet")``, void-aware loss, mean IoU + pixel accuracy metrics):
+  fp32 with XLA on / off, ``mixed_bfloat16`` with XLA on / off.
+* ``chapter256_b32``: pixelwise at batch 32 (the chapter's batch size), fp32 and bf16, XLA on.
+* ``compact``: the model and crop of ``configs/camvid.yaml`` at its batch size, fp32 and bf16.
+
+Usage::
+
+    python benchmarks/bench_training.py                 # all groups, 5 rounds
+    python benchmarks/bench_training.py --groups compact --rounds 3
+    python benchmarks/bench_training.py --quick         # tiny models, 2 rounds: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+import harness  # noqa: E402
+
+MATMUL_N = 2048
+
+
+class MatmulPeak:
+    """Times one ``n x n @ n x n`` product per call in a dtype; ``2 n^3`` FLOPs."""
+
+    def __init__(self, dtype_name: str, n: int = MATMUL_N):
+        import tensorflow as tf
+
+        dtype = getattr(tf, dtype_name)
+        self.name = f"matmul_{dtype_name}"
+        self.flops = 2.0 * n**3
+        self.a = tf.cast(tf.random.normal((n, n), seed=1), dtype)
+        self.b = tf.cast(tf.random.normal((n, n), seed=2), dtype)
+        self.fn = tf.function(tf.linalg.matmul)
+        self.fn(self.a, self.b).numpy()
+
+    def step(self) -> float:
+        start = time.perf_counter()
+        # Three products per sample: a single 0.1 s product is too short on a busy machine.
+        for _ in range(3):
+            self.fn(self.a, self.b).numpy()
+        return (time.perf_counter() - start) / 3
+
+
+class TrainVariant:
+    """One compiled model and a fixed batch; ``step()`` times one ``train_on_batch``."""
+
+    def __init__(self, name, build_model, compile_model, batch_size, size, num_classes,
+                 precision="float32", jit_compile=True, void_rows=True):
+        import keras
+
+        from pixelwise.models.summary import count_flops
+
+        self.name = name
+        self.batch_size = batch_size
+        self.precision = precision
+        self.jit_compile = jit_compile
+        previous = keras.mixed_precision.global_policy().name
+        keras.mixed_precision.set_global_policy(precision)
+        try:
+            self.model = build_model()
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+        compile_model(self.model, jit_compile)
+        self.forward_flops = float(count_flops(self.model))
+        rng = np.random.default_rng(0)
+        height, width = size
+        self.x = rng.random((batch_size, height, width, 3), dtype=np.float32)
+        labels = rng.integers(0, num_classes, (batch_size, height, width, 1)).astype(np.int32)
+        if void_rows:  # some void rows, as real labels have (the chapter's loss has no void)
+            labels[:, ::17] = 255
+        self.y = labels
+        start = time.perf_counter()
+        self.model.train_on_batch(self.x, self.y)  # tracing / XLA compilation
+        self.first_step_s = time.perf_counter() - start
+
+    def step(self) -> float:
+        start = time.perf_counter()
+        self.model.train_on_batch(self.x, self.y)
+        return time.perf_counter() - start
+
+
+def _pixelwise_compile(class_set, class_weights=None):
+    def compile_model(model, jit_compile):
+        import keras
+
+        from pixelwise.losses import segmentation_loss
+        from pixelwise.metrics import segmentation_metrics
+
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss=segmentation_loss(class_set, class_weights=class_weights),
+            metrics=segmentation_metrics(class_set),
+            jit_compile=jit_compile,
+        )
+    return compile_model
+
+
+def _chapter_compile(model, jit_compile):
+    from chapter_reference import chapter_compile
+
+    chapter_compile(model)  # as written: Keras 3 default jit_compile="auto" (XLA on)
+
+
+def _chapter_variants(batch_sizes, size, base_filters, precisions_xla, include_chapter):
+    from chapter_reference import get_unet as chapter_get_unet
+    from pixelwise import models
+    from pixelwise.datasets.class_sets import VOC
+
+    compile_ours = _pixelwise_compile(VOC)
+    for batch_size in batch_sizes:
+        if include_chapter:
+            yield dict(
+                name=f"chapter_as_written_b{batch_size}_fp32_xla-auto",
+                build_model=lambda: chapter_get_unet((*size, 3), 21) if base_filters == 128
+                else models.build("unet", input_size=(*size, 3), num_classes=21,
+                                  base_filters=base_filters),
+                compile_model=_chapter_compile, batch_size=batch_size, size=size,
+                num_classes=21, precision="float32", jit_compile="auto", void_rows=False)
+        for precision, jit in precisions_xla:
+            short = "bf16" if precision == "mixed_bfloat16" else "fp32"
+            yield dict(
+                name=f"pixelwise_unet_b{batch_size}_{short}_xla-{'on' if jit else 'off'}",
+                build_model=lambda: models.build("unet", input_size=(*size, 3), num_classes=21,
+                                                 base_filters=base_filters),
+                compile_model=compile_ours, batch_size=batch_size, size=size, num_classes=21,
+                precision=precision, jit_compile=jit)
+
+
+def load_recipe(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def _compact_variants(config_path: Path, quick: bool):
+    """The model and training crop of the CamVid recipe, fp32 and bf16, XLA on."""
+    from pixelwise import models
+    from pixelwise.datasets.class_sets import CAMVID
+
+    recipe = load_recipe(config_path)
+    model_options = dict(recipe.get("model_options") or {})
+    size = tuple(recipe.get("crop_size") or recipe.get("image_size"))
+    if isinstance(size[0], int) and len(size) == 1:
+        size = (size[0], size[0])
+    batch_size = int(recipe.get("batch_size", 8))
+    if quick:
+        size, batch_size = (64, 64), 2
+    compile_ours = _pixelwise_compile(CAMVID, class_weights=[1.0] * CAMVID.num_classes)
+    for precision in ("float32", "mixed_bfloat16"):
+        short = "bf16" if precision == "mixed_bfloat16" else "fp32"
+        yield dict(
+            name=f"camvid_recipe_{recipe['model']}_b{batch_size}_{size[0]}x{size[1]}_{short}_xla-on",
+            build_model=lambda: models.build(recipe["model"], input_size=(*size, 3),
+                                             num_classes=CAMVID.num_classes, **model_options),
+            compile_model=compile_ours, batch_size=batch_size, size=size,
+            num_classes=CAMVID.num_classes, precision=precision, jit_compile=True)
+
+
+def run_group(name: str, specs, rounds: int) -> dict:
+    peaks = {"float32": MatmulPeak("float32"), "mixed_bfloat16": MatmulPeak("bfloat16")}
+    variants = []
+    for spec in specs:
+        print(f"[{name}] building {spec['name']}", file=sys.stderr, flush=True)
+        variants.append(TrainVariant(**spec))
+    times = {v.name: [] for v in variants}
+    peak_times = {k: [] for k in peaks}
+    for round_index in range(rounds):
+        for precision, peak in peaks.items():
+            peak_times[precision].append(peak.step())
+        for variant in variants:
+            times[variant.name].append(variant.step())
+        print(f"[{name}] round {round_index + 1}/{rounds}: "
+              + ", ".join(f"{k}={v[-1]:.2f}s" for k, v in times.items()), file=sys.stderr,
+              flush=True)
+    peak_gflops = {
+        precision: peak.flops / statistics.median(peak_times[precision]) / 1e9
+        for precision, peak in peaks.items()
+    }
+    results = {"matmul_peak_gflops": {"float32": peak_gflops["float32"],
+                                      "bfloat16": peak_gflops["mixed_bfloat16"],
+                                      "n": MATMUL_N},
+               "variants": {}}
+    for variant in variants:
+        median = statistics.median(times[variant.name])
+        images_per_s = variant.batch_size / median
+        achieved = images_per_s * 3 * variant.forward_flops / 1e9
+        results["variants"][variant.name] = {
+            "batch_size": variant.batch_size,
+            "precision": variant.precision,
+            "jit_compile": variant.jit_compile,
+            "params": variant.model.count_params(),
+            "forward_gflops_per_image": variant.forward_flops / 1e9,
+            "step_s": harness.summary(times[variant.name]),
+            "first_step_s": variant.first_step_s,
+            "images_per_s": images_per_s,
+            "achieved_gflops": achieved,
+            "fraction_of_matmul_peak": achieved / peak_gflops[variant.precision],
+        }
+    return results
+
+
+def add_ratios(group: dict) -> None:
+    """bf16/fp32 and XLA on/off speed ratios between variants of one group."""
+    variants = group["variants"]
+    ratios = {}
+    for name, figures in variants.items():
+        if "_fp32_xla-on" in name:
+            for other, label in (("_bf16_xla-on", "bf16_over_fp32_xla-on"),
+                                 ("_fp32_xla-off", "xla_on_over_off_fp32")):
+                partner = name.replace("_fp32_xla-on", other)
+                if partner in variants:
+                    a, b = figures["images_per_s"], variants[partner]["images_per_s"]
+                    ratios[f"{name}:{label}"] = b / a if "bf16" in label else a / b
+        if "_bf16_xla-on" in name:
+            partner = name.replace("_bf16_xla-on", "_bf16_xla-off")
+            if partner in variants:
+                ratios[f"{name}:xla_on_over_off_bf16"] = (
+                    figures["images_per_s"] / variants[partner]["images_per_s"])
+        if name.startswith("chapter_as_written"):
+            partner = name.replace("chapter_as_written", "pixelwise_unet").replace(
+                "xla-auto", "xla-on")
+            if partner in variants:
+                ratios[f"{partner}:over_chapter_as_written"] = (
+                    variants[partner]["images_per_s"] / figures["images_per_s"])
+    group["ratios"] = ratios
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 64x64 inputs, base_filters 8, 2 rounds")
+    parser.add_argument("--groups", nargs="+",
+                        default=["chapter256_b8", "chapter256_b32", "compact"],
+                        choices=["chapter256_b8", "chapter256_b32", "compact"])
+    parser.add_argument("--rounds", type=int, default=5, help="timed steps per variant")
+    parser.add_argument("--config", default=str(harness.PROJECT_ROOT / "configs" / "camvid.yaml"),
+                        help="recipe whose model/crop/batch the 'compact' group measures")
+    parser.add_argument("--out", default=None, help="JSON output path")
+    args = parser.parse_args(argv)
+
+    size, base, rounds = ((64, 64), 8, 2) if args.quick else ((256, 256), 128, args.rounds)
+    all_precisions = [("float32", True), ("float32", False),
+                      ("mixed_bfloat16", True), ("mixed_bfloat16", False)]
+    group_specs = {
+        "chapter256_b8": lambda: _chapter_variants([2 if args.quick else 8], size, base,
+                                                   all_precisions, include_chapter=True),
+        "chapter256_b32": lambda: _chapter_variants(
+            [4 if args.quick else 32], size, base,
+            [("float32", True), ("mixed_bfloat16", True)], include_chapter=False),
+        "compact": lambda: _compact_variants(Path(args.config), args.quick),
+    }
+    results = {"machine": harness.machine_info(), "groups": {}}
+    for group in args.groups:
+        if group == "compact" and not Path(args.config).is_file():
+            results["groups"][group] = {"not_measured": f"no recipe at {args.config}"}
+            continue
+        results["groups"][group] = run_group(group, list(group_specs[group]()), rounds)
+        add_ratios(results["groups"][group])
+    harness.report("training", results, quick=args.quick, out=args.out)
+
+
+if __name__ == "__main__":
+    main()
