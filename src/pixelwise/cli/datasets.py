@@ -137,8 +137,49 @@ def _add_info(subparsers) -> None:
     parser.set_defaults(func=run_info)
 
 
+# -- browse -----------------------------------------------------------------------------
+
+def run_browse(args: argparse.Namespace) -> int:
+    from pixelwise.datasets.browse import browse
+
+    paths = browse(args.name, args.split, args.out, num_examples=args.num_examples,
+                   data_dir=args.data_dir, manual_dir=args.manual_dir, alpha=args.alpha)
+    print(f"Wrote {len(paths)} picture(s) (image | label | overlay) to {args.out}:")
+    for path in paths:
+        print(f"  {path.name}")
+    return 0
+
+
+#: Defaults of `datasets browse`, equal to pixelwise.datasets.browse's (a test checks it);
+#: repeated here so that `pixelwise --help` does not import TensorFlow.
+BROWSE_NUM_EXAMPLES, BROWSE_ALPHA = 8, 0.5
+
+
+def _add_browse(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "browse", help="write image | colour label | overlay PNGs to look at a split",
+        formatter_class=_formatter(),
+        description="Write one PNG per example (the first N of the split): the image, its label "
+        "in the class colours, and the label over the image, with a legend of the classes "
+        "present and their pixel share.",
+    )
+    parser.add_argument("name", help="dataset name (see `pixelwise datasets list`)")
+    parser.add_argument("--split", default="train", help="split to look at")
+    parser.add_argument("--out", required=True, help="folder for the PNGs (created if needed)")
+    parser.add_argument("-n", "--num-examples", type=int, default=BROWSE_NUM_EXAMPLES,
+                        help="how many examples")
+    parser.add_argument("--alpha", type=float, default=BROWSE_ALPHA,
+                        help="opacity of the colour label in the overlay")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"where the prepared dataset is (None: TFDS default, {DEFAULT_DATA_DIR})")
+    parser.add_argument("--manual-dir", default=None,
+                        help="build the dataset from this folder first if it is not prepared "
+                        "(None: it must be prepared)")
+    parser.set_defaults(func=run_browse)
+
+
 #: Subcommands of `pixelwise datasets`, in --help order.
-SUBCOMMANDS = [_add_list, _add_build, _add_info]
+SUBCOMMANDS = [_add_list, _add_build, _add_info, _add_browse]
 
 
 def register(subparsers) -> None:
