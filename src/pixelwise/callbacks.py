@@ -1,0 +1,331 @@
+"""Keras callbacks of ``pixelwise train``: the chapter's and the exercises' extras.
+
+- :class:`DropoutSchedule` — exercise 19: encoder dropout starts at 0.5 and
+  grows by 0.1 after every epoch (start/step/cap configurable, cap < 1); the
+  rate in effect is added to the epoch logs as ``dropout_rate``.
+- :class:`PerClassIoU` — exercise 17: the IoU of every class on the validation
+  split at the end of each epoch, added to the logs as ``val_iou_<class>`` (so
+  CSVLogger and TensorBoard record it).
+- :class:`LearningRateLogger` — the learning rate in effect, as ``learning_rate``.
+- :class:`ValidationImages` — TensorBoard image summaries of a fixed set of
+  validation images: input | true colour mask | predicted colour mask.
+- :class:`RunSummary` — rewrites ``curves.png`` and ``metrics.json`` from
+  ``history.csv`` after every epoch, so even an interrupted run has them.
+- :class:`ResumableEarlyStopping` — EarlyStopping whose best value and patience
+  counter continue from an earlier, interrupted part of the same run.
+
+Callbacks that add keys to the logs must come before ``CSVLogger`` and
+``TensorBoard`` in the callback list (Keras hands every callback the same dict).
+
+Example:
+    >>> schedule = DropoutSchedule(start=0.5, step=0.1, cap=0.9)
+    >>> [round(schedule.rate(epoch), 2) for epoch in range(6)]
+    [0.5, 0.6, 0.7, 0.8, 0.9, 0.9]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from pixelwise.datasets.class_sets import ClassSet
+
+#: The metric the best checkpoint and early stopping follow.
+MONITOR = "val_mean_iou"
+
+
+def iou_key(class_name: str) -> str:
+    """Log key of one class's validation IoU: ``val_iou_<name>`` with spaces as underscores."""
+    return "val_iou_" + re.sub(r"\W+", "_", class_name).strip("_")
+
+
+class DropoutSchedule(keras.callbacks.Callback):
+    """Exercise 19: encoder dropout rate ``min(start + step * epoch, cap)``.
+
+    The rate is set before each epoch through
+    :func:`pixelwise.models.set_dropout_rate` (no rebuild, no recompile) and added
+    to the epoch logs as ``dropout_rate``. Because the rate is a function of the
+    epoch number only, a resumed run continues the schedule where it stopped.
+
+    Args:
+        start: float, default 0.5. Rate of the first epoch.
+        step: float, default 0.1. Added after every epoch.
+        cap: float, default 0.9. Upper bound; must be below 1.
+    """
+
+    def __init__(self, start: float = 0.5, step: float = 0.1, cap: float = 0.9):
+        super().__init__()
+        start, step, cap = float(start), float(step), float(cap)
+        if not 0.0 <= start < 1.0 or not 0.0 <= cap < 1.0 or start > cap:
+            raise ValueError(
+                "Expected a dropout schedule with 0 <= start <= cap < 1, received "
+                f"start={start}, step={step}, cap={cap}; e.g. --dropout-schedule 0.5,0.1,0.9."
+            )
+        self.start, self.step, self.cap = start, step, cap
+
+    def rate(self, epoch: int) -> float:
+        """The dropout rate of (zero-based) ``epoch``."""
+        return float(min(max(self.start + self.step * epoch, 0.0), self.cap))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from pixelwise.models import set_dropout_rate
+
+        set_dropout_rate(self.model, self.rate(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["dropout_rate"] = self.rate(epoch)
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's learning rate at the end of the epoch as ``learning_rate``."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+class PerClassIoU(keras.callbacks.Callback):
+    """Exercise 17: per-class IoU of the validation split, every epoch.
+
+    Reads the confusion matrix that the compiled ``MeanIoU`` metric accumulated
+    during the epoch's validation pass (Keras resets metrics before validation and
+    leaves their state in place until the next epoch starts), so it costs no
+    extra pass over the data. The mean of the per-class values over the classes
+    present equals ``val_mean_iou``; the tests check both against NumPy.
+
+    Args:
+        metric: The ``keras.metrics.MeanIoU`` (or subclass with ``total_cm``) the
+            model was compiled with.
+        class_set: Names used in the log keys (``val_iou_<name>``).
+    """
+
+    def __init__(self, metric, class_set: ClassSet):
+        super().__init__()
+        if not hasattr(metric, "total_cm"):
+            raise ValueError(
+                f"PerClassIoU needs a MeanIoU-like metric with a 'total_cm' confusion matrix, "
+                f"received {type(metric).__name__}."
+            )
+        self.metric = metric
+        self.class_set = class_set
+        self.last_iou: np.ndarray | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or MONITOR not in logs:
+            return  # no validation this epoch
+        from pixelwise.metrics import iou_from_confusion
+
+        self.last_iou = iou_from_confusion(keras.ops.convert_to_numpy(self.metric.total_cm))
+        for name, value in zip(self.class_set.class_names, self.last_iou):
+            logs[iou_key(name)] = float(value)
+
+
+class ValidationImages(keras.callbacks.Callback):
+    """TensorBoard image summaries: input | true mask | predicted mask, each epoch.
+
+    The same ``images``/``labels`` are drawn every epoch (taken once from the
+    unshuffled validation split), so the panels show how one prediction evolves.
+    Ignored pixels are drawn in the class set's void colour.
+
+    Args:
+        log_dir: Folder of the summary writer (``tensorboard/images``).
+        images: float array (N, H, W, C) in [0, 1].
+        labels: int array (N, H, W) or (N, H, W, 1).
+        class_set: Palette for the masks.
+    """
+
+    def __init__(self, log_dir, images, labels, class_set: ClassSet):
+        super().__init__()
+        self.log_dir = str(log_dir)
+        self.images = np.asarray(images, dtype=np.float32)
+        self.labels = np.asarray(labels)
+        self.class_set = class_set
+        self._writer = None
+
+    def panels(self) -> np.ndarray:
+        """uint8 (N, H, 3W, 3): input, true and predicted colour masks side by side."""
+        logits = keras.ops.convert_to_numpy(self.model(self.images, training=False))
+        predicted = np.argmax(logits, axis=-1)
+        images = np.clip(self.images * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if images.shape[-1] == 1:
+            images = np.repeat(images, 3, axis=-1)
+        images = images[..., :3]
+        return np.concatenate(
+            [images, self.class_set.colorize(self.labels), self.class_set.colorize(predicted)],
+            axis=2,
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default():
+            tf.summary.image(
+                "validation/input_true_predicted", self.panels(), step=epoch,
+                max_outputs=len(self.images),
+            )
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def read_history(path) -> list[dict]:
+    """Rows of a CSVLogger ``history.csv`` as dicts of floats (``epoch`` as int)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            parsed = {}
+            for key, value in row.items():
+                try:
+                    parsed[key] = float(value)
+                except (TypeError, ValueError):
+                    parsed[key] = value
+            if "epoch" in parsed:
+                parsed["epoch"] = int(parsed["epoch"])
+            rows.append(parsed)
+    return rows
+
+
+def truncate_history(path, first_epoch: int) -> int:
+    """Drop rows of epochs ``>= first_epoch`` (they will be trained again); return rows kept."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with path.open(newline="") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    if not lines:
+        return 0
+    header, body = lines[0], lines[1:]
+    kept = [line for line in body if line.strip() and int(float(line.split(",", 1)[0])) < first_epoch]
+    if len(kept) != len(body):
+        path.write_text(header + "".join(kept))
+    return len(kept)
+
+
+def best_row(rows: list[dict], monitor: str = MONITOR) -> dict | None:
+    """The history row with the highest finite ``monitor`` value (first one on ties)."""
+    scored = [r for r in rows if isinstance(r.get(monitor), float) and math.isfinite(r[monitor])]
+    return max(scored, key=lambda r: r[monitor]) if scored else None
+
+
+def summarize_history(rows: list[dict], monitor: str = MONITOR) -> dict:
+    """``metrics.json`` content: the final epoch's logs and the best epoch's logs."""
+
+    def clean(row):
+        if row is None:
+            return None
+        return {k: (v if not (isinstance(v, float) and not math.isfinite(v)) else None)
+                for k, v in row.items()}
+
+    return {
+        "monitor": monitor,
+        "epochs_finished": len(rows),
+        "final": clean(rows[-1] if rows else None),
+        "best": clean(best_row(rows, monitor)),
+    }
+
+
+# (title, metric name in the logs) of the panels of curves.png
+_CURVES = (("loss", "loss"), ("pixel accuracy", "pixel_accuracy"), ("mean IoU", "mean_iou"))
+
+
+def plot_curves(rows: list[dict], path) -> None:
+    """Write ``curves.png``: loss, pixel accuracy and mean IoU, train and validation.
+
+    Uses matplotlib's object API (no pyplot global state).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(12, 3.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(_CURVES))
+    epochs = [r["epoch"] + 1 for r in rows]
+    for ax, (title, key) in zip(axes, _CURVES):
+        if rows and key not in rows[0] and key == "pixel_accuracy" and "accuracy" in rows[0]:
+            key = "accuracy"
+        for prefix, label in (("", "train"), ("val_", "validation")):
+            values = [r.get(prefix + key) for r in rows]
+            if any(isinstance(v, float) for v in values):
+                ax.plot(epochs, [v if isinstance(v, float) else np.nan for v in values],
+                        marker="o", markersize=3, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        if ax.lines:
+            ax.legend()
+    figure.savefig(str(path), dpi=100)
+
+
+class RunSummary(keras.callbacks.Callback):
+    """Rewrites ``curves.png`` and ``metrics.json`` from ``history.csv`` after every epoch.
+
+    Must come after ``CSVLogger`` in the callback list. Reading the CSV (rather
+    than this process's logs) makes a resumed run's figures cover all its epochs.
+
+    Args:
+        history_path, curves_path, metrics_path: Files of the run folder.
+    """
+
+    def __init__(self, history_path, curves_path, metrics_path):
+        super().__init__()
+        self.history_path = Path(history_path)
+        self.curves_path = Path(curves_path)
+        self.metrics_path = Path(metrics_path)
+
+    def write(self) -> dict:
+        rows = read_history(self.history_path)
+        summary = summarize_history(rows)
+        self.metrics_path.write_text(json.dumps(summary, indent=2) + "\n")
+        plot_curves(rows, self.curves_path)
+        return summary
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.write()
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """``EarlyStopping`` on ``val_mean_iou`` that remembers an interrupted run's epochs.
+
+    Keras' EarlyStopping forgets its best value and patience counter when ``fit``
+    starts again; seeded with the rows already in ``history.csv`` it continues
+    counting as if training had never stopped.
+
+    Args:
+        history: Rows of the epochs finished before this ``fit`` (``read_history``).
+        patience: int. Epochs without improvement before stopping.
+        **kwargs: Passed to ``keras.callbacks.EarlyStopping``.
+    """
+
+    def __init__(self, history: list[dict] = (), patience: int = 10, monitor: str = MONITOR,
+                 **kwargs):
+        super().__init__(monitor=monitor, mode="max", patience=patience, **kwargs)
+        self.history_rows = list(history)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        best = None
+        for row in self.history_rows:
+            value = row.get(self.monitor)
+            if not isinstance(value, float) or not math.isfinite(value):
+                continue
+            self.wait += 1
+            if best is None or value > best + self.min_delta:
+                best, self.best_epoch, self.wait = value, row["epoch"], 0
+        self.best = best

@@ -1,0 +1,176 @@
+"""``pixelwise train``: a thin layer over :func:`pixelwise.training.train`.
+
+Precedence: :class:`~pixelwise.training.TrainConfig` defaults (the chapter's) <
+the run folder's ``config.json`` (with ``--resume``) < ``--config FILE`` < flags.
+Only flags given on the command line override; ``--help`` shows the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pixelwise.training import (
+    CLASS_WEIGHTS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
+)
+
+_DEFAULTS = TrainConfig()
+
+
+def parse_value(text: str):
+    """Type a ``--model-arg`` value: int, float, bool (true/false/yes/no), none/null, JSON, or str.
+
+    Example:
+        >>> [parse_value(v) for v in ("16", "0.5", "true", "none", "[1, 2]", "same")]
+        [16, 0.5, True, None, [1, 2], 'same']
+    """
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    if lowered in ("none", "null"):
+        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    if text.strip().startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
+def parse_model_args(pairs) -> dict:
+    """``["base_filters=16", "batch_norm=true"]`` -> ``{"base_filters": 16, "batch_norm": True}``."""
+    values = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(
+                f"Expected --model-arg KEY=VALUE (e.g. base_filters=16), received {pair!r}."
+            )
+        values[key.strip().replace("-", "_")] = parse_value(value)
+    return values
+
+
+def _dropout_schedule(text: str):
+    if text.strip().lower() in ("none", "off"):
+        return "none"
+    return text
+
+
+def _default(name) -> str:
+    value = getattr(_DEFAULTS, name)
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    return f" (default: {value})"
+
+
+def register(subparsers) -> None:
+    from pixelwise.cli import HelpFormatter
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train a segmentation model and write a run folder",
+        description=(
+            "Train a model with Keras compile/fit and write runs/NAME/: config.json, "
+            "class_set.json, checkpoints/{best,last}.keras, backup/, tensorboard/, history.csv, "
+            "curves.png, metrics.json.\n\n"
+            "Defaults are the chapter's. Precedence: defaults < the run's config.json (--resume) "
+            "< --config FILE < flags.\n\n"
+            "Example:\n"
+            "  pixelwise train --dataset camvid --manual-dir ../shared/datasets/CamVid \\\n"
+            "      --image-size 256x320 --batch-size 8 --model-arg base_filters=16 \\\n"
+            "      --mixed-precision bf16 --out runs/camvid"
+        ),
+        formatter_class=HelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    add = parser.add_argument
+    add("--config", metavar="FILE", help="YAML or JSON file of options (keys as the flags, "
+        "with underscores); flags override it")
+    add("--resume", action="store_true", default=False,
+        help="continue the run in --out from its last finished epoch")
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", help="TFDS dataset name" + _default("dataset"))
+    data.add_argument("--data-dir", help="TFDS data directory (default: TFDS's)")
+    data.add_argument("--manual-dir", help="manually downloaded data, to build the dataset "
+                      "if it is not built yet")
+    data.add_argument("--train-split", help="training split or slice" + _default("train_split"))
+    data.add_argument("--validation-split",
+                      help="split that selects the best epoch" + _default("validation_split"))
+    data.add_argument("--image-size", metavar="N|HxW",
+                      help="training image size" + _default("image_size"))
+    data.add_argument("--batch-size", type=int,
+                      help="global batch size, split across replicas" + _default("batch_size"))
+    data.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                      help="flip, scale+crop, photometric jitter" + _default("augment"))
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="model name (pixelwise models list)" + _default("model"))
+    model.add_argument("--model-arg", action="append", metavar="KEY=VALUE", dest="model_arg",
+                       help="model option, repeatable; values typed as int/float/bool/none, "
+                       "e.g. --model-arg base_filters=16 --model-arg batch_norm=true")
+    fit = parser.add_argument_group("optimisation")
+    fit.add_argument("--epochs", type=int, help="epochs" + _default("epochs"))
+    fit.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer" + _default("optimizer"))
+    fit.add_argument("--lr", type=float, dest="learning_rate",
+                     help="initial learning rate" + _default("learning_rate"))
+    fit.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                     help="learning-rate schedule, per step" + _default("lr_schedule"))
+    fit.add_argument("--weight-decay", type=float, help="adamw weight decay" + _default("weight_decay"))
+    fit.add_argument("--loss", help="ce, ce+dice or ce+l2 (exercise 16)" + _default("loss"))
+    fit.add_argument("--reconstruction-weight", type=float,
+                     help="weight of the dice/l2 term" + _default("reconstruction_weight"))
+    fit.add_argument("--class-weights", choices=CLASS_WEIGHTS,
+                     help="per-class loss weights" + _default("class_weights"))
+    fit.add_argument("--dropout-schedule", metavar="START,STEP,CAP", type=_dropout_schedule,
+                     help="encoder dropout schedule (exercise 19), e.g. 0.5,0.1,0.9; 'none' off"
+                     + _default("dropout_schedule"))
+    fit.add_argument("--early-stopping-patience", type=int,
+                     help="epochs without better val_mean_iou before stopping; 0 off"
+                     + _default("early_stopping_patience"))
+    fit.add_argument("--seed", type=int, help="random seed" + _default("seed"))
+    run = parser.add_argument_group("execution")
+    run.add_argument("--mixed-precision", choices=MIXED_PRECISION,
+                     help="bf16: mixed_bfloat16 policy" + _default("mixed_precision"))
+    run.add_argument("--strategy", choices=STRATEGIES,
+                     help="tf.distribute strategy; multi-worker reads TF_CONFIG"
+                     + _default("strategy"))
+    run.add_argument("--jit-compile", choices=("auto", "true", "false"),
+                     help="XLA compilation" + _default("jit_compile"))
+    run.add_argument("--image-summaries", type=int,
+                     help="validation images drawn to TensorBoard" + _default("image_summaries"))
+    run.add_argument("--out", metavar="runs/NAME", help="run folder (default: runs/DATASET-MODEL)")
+    run.add_argument("--verbose", type=int, choices=(0, 1, 2),
+                     help="Keras fit verbosity (default: auto, a progress bar)")
+    parser.set_defaults(func=run_train)
+
+
+def overrides_from_args(args) -> dict:
+    """The TrainConfig values given on the command line (and only those)."""
+    values = {k: v for k, v in vars(args).items() if k in TrainConfig.fields()}
+    if "model_arg" in vars(args):
+        values["model_args"] = parse_model_args(args.model_arg)
+    if values.get("dropout_schedule") == "none":
+        values["dropout_schedule"] = None
+    if "jit_compile" in values:
+        values["jit_compile"] = {"auto": "auto", "true": True, "false": False}[values["jit_compile"]]
+    return values
+
+
+def run_train(args) -> int:
+    from pixelwise.training import resolve_config, train
+
+    config = resolve_config(getattr(args, "config", None), overrides_from_args(args),
+                            resume=args.resume)
+    result = train(config, resume=args.resume)
+    best = result.best or {}
+    print(f"Run folder: {result.run.path}")
+    if best:
+        print(f"Best epoch {best['epoch'] + 1}: val_mean_iou {best['val_mean_iou']:.4f}, "
+              f"checkpoint {result.run.checkpoint_path('best')}")
+    return 0
