@@ -69,7 +69,7 @@ class MeanIoU(keras.metrics.MeanIoU):
 
     def confusion_matrix(self) -> np.ndarray:
         """The accumulated ``(K, K)`` confusion matrix (rows true, columns predicted)."""
-        return np.asarray(ops.convert_to_numpy(self.total_cm)).astype(np.int64)
+        return np.asarray(self.total_cm.numpy()).astype(np.int64)
 
     def per_class_iou(self) -> np.ndarray:
         """Per-class IoU of what was accumulated, NaN for classes with an empty union."""
