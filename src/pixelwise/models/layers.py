@@ -75,7 +75,7 @@ class ScheduledDropout(keras.layers.Layer):
     @property
     def rate(self) -> float:
         """The drop probability currently in effect."""
-        return float(ops.convert_to_numpy(self.rate_variable.value))
+        return float(self.rate_variable.numpy())
 
     @rate.setter
     def rate(self, value: float):

@@ -30,6 +30,11 @@ SIZE_MULTIPLE = 2**NUM_LEVELS
 MAX_FILTERS_FACTOR = 4
 
 
+def _sublayer(block_name: str | None, layer: str) -> str | None:
+    # Stable names give stable weight paths in .keras files; None lets Keras choose.
+    return None if block_name is None else f"{block_name}_{layer}"
+
+
 def downsample(depth: int, batch_norm: bool = False, dropout_rate: float | None = None,
                name: str | None = None) -> keras.Sequential:
     """Encoder block: 3x3 stride-2 conv (he_normal) + LeakyReLU, halving height and width.
@@ -51,12 +56,13 @@ def downsample(depth: int, batch_norm: bool = False, dropout_rate: float | None 
         (None, 32, 32, 32)
     """
     layers = [keras.layers.Conv2D(depth, 3, strides=2, padding="same",
-                                  kernel_initializer="he_normal", use_bias=not batch_norm)]
+                                  kernel_initializer="he_normal", use_bias=not batch_norm,
+                                  name=_sublayer(name, "conv"))]
     if batch_norm:
-        layers.append(keras.layers.BatchNormalization())
-    layers.append(keras.layers.LeakyReLU())
+        layers.append(keras.layers.BatchNormalization(name=_sublayer(name, "bn")))
+    layers.append(keras.layers.LeakyReLU(name=_sublayer(name, "leaky_relu")))
     if dropout_rate is not None:
-        layers.append(ScheduledDropout(dropout_rate))
+        layers.append(ScheduledDropout(dropout_rate, name=_sublayer(name, "dropout")))
     return keras.Sequential(layers, name=name)
 
 
@@ -79,10 +85,11 @@ def upsample(depth: int, batch_norm: bool = False, name: str | None = None) -> k
     """
     layers = [keras.layers.Conv2DTranspose(depth, 3, strides=2, padding="same",
                                            kernel_initializer="he_normal",
-                                           use_bias=not batch_norm)]
+                                           use_bias=not batch_norm,
+                                           name=_sublayer(name, "conv_transpose"))]
     if batch_norm:
-        layers.append(keras.layers.BatchNormalization())
-    layers.append(keras.layers.ReLU())
+        layers.append(keras.layers.BatchNormalization(name=_sublayer(name, "bn")))
+    layers.append(keras.layers.ReLU(name=_sublayer(name, "relu")))
     return keras.Sequential(layers, name=name)
 
 

@@ -1,0 +1,164 @@
+"""Model options: schedulable dropout, float32 logits, config and .keras round trips, registry."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pixelwise import models
+from pixelwise.models import ScheduledDropout, get_dropout_rate, set_dropout_rate
+from pixelwise.models.testing import run_model_saving_test
+
+
+def _zero_fraction(values) -> float:
+    return float(np.mean(np.asarray(values) == 0))
+
+
+def test_scheduled_dropout_rate_in_effect_changes_and_survivors_are_rescaled():
+    layer = ScheduledDropout(0.2, seed=3)
+    ones = np.ones((1, 400, 500), "float32")
+    first = np.asarray(layer(ones, training=True))
+    assert _zero_fraction(first) == pytest.approx(0.2, abs=0.01)
+    np.testing.assert_allclose(first[first != 0], 1 / 0.8, rtol=1e-6)
+    layer.rate = 0.7
+    second = np.asarray(layer(ones, training=True))
+    assert _zero_fraction(second) == pytest.approx(0.7, abs=0.01)
+    np.testing.assert_allclose(second[second != 0], 1 / 0.3, rtol=1e-6)
+    assert np.array_equal(np.asarray(layer(ones, training=False)), ones)
+    for bad in (1.0, -0.1, "high"):
+        with pytest.raises(ValueError, match=r"\[0, 1\)"):
+            layer.rate = bad
+
+
+def test_set_dropout_rate_reaches_an_already_traced_step_without_retracing():
+    model = models.build("unet", input_size=(64, 64, 3), num_classes=2, base_filters=4,
+                         dropout_rate=0.1)
+    first_block = model.get_layer("downsample_0")
+    probe = keras.Model(model.input, first_block.output)
+
+    @tf.function
+    def forward(images):
+        return probe(images, training=True)
+
+    # Positive inputs and a zero-initialised conv bias: zeros come from dropout only.
+    images = np.abs(np.random.default_rng(0).normal(size=(8, 64, 64, 3))).astype("float32") + 0.1
+    for layer in first_block.layers[:1]:
+        layer.kernel.assign(np.abs(layer.kernel.numpy()) + 1e-3)
+    low = _zero_fraction(forward(images))
+    assert set_dropout_rate(model, 0.6) == 6  # one per encoder block
+    high = _zero_fraction(forward(images))
+    assert forward.experimental_get_tracing_count() == 1
+    assert low == pytest.approx(0.1, abs=0.02) and high == pytest.approx(0.6, abs=0.02)
+    assert get_dropout_rate(model) == pytest.approx(0.6)
+
+
+def test_set_dropout_rate_changes_a_compiled_fit_between_epochs():
+    model = models.build("original_unet", input_size=(32, 32, 1), num_classes=2, padding="same",
+                         base_filters=2, dropout_rate=0.0)
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    seen = []
+
+    class Schedule(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            set_dropout_rate(self.model, 0.3 + 0.1 * epoch)
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(get_dropout_rate(self.model))
+
+    x = np.random.default_rng(1).random((4, 32, 32, 1), dtype="float32")
+    y = np.zeros((4, 32, 32), "int32")
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[Schedule()])
+    assert seen == [pytest.approx(0.3), pytest.approx(0.4)]
+    assert len(models.dropout_layers(model)) == 5  # four encoder levels and the bottom
+
+
+def test_models_without_dropout_say_how_to_get_it():
+    model = models.build("unet", input_size=(64, 64, 3), num_classes=2, base_filters=4)
+    assert get_dropout_rate(model) is None
+    with pytest.raises(ValueError, match="dropout_rate"):
+        set_dropout_rate(model, 0.5)
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    yield
+    keras.config.set_dtype_policy(previous)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("unet", {"input_size": (64, 64, 3), "base_filters": 4, "batch_norm": True,
+              "dropout_rate": 0.2}),
+    ("original_unet", {"input_size": (32, 32, 1), "padding": "same", "base_filters": 2,
+                       "dropout_rate": 0.2}),
+])
+def test_logits_are_float32_under_mixed_bfloat16(mixed_bfloat16, name, options):
+    model = models.build(name, num_classes=3, **options)
+    assert model.layers[1].compute_dtype == "bfloat16"
+    x = np.zeros((1, *options["input_size"]), "float32")
+    assert model(x).dtype == "float32"
+    assert model(x, training=True).dtype == "float32"
+
+
+@pytest.mark.parametrize("name, options, input_shape", [
+    ("unet", {"base_filters": 4, "batch_norm": True, "dropout_rate": 0.25}, (64, 64, 3)),
+    ("unet", {"base_filters": 4}, (None, None, 3)),
+    ("original_unet", {"base_filters": 2, "batch_norm": True, "dropout_rate": 0.1,
+                       "padding": "same"}, (32, 32, 1)),
+    ("original_unet", {"base_filters": 1}, (188, 188, 1)),
+])
+def test_keras_file_round_trip_gives_identical_outputs(tmp_path, name, options, input_shape):
+    model = models.build(name, input_size=input_shape, num_classes=3, **options)
+    side = [64 if d is None else d for d in input_shape[:2]]
+    x = np.random.default_rng(2).normal(size=(2, *side, input_shape[2])).astype("float32")
+    restored = run_model_saving_test(model, x, tmp_path)
+    assert type(restored) is type(model)
+
+
+def test_changed_dropout_rate_survives_save_and_load(tmp_path):
+    model = models.build("unet", input_size=(64, 64, 3), num_classes=2, base_filters=4,
+                         dropout_rate=0.5)
+    set_dropout_rate(model, 0.35)
+    model.save(tmp_path / "m.keras")
+    restored = keras.models.load_model(tmp_path / "m.keras")
+    assert get_dropout_rate(restored) == pytest.approx(0.35)
+
+
+def test_get_config_stores_the_arguments():
+    model = models.build("original_unet", input_size=(None, None, 2), num_classes=4,
+                         padding="same", base_filters=2, batch_norm=True, dropout_rate=0.3)
+    config = model.get_config()
+    assert config == {"input_shape": [None, None, 2], "num_classes": 4, "padding": "same",
+                      "base_filters": 2, "batch_norm": True, "dropout_rate": 0.3,
+                      "name": "original_unet"}
+    clone = type(model).from_config(config)
+    assert clone.get_config() == config and clone.count_params() == model.count_params()
+
+
+def test_registry_names_and_errors():
+    assert models.available() == ["original_unet", "unet"]
+    assert models.build("unet", input_size=(64, 64, 1), num_classes=5,
+                        base_filters=4).output_shape == (None, 64, 64, 5)
+    assert models.build("original_unet", input_size=(32, 48, 1), num_classes=3, padding="same",
+                        base_filters=2).output_shape == (None, 32, 48, 3)
+    with pytest.raises(ValueError, match=r"expected one of \['original_unet', 'unet'\]"):
+        models.build("segnet")
+    with pytest.raises(ValueError, match="padding"):
+        models.build("unet", input_size=(64, 64, 3), padding="same")
+    with pytest.raises(ValueError, match="pass input_size"):
+        models.build("original_unet", input_shape=(572, 572, 1))
+
+
+def test_models_use_keras_only_no_tensorflow():
+    import inspect
+
+    import pixelwise.models.layers
+    import pixelwise.models.original_unet
+    import pixelwise.models.unet
+
+    for module in (pixelwise.models.layers, pixelwise.models.unet, pixelwise.models.original_unet):
+        source = inspect.getsource(module)
+        assert "import tensorflow" not in source and "tf." not in source, module.__name__
