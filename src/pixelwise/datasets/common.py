@@ -256,6 +256,21 @@ def format_skip_summary(skipped: Mapping[str, list[Mapping[str, str]]]) -> str:
     return "\n".join(lines)
 
 
+def require_manual_dir(dl_manager: tfds.download.DownloadManager):
+    """``dl_manager.manual_dir`` for manual-only builders, as ``FileNotFoundError`` when missing.
+
+    TFDS raises ``AssertionError`` (with the builder's instructions) when the manual
+    directory is absent or empty; users should get one clear error instead.
+    """
+    try:
+        return dl_manager.manual_dir
+    except AssertionError as exc:
+        raise FileNotFoundError(
+            f"{exc} Pass the folder with --manual-dir DIR (Python: "
+            "DownloadConfig(manual_dir=DIR))."
+        ) from None
+
+
 class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base of pixelwise's semantic-segmentation builders.
 

@@ -28,7 +28,9 @@ from pixelwise.datasets.camvid.camvid_sources import (
     available_splits, find_camvid_root, split_pairs,
 )
 from pixelwise.datasets.class_sets import CAMVID
-from pixelwise.datasets.common import InvalidExampleError, SegmentationBuilder
+from pixelwise.datasets.common import (
+    InvalidExampleError, SegmentationBuilder, require_manual_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class Builder(SegmentationBuilder):
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        root = find_camvid_root(dl_manager.manual_dir)
+        root = find_camvid_root(require_manual_dir(dl_manager))
         present, absent = available_splits(root)
         if absent:
             logger.warning(

@@ -22,7 +22,7 @@ import logging
 import tensorflow_datasets as tfds
 
 from pixelwise.datasets.class_sets import ISBI2012
-from pixelwise.datasets.common import SegmentationBuilder
+from pixelwise.datasets.common import SegmentationBuilder, require_manual_dir
 from pixelwise.datasets.isbi2012_membranes.isbi2012_sources import (
     NUM_SLICES, SPLIT_SLICES, IsbiSource, find_isbi_source,
 )
@@ -58,7 +58,7 @@ class Builder(SegmentationBuilder):
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        source = find_isbi_source(dl_manager.manual_dir)
+        source = find_isbi_source(require_manual_dir(dl_manager))
         num_slices = source.num_slices()
         logger.info("isbi2012_membranes: reading %d slices (%s) from %s",
                     num_slices, source.layout, source.root)
