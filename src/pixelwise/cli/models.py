@@ -100,11 +100,11 @@ def run_summary(args) -> int:
 
 
 def run_plot(args) -> int:
-    from pixelwise.models.summary import plot_model_graph
+    from pixelwise.models.summary import check_plot_output, plot_model_graph
 
-    model = _build(args)
     try:
-        path = plot_model_graph(model, args.out, show_shapes=not args.no_shapes,
+        check_plot_output(args.out)  # before the (slow) build
+        path = plot_model_graph(_build(args), args.out, show_shapes=not args.no_shapes,
                                 expand_nested=args.expand_nested, dpi=args.dpi)
     except ImportError as exc:
         print(f"pixelwise models: error: {exc}", file=sys.stderr)

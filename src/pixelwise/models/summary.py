@@ -20,7 +20,10 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import shutil
+from pathlib import Path
 
 import keras
 
@@ -85,6 +88,37 @@ def model_summary(model) -> dict:
 PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "dot")
 
 
+def check_plot_output(path):
+    """Check that ``path`` has a plot format and that pydot and Graphviz are installed.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        ImportError: pydot is not installed (``pip install pydot``).
+        FileNotFoundError: Graphviz's ``dot`` program is not on PATH.
+        ValueError: unsupported extension.
+    """
+    path = Path(path)
+    extension = path.suffix.lstrip(".").lower()
+    if extension not in PLOT_FORMATS:
+        raise ValueError(
+            f"Expected an output file ending in one of {', '.join('.' + f for f in PLOT_FORMATS)}, "
+            f"received {str(path)!r}; pass e.g. --out unet.png."
+        )
+    if importlib.util.find_spec("pydot") is None:
+        raise ImportError(
+            "Plotting needs the Python package pydot, which is not installed; install it with "
+            "'pip install pydot' (it is a dependency of pixelwise: 'pip install -e .')."
+        )
+    if shutil.which("dot") is None:
+        raise FileNotFoundError(
+            "Plotting needs Graphviz's 'dot' program, which is not on PATH; install Graphviz "
+            "('apt-get install graphviz', 'brew install graphviz' or 'conda install graphviz')."
+        )
+    return path
+
+
 def plot_model_graph(model, path, show_shapes: bool = True, expand_nested: bool = False,
                      dpi: int = 96):
     """Draw ``model`` with ``keras.utils.plot_model`` (the chapter's ``unet.png``).
@@ -106,28 +140,8 @@ def plot_model_graph(model, path, show_shapes: bool = True, expand_nested: bool 
     Example:
         >>> plot_model_graph(build("unet"), "unet.png")  # doctest: +SKIP
     """
-    import importlib.util
-    import shutil
-    from pathlib import Path
-
-    path = Path(path)
-    extension = path.suffix.lstrip(".").lower()
-    if extension not in PLOT_FORMATS:
-        raise ValueError(
-            f"Expected an output file ending in one of {', '.join('.' + f for f in PLOT_FORMATS)}, "
-            f"received {str(path)!r}; pass e.g. --out unet.png."
-        )
-    if importlib.util.find_spec("pydot") is None:
-        raise ImportError(
-            "Plotting needs the Python package pydot, which is not installed; install it with "
-            "'pip install pydot' (it is a dependency of pixelwise: 'pip install -e .')."
-        )
-    if shutil.which("dot") is None:
-        raise FileNotFoundError(
-            "Plotting needs Graphviz's 'dot' program, which is not on PATH; install Graphviz "
-            "('apt-get install graphviz', 'brew install graphviz' or 'conda install graphviz')."
-        )
+    path = check_plot_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    keras.utils.plot_model(model, to_file=str(path), show_shapes=show_shapes, show_layer_names=True,
-                           expand_nested=expand_nested, dpi=dpi)
+    keras.utils.plot_model(model, to_file=str(path), show_shapes=show_shapes,
+                           show_layer_names=True, expand_nested=expand_nested, dpi=dpi)
     return path
