@@ -305,6 +305,8 @@ def predict_array(model, image: np.ndarray, size=DEFAULT_SIZE, tile=None, overla
         target = (fixed_h, fixed_w)
     elif size is None:
         target = (height, width)
+    elif isinstance(size, (tuple, list)):
+        target = (int(size[0]), int(size[1]))
     else:
         target = (int(size), int(size))
     if target != (height, width):

@@ -1,0 +1,332 @@
+"""Evaluation: pixel accuracy, per-class and mean IoU over a whole split, void excluded.
+
+As the VOC devkit does, one confusion matrix is accumulated over every pixel of the
+split (not averaged per image or per batch); IoU of class ``c`` is
+``TP / (TP + FP + FN)``; the mean is over the classes present (non-empty union:
+in the labels or in the predictions), as Keras' ``MeanIoU`` does. Void pixels
+(the class set's ignore label, 255) are left out of everything.
+
+Resolution:
+
+* **native** (default): each image is resized to the size the model was trained at
+  (``input_size``: the model's fixed input size, else the run's ``image_size``, else
+  the image's own size), predicted, and the softmax probabilities are resized back
+  to the label's size (bilinear) before the argmax, exactly as :func:`pixelwise.predict`
+  does. Labels are never resized. Class ids are never interpolated.
+* **fixed** (``image_size=``): images are resized bilinearly and labels with nearest
+  neighbour to ``image_size``, as the training pipeline's validation batches are.
+
+Example:
+    >>> from pixelwise.data import load_split                       # doctest: +SKIP
+    >>> examples, info = load_split("camvid", "validation")          # doctest: +SKIP
+    >>> result = evaluate("runs/camvid", examples)                   # doctest: +SKIP
+    >>> print(result.table())                                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.inference import predict_array, resize_image_uint8, resolve_model, to_channels
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+    """Confusion matrix of a split and the metrics derived from it.
+
+    Attributes:
+        confusion: int64 (K, K); ``confusion[t, p]`` = pixels of true class ``t`` predicted ``p``.
+        class_set: Names the classes.
+        num_images: Images evaluated.
+        resolution: ``"native"`` or ``"HxW"`` (fixed).
+        input_size: (height, width) the model saw, or ``None`` (each image's own size).
+    """
+
+    confusion: np.ndarray
+    class_set: ClassSet
+    num_images: int
+    resolution: str
+    input_size: tuple[int, int] | None
+
+    @property
+    def iou(self) -> np.ndarray:
+        """Per-class IoU, NaN for classes absent from labels and predictions."""
+        from pixelwise.metrics import iou_from_confusion
+
+        return iou_from_confusion(self.confusion)
+
+    @property
+    def mean_iou(self) -> float:
+        from pixelwise.metrics import mean_iou_from_confusion
+
+        return mean_iou_from_confusion(self.confusion)
+
+    @property
+    def pixel_accuracy(self) -> float:
+        from pixelwise.metrics import pixel_accuracy_from_confusion
+
+        return pixel_accuracy_from_confusion(self.confusion)
+
+    @property
+    def class_accuracy(self) -> np.ndarray:
+        from pixelwise.metrics import class_accuracy_from_confusion
+
+        return class_accuracy_from_confusion(self.confusion)
+
+    @property
+    def mean_class_accuracy(self) -> float:
+        from pixelwise.metrics import mean_class_accuracy_from_confusion
+
+        return mean_class_accuracy_from_confusion(self.confusion)
+
+    def to_json(self) -> dict:
+        """The content of ``eval-<split>.json`` (NaN written as ``null``)."""
+        iou, accuracy = self.iou, self.class_accuracy
+        return {
+            "num_images": self.num_images,
+            "resolution": self.resolution,
+            "input_size": list(self.input_size) if self.input_size else None,
+            "pixel_accuracy": _finite(self.pixel_accuracy),
+            "mean_iou": _finite(self.mean_iou),
+            "mean_class_accuracy": _finite(self.mean_class_accuracy),
+            "classes_in_mean": [n for n, v in zip(self.class_set.class_names, iou) if not np.isnan(v)],
+            "per_class": {
+                name: {
+                    "iou": _finite(iou[i]), "accuracy": _finite(accuracy[i]),
+                    "label_pixels": int(self.confusion[i].sum()),
+                    "predicted_pixels": int(self.confusion[:, i].sum()),
+                }
+                for i, name in enumerate(self.class_set.class_names)
+            },
+            "void_excluded": True,
+            "ignore_label": self.class_set.ignore_label,
+        }
+
+    def table(self) -> str:
+        """A plain-text table: one row per class, then the means."""
+        width = max(12, *(len(n) for n in self.class_set.class_names))
+        lines = [f"{'class':<{width}}  {'IoU':>7}  {'acc':>7}  {'pixels':>12}"]
+        for i, name in enumerate(self.class_set.class_names):
+            lines.append(
+                f"{name:<{width}}  {_percent(self.iou[i]):>7}  {_percent(self.class_accuracy[i]):>7}  "
+                f"{int(self.confusion[i].sum()):>12,}"
+            )
+        lines.append("-" * len(lines[0]))
+        lines.append(f"{'mean IoU':<{width}}  {_percent(self.mean_iou):>7}")
+        lines.append(f"{'pixel acc.':<{width}}  {_percent(self.pixel_accuracy):>7}")
+        lines.append(f"{'mean acc.':<{width}}  {'':>7}  {_percent(self.mean_class_accuracy):>7}")
+        where = "native label resolution" if self.resolution == "native" else f"fixed {self.resolution}"
+        model_size = "x".join(map(str, self.input_size)) if self.input_size else "each image's own size"
+        lines.append(f"{self.num_images} images, metrics at {where}, model input {model_size}, void excluded")
+        return "\n".join(lines)
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else round(value, 6)
+
+
+def _percent(value) -> str:
+    return "-" if np.isnan(value) else f"{100 * float(value):.2f}"
+
+
+def _examples(examples):
+    """Yield ``(image, label)`` uint8 numpy pairs from a tf.data dataset of dicts or an iterable."""
+    if hasattr(examples, "as_numpy_iterator"):
+        examples = examples.as_numpy_iterator()
+    for example in examples:
+        if isinstance(example, dict):
+            if "image" not in example or "label" not in example:
+                raise ValueError(
+                    f"Expected examples with 'image' and 'label', received keys {sorted(example)}."
+                )
+            yield np.asarray(example["image"]), np.asarray(example["label"])
+        else:
+            image, label = example
+            yield np.asarray(image), np.asarray(label)
+
+
+def default_input_size(model, run_config: dict | None = None) -> tuple[int, int] | None:
+    """The size the model should see: its fixed input size, else the run's ``image_size``."""
+    from pixelwise.data import normalize_image_size
+    from pixelwise.tiling import model_spatial_input
+
+    fixed = model_spatial_input(model)
+    if fixed[0] is not None and fixed[1] is not None:
+        return int(fixed[0]), int(fixed[1])
+    if run_config and run_config.get("image_size") is not None:
+        return normalize_image_size(run_config["image_size"])
+    return None
+
+
+def evaluate(
+    model_or_run,
+    examples,
+    class_set: ClassSet | None = None,
+    *,
+    image_size=None,
+    input_size=None,
+    checkpoint: str = "best",
+    progress: bool = False,
+) -> EvaluationResult:
+    """Evaluate a model on a split: one confusion matrix over all its pixels.
+
+    Args:
+        model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, or a
+            ``.keras`` file.
+        examples: ``tf.data.Dataset`` of dicts with ``image`` (H, W, C) uint8 and ``label``
+            (H, W, 1) (what :func:`pixelwise.data.load_split` returns), or an iterable of
+            ``(image, label)`` arrays.
+        class_set: The classes; default: the run's. Labels must be class ids or its ignore label.
+        image_size: Evaluate at this fixed size (int or (H, W)) instead of native resolution.
+        input_size: Native mode only: the size the model sees. Default: the model's fixed
+            input size, else the run's ``image_size`` in config.json, else each image's own size.
+        checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders.
+        progress: Print a dot-free progress line to stderr every 50 images.
+
+    Returns:
+        :class:`EvaluationResult`.
+
+    Example:
+        >>> result = evaluate(model, [(image, label)], class_set=VOC)   # doctest: +SKIP
+        >>> result.mean_iou                                             # doctest: +SKIP
+    """
+    import sys
+
+    from pixelwise.data import normalize_image_size, resize_label
+    from pixelwise.metrics import confusion_matrix
+    from pixelwise.runs import RunFolder
+
+    run_config = None
+    if isinstance(model_or_run, (str, os.PathLike)) and Path(model_or_run).is_dir():
+        model_or_run = RunFolder(model_or_run)
+    if isinstance(model_or_run, RunFolder):
+        run_config = model_or_run.config()
+    model, class_set = resolve_model(model_or_run, class_set, checkpoint)
+    channels = model.input_shape[-1]
+    image_size = normalize_image_size(image_size)
+    if image_size is not None:
+        model_size = image_size
+    elif input_size is not None:
+        model_size = normalize_image_size(input_size)
+    else:
+        model_size = default_input_size(model, run_config)
+
+    num_classes = class_set.num_classes
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    count = 0
+    for image, label in _examples(examples):
+        image = to_channels(image if image.ndim == 2 or image.shape[-1] != 1 else image[..., 0],
+                            channels, source=f"example {count}")
+        label = label[..., None] if label.ndim == 2 else label
+        if image.shape[:2] != label.shape[:2]:
+            raise ValueError(
+                f"Example {count}: expected an image and label of the same size, received "
+                f"{image.shape[:2]} and {label.shape[:2]}."
+            )
+        if image_size is not None:
+            image = resize_image_uint8(image, image_size)
+            label = resize_label(label, image_size).numpy()
+        predicted, _, _ = predict_array(model, image, size=None if model_size is None else model_size)
+        confusion += confusion_matrix(label[..., 0], predicted, num_classes, class_set.ignore_label)
+        count += 1
+        if progress and count % 50 == 0:
+            print(f"evaluated {count} images", file=sys.stderr)
+    if count == 0:
+        raise ValueError("Expected at least one example to evaluate, received an empty split.")
+    resolution = "native" if image_size is None else f"{image_size[0]}x{image_size[1]}"
+    return EvaluationResult(confusion=confusion, class_set=class_set, num_images=count,
+                            resolution=resolution, input_size=model_size)
+
+
+def write_evaluation(result: EvaluationResult, out_dir, split: str, extra: dict | None = None) -> dict:
+    """Write ``eval-<split>.json``, ``confusion-<split>.json`` and ``confusion-<split>.png``.
+
+    Every file is written to a temporary name and renamed, so an interrupted call leaves
+    either the previous file or the new one, never half of one.
+
+    Args:
+        result: From :func:`evaluate`.
+        out_dir: Folder (the run folder by default in the CLI); created if missing.
+        split: Split name used in the file names.
+        extra: More keys for ``eval-<split>.json`` (dataset, checkpoint, ...).
+
+    Returns:
+        ``{"metrics": path, "confusion": path, "heatmap": path}``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    safe = split.replace("/", "_").replace("[", "_").replace("]", "").replace(":", "-")
+    paths = {
+        "metrics": out_dir / f"eval-{safe}.json",
+        "confusion": out_dir / f"confusion-{safe}.json",
+        "heatmap": out_dir / f"confusion-{safe}.png",
+    }
+    metrics = {"split": split, **(extra or {}), **result.to_json(),
+               "confusion_matrix": paths["confusion"].name, "heatmap": paths["heatmap"].name}
+    confusion = {
+        "rows": "true class", "columns": "predicted class", "void_excluded": True,
+        "class_names": list(result.class_set.class_names), "matrix": result.confusion.tolist(),
+    }
+    _write_atomic(paths["metrics"], json.dumps(metrics, indent=2).encode())
+    _write_atomic(paths["confusion"], json.dumps(confusion, indent=1).encode())
+    _write_atomic(paths["heatmap"], plot_confusion(result.confusion, result.class_set.class_names))
+    return paths
+
+
+def normalised_confusion(confusion) -> np.ndarray:
+    """Rows divided by their sums (each true class's distribution of predictions); 0 for empty rows."""
+    confusion = np.asarray(confusion, np.float64)
+    totals = confusion.sum(axis=1, keepdims=True)
+    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)
+
+
+def plot_confusion(confusion, class_names) -> bytes:
+    """PNG bytes of the row-normalised confusion matrix as a heat map (matplotlib, Agg)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    matrix = normalised_confusion(confusion)
+    k = len(class_names)
+    side = max(4.0, 0.45 * k + 2.0)
+    figure = Figure(figsize=(side + 1.0, side))
+    axes = figure.add_subplot()
+    image = axes.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(k), class_names, rotation=90)
+    axes.set_yticks(range(k), class_names)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title("Confusion matrix (rows normalised, void excluded)")
+    if k <= 25:
+        for t in range(k):
+            for p in range(k):
+                if matrix[t, p] >= 0.005:
+                    axes.text(p, t, f"{matrix[t, p]:.2f}", ha="center", va="center", fontsize=7,
+                              color="white" if matrix[t, p] > 0.5 else "black")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

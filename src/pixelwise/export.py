@@ -1,0 +1,233 @@
+"""Export a trained model as a serving artefact: SavedModel or TFLite.
+
+Both take a **uint8 image batch** ``[B, H, W, C]`` (any H, W; C = the model's input
+channels) and return ``{"labels": [B, H, W]}`` class ids (uint8 up to 256 classes,
+int32 beyond) at the input's size. Everything :func:`pixelwise.predict` does in its
+whole-image mode happens inside the graph: scaling to [0, 1], bilinear resize to the
+model's size, mirror padding for valid-padding models, softmax, bilinear resize of
+the probabilities back to H x W, argmax.
+
+Class names travel with the artefact:
+
+* SavedModel: ``assets/class_set.json`` and ``assets/class_names.txt`` (one name per
+  line, line ``i`` = class ``i``), the ``class_names`` string constant attribute of the
+  loaded object, and a ``class_names`` signature returning it.
+* TFLite: ``class_names.txt`` and ``class_set.json`` beside ``model.tflite`` (the
+  interpreter has no string metadata without the TFLite Support library).
+
+The TFLite graph uses builtin ops only, so its resize is plain bilinear; the
+SavedModel's (like the training pipeline's) is antialiased when shrinking. The two
+agree exactly when the input already has the model's size.
+
+Example:
+    >>> export_model("runs/voc", "export/voc", format="savedmodel")   # doctest: +SKIP
+    >>> serving = tf.saved_model.load("export/voc")                     # doctest: +SKIP
+    >>> serving.signatures["serving_default"](images=batch)["labels"]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pixelwise.datasets.class_sets import ClassSet
+
+FORMATS = ("savedmodel", "tflite")
+#: Size used when neither the model nor the run fixes one (the chapter predicts at 512).
+DEFAULT_EXPORT_SIZE = 512
+
+
+def _serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias: bool,
+                    asset_dir: Path | None = None):
+    import tensorflow as tf
+
+    from pixelwise import tiling
+
+    channels = int(model.input_shape[-1])
+    height, width = size
+    # Valid-padding models: mirror the resized image out to a tile whose kept centre covers it.
+    if tiling.output_shape(model, height, width) == (height, width):
+        tile, pad, crop = None, (0, 0, 0, 0), 0
+    else:
+        if height != width:
+            raise ValueError(
+                f"Expected a square export size for a valid-padding model, received {height}x{width}."
+            )
+        tile, overlap = tiling.covering_tile(model, height)
+        geometry = tiling.tile_geometry(model, tile, overlap)
+        before = geometry.margin
+        after = tile - height - before
+        if max(before, after) >= height:
+            raise ValueError(
+                f"Export size {height} is too small to mirror-pad by {max(before, after)} pixels for "
+                f"this valid-padding model; pass a size above {max(before, after)}."
+            )
+        pad, crop = (before, after, before, after), geometry.crop
+    out_dtype = tf.uint8 if class_set.num_classes <= 256 else tf.int32
+    ends_in_softmax = getattr(model.layers[-1], "activation", None) is __import__("keras").activations.softmax
+
+    class Serving(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.class_names = tf.constant(list(class_set.class_names))
+            if asset_dir is not None:
+                self.class_set_file = tf.saved_model.Asset(str(asset_dir / "class_set.json"))
+                self.class_names_file = tf.saved_model.Asset(str(asset_dir / "class_names.txt"))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")])
+        def serve(self, images):
+            original = tf.shape(images)[1:3]
+            x = tf.image.resize(tf.cast(images, tf.float32), (height, width), method="bilinear",
+                                antialias=antialias)
+            # Same rounding as the training pipeline, which stores resized images as uint8.
+            x = tf.clip_by_value(tf.round(x), 0.0, 255.0) / 255.0
+            if tile is not None:
+                x = tf.pad(x, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]], mode="REFLECT")
+            outputs = self.model(x, training=False)
+            if tile is not None:
+                outputs = outputs[:, crop:crop + height, crop:crop + width]
+            probs = outputs if ends_in_softmax else tf.nn.softmax(outputs, axis=-1)
+            probs = tf.image.resize(probs, original, method="bilinear")
+            return {"labels": tf.cast(tf.argmax(probs, axis=-1), out_dtype)}
+
+        @tf.function(input_signature=[])
+        def get_class_names(self):
+            return {"class_names": self.class_names}
+
+    return Serving()
+
+
+def export_model(
+    model_or_run,
+    out,
+    format: str = "savedmodel",  # noqa: A002 - the CLI's --format
+    *,
+    class_set: ClassSet | None = None,
+    checkpoint: str = "best",
+    size=None,
+    overwrite: bool = False,
+) -> Path:
+    """Export a model as a SavedModel directory or a TFLite file with its class names.
+
+    Args:
+        model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, or a
+            ``.keras`` file.
+        out: Output directory (created; for SavedModel it *is* the SavedModel).
+        format: ``"savedmodel"`` or ``"tflite"``.
+        class_set: Class set for a bare model; default: the run's.
+        checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders.
+        size: Side (or (H, W)) the image is resized to inside the graph. Default: the
+            model's fixed input size, else the run's training ``image_size``, else 512.
+        overwrite: Replace an existing non-empty ``out``.
+
+    Returns:
+        The SavedModel directory, or the ``model.tflite`` path.
+
+    Raises:
+        FileExistsError: ``out`` exists, is not empty, and ``overwrite`` is False.
+    """
+    from pixelwise.data import normalize_image_size
+    from pixelwise.evaluation import default_input_size
+    from pixelwise.inference import resolve_model
+    from pixelwise.runs import RunFolder
+
+    if format not in FORMATS:
+        raise ValueError(f"Expected an export format in {list(FORMATS)}, received {format!r}.")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise FileExistsError(
+            f"Export folder {str(out)!r} already exists and is not empty; choose another --out "
+            "or pass --overwrite."
+        )
+    run_config = None
+    if isinstance(model_or_run, (str, os.PathLike)) and Path(model_or_run).is_dir():
+        model_or_run = RunFolder(model_or_run)
+    if isinstance(model_or_run, RunFolder):
+        run_config = model_or_run.config()
+    model, class_set = resolve_model(model_or_run, class_set, checkpoint)
+    size = normalize_image_size(size) if size is not None else (
+        default_input_size(model, run_config) or (DEFAULT_EXPORT_SIZE, DEFAULT_EXPORT_SIZE))
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        metadata_dir = staging / "metadata"
+        metadata_dir.mkdir()
+        (metadata_dir / "class_set.json").write_text(class_set.to_json())
+        (metadata_dir / "class_names.txt").write_text("\n".join(class_set.class_names) + "\n")
+        if format == "savedmodel":
+            result_dir, result = staging / "savedmodel", out
+            _save_savedmodel(model, class_set, size, result_dir, metadata_dir)
+        else:
+            result_dir, result = staging / "tflite", out / "model.tflite"
+            result_dir.mkdir()
+            (result_dir / "model.tflite").write_bytes(_convert_tflite(model, class_set, size))
+            for name in ("class_set.json", "class_names.txt"):
+                shutil.copy(metadata_dir / name, result_dir / name)
+        _replace_dir(result_dir, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _save_savedmodel(model, class_set, size, directory: Path, asset_dir: Path):
+    import tensorflow as tf
+
+    module = _serving_module(model, class_set, size, antialias=True, asset_dir=asset_dir)
+    tf.saved_model.save(module, str(directory), signatures={
+        "serving_default": module.serve, "class_names": module.get_class_names,
+    })
+
+
+def _convert_tflite(model, class_set, size) -> bytes:
+    """TFLite flatbuffer of the serving function, weights frozen into constants.
+
+    ``TFLiteConverter.from_saved_model`` on a ``tf.Module`` holding a Keras 3 model keeps
+    the weights as resource variables the interpreter never initialises (TF 2.21: the
+    model then outputs garbage or fails in READ_VARIABLE), so the concrete function is
+    frozen first and converted with ``from_concrete_functions``.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    module = _serving_module(model, class_set, size, antialias=False)
+    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
+
+    # Freezing flattens the outputs; restore the "labels" name of the signature.
+    @tf.function(input_signature=module.serve.input_signature)
+    def serve(images):
+        return {"labels": frozen(images)[0]}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    """Move ``new`` to ``out``; an existing ``out`` is removed only once ``new`` is complete."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(new, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, out)
+
+
+def load_class_names(artefact) -> list[str]:
+    """Class names of an exported SavedModel directory or ``model.tflite`` (its folder)."""
+    path = Path(artefact)
+    folder = path.parent if path.suffix == ".tflite" else path
+    for candidate in (folder / "assets" / "class_names.txt", folder / "class_names.txt"):
+        if candidate.exists():
+            return candidate.read_text().splitlines()
+    raise FileNotFoundError(
+        f"Expected class_names.txt in {str(folder)!r} (written by 'pixelwise export'), found none."
+    )
