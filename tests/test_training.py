@@ -1,0 +1,211 @@
+"""Training end to end on tiny real data: run folder, metrics vs NumPy, resume, bf16, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelwise.callbacks import iou_key, read_history
+from pixelwise.datasets.class_sets import CAMVID, VOC
+from pixelwise.runs import RunFolder
+from pixelwise.training import TrainConfig, resolve_config, train
+from training_fixture import TINY, build_voc_fixture, numpy_mean_iou
+
+
+@pytest.fixture(scope="module")
+def voc(tmp_path_factory):
+    return build_voc_fixture(tmp_path_factory.mktemp("voc"))
+
+
+def tiny_config(voc, out, **options) -> TrainConfig:
+    return TrainConfig.from_dict({**TINY, **voc, "out": str(out), **options})
+
+
+def tensorboard_tags(folder) -> dict[str, list]:
+    """{tag: [(step, summary value), ...]} of every event file under ``folder``."""
+    import tensorflow as tf
+
+    tags: dict[str, list] = {}
+    for path in sorted(folder.rglob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault(f"{path.parent.name}/{value.tag}", []).append((event.step, value))
+    return tags
+
+
+def test_chapter_defaults_live_in_one_place():
+    config = TrainConfig()
+    assert (config.dataset, config.model, config.image_size, config.batch_size, config.epochs,
+            config.optimizer) == ("voc2007_semantic", "unet", 256, 32, 50, "adam")
+    assert config.validated().out == "runs/voc2007_semantic-unet"
+    assert config.image_size == [256, 256]
+
+
+@pytest.mark.slow
+def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path):
+    out = tmp_path / "run"
+    config = tiny_config(voc, out, epochs=4, learning_rate=3e-3, augment=False,
+                         dropout_schedule=[0.0, 0.1, 0.2], early_stopping_patience=0)
+    result = train(config)
+    run = RunFolder(out)
+
+    # The run folder holds everything the contract (pixelwise.runs) names.
+    for path in (run.config_path, run.class_set_path, run.checkpoint_path("best"),
+                 run.checkpoint_path("last"), run.history_path, run.curves_path,
+                 run.metrics_path, run.backup_dir / "training_metadata.json"):
+        assert path.is_file(), path
+    assert json.loads(run.config_path.read_text()) == config.to_dict()
+    assert run.class_set() == VOC
+    assert Image.open(run.curves_path).size[0] > 0
+
+    rows = read_history(run.history_path)
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    # Exercise 19: the rate in effect is logged, and applied to the model.
+    assert [round(r["dropout_rate"], 6) for r in rows] == [0.0, 0.1, 0.2, 0.2]
+    from pixelwise.models import get_dropout_rate
+
+    assert get_dropout_rate(result.model) == pytest.approx(0.2)
+
+    # Exercise 17: per-class IoU in the logs; their mean over present classes is val_mean_iou.
+    for row in rows:
+        per_class = np.array([row[iou_key(name)] for name in VOC.class_names], dtype=float)
+        assert 0.0 <= row["val_mean_iou"] <= 1.0
+        assert np.nanmean(per_class) == pytest.approx(row["val_mean_iou"], abs=1e-6)
+
+    metrics = json.loads(run.metrics_path.read_text())
+    best = max(rows, key=lambda r: r["val_mean_iou"])
+    assert metrics["best"]["epoch"] == best["epoch"]
+    assert metrics["final"]["epoch"] == 3
+
+    # Reloading the best checkpoint reproduces the logged val_mean_iou (NumPy confusion matrix).
+    from pixelwise.data import load_split, make_pipeline
+
+    examples, _ = load_split("voc2007_semantic", "validation", voc["data_dir"])
+    validation = make_pipeline(examples, VOC, 64, 2, training=False)
+    model = run.load_model("best")
+    labels, logits = [], []
+    for images, batch_labels in validation:
+        logits.append(keras.ops.convert_to_numpy(model(images, training=False)))
+        labels.append(batch_labels.numpy())
+    mean_iou, per_class = numpy_mean_iou(np.concatenate(labels), np.concatenate(logits), 21)
+    assert mean_iou == pytest.approx(best["val_mean_iou"], abs=1e-6)
+    assert np.allclose(per_class, [best[iou_key(n)] for n in VOC.class_names], equal_nan=True,
+                       atol=1e-6)
+
+    # TensorBoard: scalars, per-class IoU, and the fixed validation panels each epoch.
+    tags = tensorboard_tags(run.tensorboard_dir)
+    assert len(tags["validation/epoch_mean_iou"]) == 4
+    assert len(tags["validation/epoch_" + iou_key("person")[4:]]) == 4
+    panels = tags["images/validation/input_true_predicted"]
+    assert [step for step, _ in panels] == [0, 1, 2, 3]
+    # Tensor summary: [width, height, png...] per image; panel = input | true | predicted.
+    import tensorflow as tf
+
+    encoded = tf.make_ndarray(panels[0][1].tensor)
+    assert encoded[0] == b"192" and encoded[1] == b"64" and len(encoded) == 2 + 2
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises in the middle of epoch ``epoch`` (after its first batch), like a crash."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch, self.current = epoch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch:
+            raise RuntimeError("simulated crash mid-epoch")
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_from_last_finished_epoch(voc, tmp_path):
+    out = tmp_path / "run"
+    config = tiny_config(voc, out, epochs=4, mixed_precision="bf16", lr_schedule="cosine")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, callbacks=[Interrupt(epoch=2)])
+    # The dtype policy is restored even when training fails.
+    assert keras.config.dtype_policy().name == "float32"
+    run = RunFolder(out)
+    before = run.history_path.read_text().splitlines()
+    assert len(before) == 1 + 2  # header + epochs 0 and 1
+    assert json.loads((run.backup_dir / "training_metadata.json").read_text())["epoch"] == 2
+    last_before = run.checkpoint_path("last").read_bytes()
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(config)
+    assert run.checkpoint_path("last").read_bytes() == last_before  # nothing overwritten
+    with pytest.raises(ValueError, match="image_size"):
+        train(tiny_config(voc, out, epochs=4, image_size=128, mixed_precision="bf16",
+                          lr_schedule="cosine"), resume=True)
+
+    result = train(config, resume=True)
+    after = run.history_path.read_text().splitlines()
+    assert after[: len(before)] == before  # nothing written is lost
+    assert [r["epoch"] for r in read_history(run.history_path)] == [0, 1, 2, 3]
+    # Optimizer state came back too: the step counter covers all 4 epochs (2 steps each),
+    # so the cosine schedule continued instead of restarting.
+    assert int(result.model.optimizer.iterations.numpy()) == 8
+    assert read_history(run.history_path)[-1]["learning_rate"] == pytest.approx(0.0, abs=1e-7)
+    assert result.model.dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+
+    with pytest.raises(ValueError, match="already finished 4 of 4"):
+        train(config, resume=True)
+
+
+def test_bad_input_fails_before_the_run_folder_is_written(voc, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="multiples of 64"):
+        train(tiny_config(voc, out, image_size=96))
+    with pytest.raises(ValueError, match="Unknown model"):
+        train(tiny_config(voc, out, model="segformer"))
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        train(tiny_config(voc, out, dataset="no_such_dataset"))
+    with pytest.raises(ValueError, match="Batch size 64 is larger"):
+        train(tiny_config(voc, out, batch_size=64))
+    with pytest.raises(ValueError, match="does not take option"):
+        train(tiny_config(voc, out, model_args={"base_filter": 4}))
+    with pytest.raises(FileNotFoundError, match="not built"):
+        train(tiny_config({"data_dir": voc["data_dir"]}, out, dataset="camvid"))
+    assert not out.exists()
+    with pytest.raises(ValueError, match="start <= cap < 1"):
+        tiny_config(voc, out, dropout_schedule=[0.5, 0.1, 1.0])
+    with pytest.raises(ValueError, match="Unknown training option"):
+        TrainConfig.from_dict({"batchsize": 2})
+
+
+def test_resolve_config_precedence(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("dataset: camvid\nbatch-size: 8\nmodel_args: {base_filters: 16, batch_norm: true}\n")
+    config = resolve_config(path, {"batch_size": 4, "model_args": {"base_filters": 8}})
+    assert (config.dataset, config.batch_size, config.epochs) == ("camvid", 4, 50)
+    assert config.model_args == {"base_filters": 8, "batch_norm": True}
+    (tmp_path / "c.json").write_text(json.dumps({"epochs": 3}))
+    assert resolve_config(tmp_path / "c.json").epochs == 3
+    with pytest.raises(FileNotFoundError, match="holds no run"):
+        resolve_config(None, {"out": str(tmp_path / "none")}, resume=True)
+
+
+@pytest.mark.slow
+def test_camvid_real_images(camvid_dir, tmp_path):
+    out = tmp_path / "run"
+    config = TrainConfig.from_dict({
+        **TINY, "dataset": "camvid", "data_dir": str(tmp_path / "tfds"),
+        "manual_dir": str(camvid_dir), "train_split": "train[:4]",
+        "validation_split": "validation[:2]", "image_size": [64, 128], "epochs": 1,
+        "class_weights": "median-frequency", "out": str(out),
+    })
+    result = train(config)
+    assert RunFolder(out).class_set() == CAMVID
+    row = result.history[0]
+    assert math.isfinite(row["loss"]) and 0.0 <= row["val_mean_iou"] <= 1.0
+    assert set(iou_key(n) for n in CAMVID.class_names) <= set(row)
