@@ -33,10 +33,16 @@ def expected_label(annot_path: Path) -> np.ndarray:
     return np.where(ids == 11, 255, ids).astype(np.uint8)
 
 
-def check_split_exactly(builder, split: str, camvid_root: Path, folder: str) -> int:
-    """Every example's image and label equal a NumPy read of the source files."""
+def check_split_exactly(builder, split: str, camvid_root: Path, folder: str,
+                        label_values: set | None = None) -> int:
+    """Every example's image and label equal a NumPy read of the source files.
+
+    Returns the number of examples; adds the label values seen to ``label_values``.
+    """
     seen = 0
     for example in tfds.as_numpy(builder.as_dataset(split=split)):
+        if label_values is not None:
+            label_values |= set(np.unique(example["label"]).tolist())
         name = example["image/filename"].decode()
         image = np.array(Image.open(camvid_root / folder / name).convert("RGB"))
         np.testing.assert_array_equal(example["image"], image, err_msg=name)
@@ -129,15 +135,19 @@ def test_bad_examples_are_skipped_and_reported(tmp_path):
     (root / "train" / "train_001.png").write_bytes(b"not a png")  # undecodable image
     Image.fromarray(np.zeros((5, 5), np.uint8), mode="L").save(root / "trainannot" / "train_002.png")
     Image.fromarray(np.full((8, 12), 12, np.uint8), mode="L").save(root / "trainannot" / "train_003.png")
+    with open(root / "train.txt", "a") as f:
+        f.write("/SegNet/CamVid/train/train_004.png /SegNet/CamVid/trainannot/train_004.png\n")
     builder = build_camvid(root, tmp_path / "tfds")
 
     assert builder.info.splits["train"].num_examples == 1
     reasons = {entry["id"]: entry["reason"] for entry in skipped_examples(builder.info)["train"]}
-    assert set(reasons) == {"train_000", "train_001", "train_002", "train_003"}
+    assert [entry["id"] for entry in skipped_examples(builder.info)["train"]] == [
+        "train_000", "train_001", "train_002", "train_003", "train_004"]
     assert "label file not found" in reasons["train_000"]
     assert "cannot decode image" in reasons["train_001"]
     assert "12x8" in reasons["train_002"] and "5x5" in reasons["train_002"]
     assert "12 (96 px)" in reasons["train_003"]
+    assert "listed more than once" in reasons["train_004"]
     assert check_split_exactly(builder, "train", root, "train") == 1
 
 
@@ -179,11 +189,9 @@ def test_real_camvid_builds_all_present_splits(camvid_dir, tmp_path):
         if not present[split]:
             continue
         values = set()
-        for example in tfds.as_numpy(builder.as_dataset(split=split)):
-            values |= set(np.unique(example["label"]).tolist())
+        assert check_split_exactly(builder, split, camvid_dir, folder, values) == expected[split]
         assert values <= set(range(11)) | {255}, values
-        assert 11 not in values
-        assert check_split_exactly(builder, split, camvid_dir, folder) == expected[split]
+        assert 11 not in values and 255 in values
 
 
 def test_missing_manual_dir_is_a_file_not_found_error_with_instructions(tmp_path):

@@ -75,7 +75,13 @@ class Builder(SegmentationBuilder):
         return {split: self._generate_examples(split, root) for split in present}
 
     def _generate_examples(self, split: str, root):
+        seen = set()
         for pair in split_pairs(root, split):
+            if pair.key in seen:
+                # TFDS would abort on the duplicate key; an edited list should not.
+                self._skip(split, pair.key, "listed more than once; only the first line is used")
+                continue
+            seen.add(pair.key)
             try:
                 example = self._load_example(
                     pair.image_path, pair.label_path, pair.key,
