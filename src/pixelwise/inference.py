@@ -481,3 +481,114 @@ def _box_colour(class_set: ClassSet, class_id: int) -> tuple[int, int, int]:
 def _text_colour(background) -> tuple[int, int, int]:
     luminance = 0.299 * background[0] + 0.587 * background[1] + 0.114 * background[2]
     return (0, 0, 0) if luminance > 128 else (255, 255, 255)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def save_prediction(prediction: Prediction, image: np.ndarray, out_dir, name: str) -> dict[str, Path]:
+    """Write ``NAME_mask.png``, ``NAME_overlay.png``, ``NAME_boxes.png`` and ``NAME.json``.
+
+    All four are encoded in memory, written under temporary names and only then renamed,
+    so a failure leaves none of them half-written.
+
+    Args:
+        prediction: From :func:`predict`.
+        image: The input as uint8 (H, W, C), same size as the prediction.
+        out_dir: Output folder (created).
+        name: Base name of the files, usually the input's stem.
+
+    Returns:
+        The paths written, by kind (``mask``, ``overlay``, ``boxes``, ``json``).
+    """
+    import io
+    import json
+    import tempfile
+
+    from PIL import Image
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mask = colorize(prediction.labels, prediction.class_set)
+
+    def png(array):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    contents = {
+        "mask": (f"{name}_mask.png", png(mask)),
+        "overlay": (f"{name}_overlay.png", png(overlay(image, mask))),
+        "boxes": (f"{name}_boxes.png", png(draw_boxes(image, prediction.boxes, prediction.class_set))),
+        "json": (f"{name}.json", json.dumps(prediction.to_json(), indent=2).encode()),
+    }
+    temps, paths = [], {}
+    try:
+        for kind, (filename, data) in contents.items():
+            handle, temp = tempfile.mkstemp(dir=out_dir, prefix=f".{filename}.", suffix=".tmp")
+            temps.append(temp)
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            paths[kind] = out_dir / filename
+        for temp, path in zip(temps, paths.values()):
+            os.replace(temp, path)
+    finally:
+        for temp in temps:
+            Path(temp).unlink(missing_ok=True)
+    return paths
+
+
+@dataclasses.dataclass
+class FileResult:
+    """Outcome of one input of :func:`predict_files`: ``prediction`` or ``error`` is set."""
+
+    path: Path
+    prediction: Prediction | None = None
+    outputs: dict[str, Path] | None = None
+    error: str | None = None
+
+
+def predict_files(model_or_run, paths, out_dir, *, class_set: ClassSet | None = None,
+                  checkpoint: str = "best", on_result=None, **options) -> list[FileResult]:
+    """Predict every image file and save its outputs; a bad file never stops the others.
+
+    Args:
+        model_or_run: As for :func:`predict`; loaded once.
+        paths: Image files.
+        out_dir: Where the outputs go (see :func:`save_prediction`).
+        class_set: For a bare model / ``.keras`` file.
+        checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders.
+        on_result: Called with each :class:`FileResult` as soon as it is done.
+        **options: ``size``, ``tile``, ``overlap``, ``min_area``, ``batch_size`` of :func:`predict`.
+
+    Returns:
+        One :class:`FileResult` per path, in order.
+    """
+    model, class_set = resolve_model(model_or_run, class_set, checkpoint)
+    channels = model.input_shape[-1]
+    names = _output_names([Path(p) for p in paths])
+    results = []
+    for path, name in zip(map(Path, paths), names):
+        try:
+            display = read_image(path, 3)
+            array = display if channels == 3 else read_image(path, channels)
+            prediction = predict(model, array, class_set=class_set, **options)
+            outputs = save_prediction(prediction, display, out_dir, name)
+            result = FileResult(path=path, prediction=prediction, outputs=outputs)
+        except (ValueError, OSError) as exc:
+            result = FileResult(path=path, error=str(exc))
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def _output_names(paths: list[Path]) -> list[str]:
+    """Input stems, made unique (``a/x.png`` and ``b/x.jpg`` -> ``x``, ``x-2``)."""
+    seen: dict[str, int] = {}
+    names = []
+    for path in paths:
+        stem = path.stem or "image"
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return names

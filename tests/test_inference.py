@@ -1,0 +1,243 @@
+"""pixelwise.predict on real image files: formats, sizes, counts, boxes, drawing, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from run_fixture import TINY_CLASSES, tiny_conv_model, tiny_unet, write_run
+
+
+@pytest.fixture(scope="module")
+def conv_model():
+    return tiny_conv_model()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, conv_model):
+    return write_run(tmp_path_factory.mktemp("run"), conv_model, config={"image_size": 32})
+
+
+def _rgb(height=37, width=53, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def test_read_image_formats_and_channel_conversion(tmp_path):
+    from pixelwise.inference import read_image
+
+    rgb = _rgb()
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    Image.fromarray(rgb).save(tmp_path / "a.bmp")
+    Image.fromarray(rgb).save(tmp_path / "a.webp", lossless=True)
+    smooth = np.dstack([*np.meshgrid(np.arange(53) * 4, np.arange(37) * 6), np.full((37, 53), 90)])
+    smooth = smooth.astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "a.jpg", quality=95)
+    gray = rgb[..., 0]
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    frames = [Image.fromarray(np.full((20, 30), v, np.uint8)).convert("P") for v in (10, 200)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+
+    for name in ("a.png", "a.bmp", "a.webp"):  # lossless: exact pixels
+        np.testing.assert_array_equal(read_image(tmp_path / name, 3), rgb)
+    jpeg = read_image(tmp_path / "a.jpg", 3)
+    assert jpeg.shape == smooth.shape and np.abs(jpeg.astype(int) - smooth).mean() < 3
+    np.testing.assert_array_equal(read_image(tmp_path / "gray.png", 3), np.dstack([gray] * 3))
+    np.testing.assert_array_equal(read_image(tmp_path / "rgba.png", 3), rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / "gray.png", 1), gray[..., None])
+    gif = read_image(tmp_path / "anim.gif", 3)
+    assert gif.shape == (20, 30, 3) and np.all(gif == 10)  # first frame, not the second
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "truncated_png", "truncated_jpeg", "directory"])
+def test_read_image_bad_input_one_clear_error(tmp_path, kind):
+    from pixelwise.inference import read_image
+
+    path = tmp_path / f"bad_{kind}"
+    if kind == "text":
+        path = tmp_path / "notes.png"
+        path.write_text("not an image")
+    elif kind.startswith("truncated"):
+        fmt = "PNG" if kind.endswith("png") else "JPEG"
+        path = tmp_path / f"cut.{fmt.lower()}"
+        Image.fromarray(_rgb(64, 64)).save(path, format=fmt)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif kind == "directory":
+        path.mkdir()
+    with pytest.raises((ValueError, FileNotFoundError, IsADirectoryError)) as info:
+        read_image(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+def _reference_whole_image(model, image, size):
+    """Independent whole-image prediction: resize as training does, softmax, resize back, argmax."""
+    import tensorflow as tf
+
+    resized = tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True)
+    resized = np.clip(np.round(resized.numpy()), 0, 255) / 255.0
+    logits = np.asarray(model(resized[None].astype(np.float32), training=False))[0]
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    back = tf.image.resize(probs, image.shape[:2], method="bilinear").numpy()
+    return back.argmax(-1), back.max(-1)
+
+
+def test_predict_matches_reference_at_original_size(conv_model):
+    import pixelwise
+
+    image = _rgb(45, 70)
+    prediction = pixelwise.predict(conv_model, image, size=32, class_set=TINY_CLASSES)
+    labels, confidence = _reference_whole_image(conv_model, image, 32)
+    assert prediction.labels.shape == (45, 70)
+    np.testing.assert_array_equal(prediction.labels, labels)
+    np.testing.assert_allclose(prediction.confidence, confidence, atol=1e-5)
+    assert prediction.counts == {n: int((labels == i).sum()) for i, n in enumerate(TINY_CLASSES.class_names)}
+    assert sum(prediction.counts.values()) == 45 * 70
+    assert prediction.probabilities is None
+    with_probs = pixelwise.predict(conv_model, image, size=32, class_set=TINY_CLASSES,
+                                   return_probabilities=True)
+    np.testing.assert_allclose(with_probs.probabilities.sum(-1), 1.0, atol=1e-5)
+
+
+def test_fixed_size_model_uses_its_own_size():
+    from pixelwise.inference import predict
+
+    model = tiny_unet(input_size=(64, 64))
+    image = _rgb(50, 90)
+    prediction = predict(model, image, size=512, class_set=TINY_CLASSES)  # 512 can't be used
+    labels, _ = _reference_whole_image(model, image, 64)
+    np.testing.assert_array_equal(prediction.labels, labels)
+
+
+def test_predict_files_writes_outputs_at_input_size(tmp_path, run_dir):
+    from pixelwise.inference import predict_files
+
+    images = {"photo.jpg": _rgb(41, 67, 1), "gray.png": _rgb(30, 31, 2)[..., 0],
+              "alpha.webp": np.dstack([_rgb(25, 44, 3), np.full((25, 44), 128, np.uint8)])}
+    paths = []
+    for name, array in images.items():
+        Image.fromarray(array).save(tmp_path / name)
+        paths.append(tmp_path / name)
+    out = tmp_path / "out"
+    results = predict_files(run_dir, paths, out, size=32, min_area=1)
+    assert [r.error for r in results] == [None] * 3
+    for path, result in zip(paths, results):
+        height, width = np.asarray(images[path.name]).shape[:2]
+        data = json.loads((out / f"{path.stem}.json").read_text())
+        assert (data["height"], data["width"]) == (height, width)
+        assert sum(data["counts"].values()) == height * width
+        assert set(data["counts"]) == set(TINY_CLASSES.class_names)
+        mask = np.asarray(Image.open(out / f"{path.stem}_mask.png"))
+        np.testing.assert_array_equal(mask, np.asarray(TINY_CLASSES.palette, np.uint8)[result.prediction.labels])
+        for kind in ("overlay", "boxes"):
+            assert Image.open(out / f"{path.stem}_{kind}.png").size == (width, height)
+        for box in data["boxes"]:
+            x0, y0, x1, y1 = box["box"]
+            assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+            assert box["class_name"] != "background"
+    assert not list(out.glob(".*tmp"))
+
+
+# ----------------------------------------------------------------------------- boxes
+
+
+def test_find_boxes_regions_areas_and_confidence():
+    from pixelwise.inference import find_boxes
+
+    labels = np.zeros((20, 30), np.uint8)
+    labels[2:6, 3:9] = 1            # disc, 24 px
+    labels[6:8, 9:12] = 1           # touches the first diagonally: same 8-connected region
+    labels[10:18, 20:28] = 2        # square, 64 px
+    labels[15, 2] = 2               # 1 px: below min_area
+    labels[0:4, 25:30] = 0          # background never gets a box
+    confidence = np.random.default_rng(0).uniform(0.3, 1.0, labels.shape).astype(np.float32)
+    boxes = find_boxes(labels, confidence, TINY_CLASSES, min_area=2)
+    assert [(b.class_name, b.box, b.area) for b in boxes] == [
+        ("disc", (3, 2, 12, 8), 30), ("square", (20, 10, 28, 18), 64)]
+    disc = (labels == 1)
+    assert boxes[0].mean_confidence == pytest.approx(confidence[disc].mean(), rel=1e-6)
+    # Every pixel of the class lies inside its box.
+    for box in boxes:
+        x0, y0, x1, y1 = box.box
+        inside = np.zeros_like(labels, bool)
+        inside[y0:y1, x0:x1] = True
+        assert not np.any((labels == box.class_id) & ~inside & (box.class_id == 1))
+    assert len(find_boxes(labels, confidence, TINY_CLASSES, min_area=1)) == 3
+
+
+def test_draw_boxes_draws_box_edges_in_class_colour():
+    from pixelwise.inference import Box, draw_boxes
+
+    image = np.full((40, 60, 3), 128, np.uint8)
+    box = Box(class_id=2, class_name="square", box=(10, 15, 30, 35), area=400, mean_confidence=0.9)
+    drawn = draw_boxes(image, [box], TINY_CLASSES)
+    blue = np.array([0, 0, 255])
+    # Left and right edges at columns 10 and 29, bottom edge at row 34 (the label covers the top).
+    assert np.all(drawn[20:34, 10] == blue) and np.all(drawn[20:34, 29] == blue)
+    assert np.all(drawn[34, 10:30] == blue)
+    assert np.all(drawn[20:30, 15:25] == 128)  # inside untouched
+    # The class name is written above the box: some pixels there are no longer grey.
+    assert np.any(drawn[0:15, 10:60] != 128)
+
+
+def test_colorize_is_a_palette_lookup():
+    import pixelwise
+
+    labels = np.array([[0, 1], [2, 1]])
+    np.testing.assert_array_equal(
+        pixelwise.colorize(labels, [(1, 2, 3), (4, 5, 6), (7, 8, 9)]),
+        [[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [4, 5, 6]]])
+    np.testing.assert_array_equal(pixelwise.colorize(labels, TINY_CLASSES)[1, 0], [0, 0, 255])
+    with pytest.raises(ValueError, match="0..1"):
+        pixelwise.colorize(labels, [(0, 0, 0), (1, 1, 1)])
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_images_are_reported_and_others_still_processed(tmp_path, run_dir):
+    from pixelwise.inference import predict_files
+
+    good = tmp_path / "good.png"
+    Image.fromarray(_rgb()).save(good)
+    text = tmp_path / "readme.png"
+    text.write_text("hello")
+    cut = tmp_path / "cut.jpg"
+    Image.fromarray(_rgb(64, 64)).save(cut)
+    cut.write_bytes(cut.read_bytes()[:300])
+    missing = tmp_path / "missing.png"
+    out = tmp_path / "out"
+    results = predict_files(run_dir, [missing, text, good, cut], out, size=32)
+    assert [r.error is None for r in results] == [False, False, True, False]
+    assert "does not exist" in results[0].error
+    assert "not an image" in results[1].error
+    assert "truncated" in results[3].error
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["good.json", "good_boxes.png", "good_mask.png", "good_overlay.png"]
+
+
+def test_model_class_set_mismatch_and_missing_checkpoint(tmp_path, conv_model):
+    from pixelwise.datasets.class_sets import VOC
+    from pixelwise.inference import predict
+
+    with pytest.raises(ValueError, match="outputs 3 channels.*21 classes"):
+        predict(conv_model, _rgb(), class_set=VOC)
+    run = write_run(tmp_path / "run", conv_model, class_set=VOC)
+    with pytest.raises(ValueError, match="mismatch"):
+        predict(run, _rgb())
+    empty = write_run(tmp_path / "empty", conv_model, checkpoints=())
+    with pytest.raises(FileNotFoundError, match="no best checkpoint"):
+        predict(empty, _rgb())
+    with pytest.raises(ValueError, match="class set"):
+        predict(conv_model, _rgb())
