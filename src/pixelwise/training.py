@@ -279,6 +279,7 @@ class TrainResult:
         final: Logs of the last finished epoch.
         best: Logs of the epoch with the best ``val_mean_iou``.
         model: The trained Keras model (weights of the last epoch).
+        num_replicas: Replicas the global batch was split across (all workers).
     """
 
     run: RunFolder
@@ -286,6 +287,7 @@ class TrainResult:
     final: dict | None
     best: dict | None
     model: Any = None
+    num_replicas: int = 1
 
 
 # --------------------------------------------------------------------------- helpers
@@ -659,4 +661,4 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
     rows = read_history(run.history_path) if chief else []
     summary = RunSummary(run.history_path, run.curves_path, run.metrics_path).write() if chief else {}
     return TrainResult(run=run, history=rows, final=summary.get("final"),
-                       best=summary.get("best"), model=model)
+                       best=summary.get("best"), model=model, num_replicas=replicas)

@@ -169,7 +169,7 @@ def run_train(args) -> int:
                             resume=args.resume)
     result = train(config, resume=args.resume)
     best = result.best or {}
-    print(f"Run folder: {result.run.path}")
+    print(f"Run folder: {result.run.path} ({result.num_replicas} replica(s))")
     if best:
         print(f"Best epoch {best['epoch'] + 1}: val_mean_iou {best['val_mean_iou']:.4f}, "
               f"checkpoint {result.run.checkpoint_path('best')}")
