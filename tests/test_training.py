@@ -47,11 +47,21 @@ def test_chapter_defaults_live_in_one_place():
 
 
 @pytest.mark.slow
-def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path):
+def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path, capsys):
+    from pixelwise.cli import main
+
     out = tmp_path / "run"
-    config = tiny_config(voc, out, epochs=4, learning_rate=3e-3, augment=False,
-                         dropout_schedule=[0.0, 0.1, 0.2], early_stopping_patience=0)
-    result = train(config)
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text("model_args: {base_filters: 4}\ndropout_schedule: [0.0, 0.1, 0.2]\n"
+                           "epochs: 9\n")
+    code = main([
+        "train", "--config", str(config_file), "--data-dir", voc["data_dir"],
+        "--image-size", "64", "--batch-size", "2", "--epochs", "4", "--lr", "3e-3",
+        "--no-augment", "--early-stopping-patience", "0", "--image-summaries", "2",
+        "--verbose", "0", "--out", str(out),
+    ])
+    assert code == 0, capsys.readouterr().err
+    assert "Best epoch" in capsys.readouterr().out
     run = RunFolder(out)
 
     # The run folder holds everything the contract (pixelwise.runs) names.
@@ -59,7 +69,12 @@ def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path):
                  run.checkpoint_path("last"), run.history_path, run.curves_path,
                  run.metrics_path, run.backup_dir / "training_metadata.json"):
         assert path.is_file(), path
-    assert json.loads(run.config_path.read_text()) == config.to_dict()
+    stored = run.config()
+    assert stored == {**TrainConfig().to_dict(), "data_dir": voc["data_dir"],
+                      "image_size": [64, 64], "batch_size": 2, "epochs": 4,
+                      "learning_rate": 3e-3, "augment": False, "early_stopping_patience": 0,
+                      "image_summaries": 2, "verbose": 0, "out": str(out),
+                      "model_args": {"base_filters": 4}, "dropout_schedule": [0.0, 0.1, 0.2]}
     assert run.class_set() == VOC
     assert Image.open(run.curves_path).size[0] > 0
 
@@ -70,7 +85,7 @@ def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path):
     assert [round(r["dropout_rate"], 6) for r in rows] == [0.0, 0.1, 0.2, 0.2]
     from pixelwise.models import get_dropout_rate
 
-    assert get_dropout_rate(result.model) == pytest.approx(0.2)
+    assert get_dropout_rate(run.load_model("last")) == pytest.approx(0.2)
 
     # Exercise 17: per-class IoU in the logs; their mean over present classes is val_mean_iou.
     for row in rows:

@@ -1,0 +1,97 @@
+"""``pixelwise train``: flags, typed --model-arg, precedence, and one-line errors before training."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from pixelwise.cli import build_parser, main
+from pixelwise.cli.train import overrides_from_args, parse_model_args, parse_value
+from pixelwise.training import TrainConfig, resolve_config
+
+
+def parse(argv):
+    args = build_parser().parse_args(["train", *argv])
+    return resolve_config(getattr(args, "config", None), overrides_from_args(args),
+                          resume=args.resume)
+
+
+def test_help_states_the_chapters_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for expected in ("(default: voc2007_semantic)", "(default: unet)", "(default: 256)",
+                     "(default: 32)", "(default: 50)", "(default: adam)", "--mixed-precision",
+                     "--strategy", "--resume", "--model-arg", "--dropout-schedule"):
+        assert expected in text
+
+
+def test_model_args_are_typed():
+    assert [parse_value(v) for v in ("16", "-2", "0.5", "1e-3", "True", "no", "null", "same")] == [
+        16, -2, 0.5, 1e-3, True, False, None, "same"]
+    assert parse_model_args(["base_filters=16", "batch-norm=true", "padding=same"]) == {
+        "base_filters": 16, "batch_norm": True, "padding": "same"}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_model_args(["base_filters"])
+
+
+def test_only_given_flags_override_the_config_file(tmp_path):
+    path = tmp_path / "camvid.yaml"
+    path.write_text("dataset: camvid\nbatch_size: 8\nepochs: 30\naugment: false\n"
+                    "model_args: {base_filters: 16}\n")
+    config = parse(["--config", str(path), "--epochs", "3", "--model-arg", "batch_norm=true",
+                    "--mixed-precision", "bf16", "--dropout-schedule", "0.5,0.1,0.9"])
+    assert (config.dataset, config.batch_size, config.epochs, config.augment) == (
+        "camvid", 8, 3, False)
+    assert config.model_args == {"base_filters": 16, "batch_norm": True}
+    assert config.mixed_precision == "bf16" and config.dropout_schedule == [0.5, 0.1, 0.9]
+    assert parse(["--config", str(path), "--augment"]).augment is True
+    assert parse([]) == TrainConfig().validated()
+    assert parse(["--image-size", "192x256"]).image_size == [192, 256]
+
+
+def test_resume_reads_the_run_folder_config(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    stored = TrainConfig(dataset="camvid", epochs=5, out=str(run)).validated().to_dict()
+    (run / "config.json").write_text(json.dumps(stored))
+    config = parse(["--resume", "--out", str(run), "--epochs", "8"])
+    assert (config.dataset, config.epochs) == ("camvid", 8)
+
+
+def _error(capsys, argv) -> str:
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path):
+    run = tmp_path / "existing"
+    run.mkdir()
+    (run / "history.csv").write_text("epoch,loss\n0,1.0\n")
+    assert "--resume" in _error(capsys, ["--out", str(run)])
+    assert (run / "history.csv").read_text() == "epoch,loss\n0,1.0\n"
+    assert "holds no run" in _error(capsys, ["--resume", "--out", str(tmp_path / "none")])
+    assert "--out" in _error(capsys, ["--resume"])
+    assert "KEY=VALUE" in _error(capsys, ["--model-arg", "oops", "--out", str(tmp_path / "a")])
+    assert "image size" in _error(capsys, ["--image-size", "big", "--out", str(tmp_path / "b")])
+    assert "start <= cap < 1" in _error(capsys, ["--dropout-schedule", "0.5,0.1,1.5"])
+    assert "TF_CONFIG" in _error(capsys, ["--strategy", "multi-worker", "--out",
+                                          str(tmp_path / "c")])
+    missing = _error(capsys, ["--config", str(tmp_path / "nope.yaml")])
+    assert "nope.yaml" in missing
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_run_folder(capsys, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert "not writable" in _error(capsys, ["--out", str(locked / "run")])
+    finally:
+        locked.chmod(0o700)
