@@ -212,6 +212,25 @@ def test_photometric_jitter_changes_the_image_only():
     assert 0.0 <= jitter_image.numpy().min() and jitter_image.numpy().max() <= 1.0
 
 
+def test_colour_jitter_keeps_grey_grey_and_shifts_colours():
+    # Saturation and hue act on chroma only: a grey image stays grey (R == G == B).
+    grey = np.repeat(np.random.default_rng(6).integers(30, 220, (16, 16, 1), dtype=np.uint8), 3, -1)
+    colour = coordinate_image(16, 16)
+    label = np.zeros((16, 16, 1), np.uint8)
+    changed_chroma = 0
+    for seed in range(6):
+        out, _ = augment_pair(grey, label, tf.constant([seed, 1]), scale_range=(1.0, 1.0))
+        out = out.numpy()
+        np.testing.assert_allclose(out[..., 0], out[..., 1], atol=1e-5)
+        np.testing.assert_allclose(out[..., 1], out[..., 2], atol=1e-5)
+        plain, _ = augment_pair(colour, label, tf.constant([seed, 1]), scale_range=(1.0, 1.0),
+                                photometric=False)
+        jittered, _ = augment_pair(colour, label, tf.constant([seed, 1]), scale_range=(1.0, 1.0))
+        ratio = lambda x: x.numpy()[..., 2] / (x.numpy()[..., 0] + x.numpy()[..., 1] + 1.0)  # noqa: E731
+        changed_chroma += np.abs(ratio(plain) - ratio(jittered)).mean() > 0.01
+    assert changed_chroma >= 4
+
+
 def test_seed_makes_the_training_pipeline_deterministic():
     images, labels = random_examples(n=6)
 

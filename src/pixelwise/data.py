@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from pixelwise.datasets.class_sets import ClassSet
@@ -258,6 +259,11 @@ def augment_pair(
 ):
     """Random flip, scale and crop (same geometry for both), photometric jitter (image only).
 
+    The image is scaled by a random factor ``s`` and a random ``crop_size`` window is
+    cut from it; where the scaled image is smaller than the window it is padded at a
+    random place (image with 0, label with ``ignore_label``). Only the source window
+    that ends up in the crop is resized, so the cost does not grow with ``s``.
+
     Args:
         image: ``(H, W, C)`` uint8 image.
         label: ``(H, W, 1)`` integer label map.
@@ -271,8 +277,11 @@ def augment_pair(
 
     Returns:
         ``(image, label)``: float32 image in ``[0, 1]`` and label with ``label``'s dtype.
+
+    Example:
+        >>> image, label = augment_pair(image, label, tf.constant([1, 2]), crop_size=(256, 256))
     """
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=9)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=10)
     num_channels = image.shape[-1]
     shape = tf.shape(image)
     height, width = shape[0], shape[1]
@@ -283,36 +292,35 @@ def augment_pair(
     image = tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
     label = tf.cond(flip, lambda: tf.reverse(label, axis=[1]), lambda: label)
 
-    # Scale: one factor, bilinear for the image, nearest for the label.
     low, high = float(scale_range[0]), float(scale_range[1])
-    if (low, high) != (1.0, 1.0):
-        scale = tf.random.stateless_uniform([], seeds[1], minval=low, maxval=high)
-        new_h = tf.maximum(1, tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32))
-        new_w = tf.maximum(1, tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32))
-        image = tf.image.resize(
-            tf.cast(image, tf.float32), tf.stack([new_h, new_w]), method="bilinear",
-            antialias=True,
-        )
-        label = tf.image.resize(label, tf.stack([new_h, new_w]), method="nearest")
-        height, width = new_h, new_w
-    else:
-        image = tf.cast(image, tf.float32)
+    scale = tf.random.stateless_uniform([], seeds[1], minval=low, maxval=high)
+    # Per axis: the source window whose scaled size fills the crop (or the whole axis,
+    # when the scaled image is smaller than the crop), one random offset for both.
+    window_h, out_h = _window(height, crop_h, scale)
+    window_w, out_w = _window(width, crop_w, scale)
+    top = _random_int(seeds[2], height - window_h)
+    left = _random_int(seeds[3], width - window_w)
+    image = image[top : top + window_h, left : left + window_w]
+    label = label[top : top + window_h, left : left + window_w]
+    out_size = tf.stack([out_h, out_w])
+    shrinking = tf.logical_or(out_h < window_h, out_w < window_w)
+    image = tf.cast(image, tf.float32)
+    # Antialiasing only matters (and only pays its cost) when shrinking.
+    image = tf.cond(
+        shrinking,
+        lambda: tf.image.resize(image, out_size, method="bilinear", antialias=True),
+        lambda: tf.image.resize(image, out_size, method="bilinear"),
+    )
+    label = tf.image.resize(label, out_size, method="nearest")
 
-    # Pad (at a random place) up to the crop size: image with 0, label with the ignore label,
-    # so padding never teaches the model a class.
-    pad_h = tf.maximum(crop_h - height, 0)
-    pad_w = tf.maximum(crop_w - width, 0)
-    top = _random_int(seeds[2], pad_h)
-    left = _random_int(seeds[3], pad_w)
-    paddings = [[top, pad_h - top], [left, pad_w - left], [0, 0]]
+    # Pad at a random place up to the crop size: image with 0, label with the ignore
+    # label, so padding never teaches the model a class.
+    pad_h, pad_w = crop_h - out_h, crop_w - out_w
+    pad_top = _random_int(seeds[4], pad_h)
+    pad_left = _random_int(seeds[5], pad_w)
+    paddings = [[pad_top, pad_h - pad_top], [pad_left, pad_w - pad_left], [0, 0]]
     image = tf.pad(image, paddings, constant_values=0.0)
     label = tf.pad(label, paddings, constant_values=tf.cast(ignore_label, label.dtype))
-
-    # Crop: one offset for both.
-    offset_y = _random_int(seeds[4], height + pad_h - crop_h)
-    offset_x = _random_int(seeds[5], width + pad_w - crop_w)
-    image = image[offset_y : offset_y + crop_h, offset_x : offset_x + crop_w]
-    label = label[offset_y : offset_y + crop_h, offset_x : offset_x + crop_w]
 
     image = image / 255.0
     if photometric:
@@ -323,15 +331,41 @@ def augment_pair(
     return image, label
 
 
+def _window(size, crop, scale):
+    """Source window length along one axis, and its length once scaled (at most ``crop``)."""
+    window = tf.cast(tf.round(tf.cast(crop, tf.float32) / scale), tf.int32)
+    window = tf.clip_by_value(window, 1, size)
+    scaled = tf.cast(tf.round(tf.cast(window, tf.float32) * scale), tf.int32)
+    # A window inside the axis fills the crop exactly; a whole axis may come out shorter.
+    scaled = tf.where(window < size, crop, tf.clip_by_value(scaled, 1, crop))
+    return window, scaled
+
+
+# ITU-R 601 luma and the YIQ transform: saturation is a blend with the grey image and
+# hue a rotation of the (I, Q) chroma plane, both linear in RGB, so one 3x3 matrix
+# applies them together (much cheaper than an RGB -> HSV -> RGB round trip).
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_RGB_TO_YIQ = np.array(
+    [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=np.float32
+)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
+
+
 def _photometric_jitter(image, seeds, num_channels):
-    # Magnitudes of mmsegmentation's PhotoMetricDistortion (brightness ±32/255,
-    # contrast and saturation 0.5..1.5, hue ±18°).
-    image = tf.image.stateless_random_brightness(image, 32.0 / 255.0, seeds[0])
-    image = tf.image.stateless_random_contrast(image, 0.5, 1.5, seeds[1])
+    # Magnitudes of mmsegmentation's PhotoMetricDistortion: brightness ±32/255,
+    # contrast and saturation 0.5..1.5, hue ±18° (0.05 of a turn).
+    image = image + tf.random.stateless_uniform([], seeds[0], -32.0 / 255.0, 32.0 / 255.0)
+    contrast = tf.random.stateless_uniform([], seeds[1], 0.5, 1.5)
+    mean = tf.reduce_mean(image, axis=[0, 1], keepdims=True)
+    image = tf.clip_by_value((image - mean) * contrast + mean, 0.0, 1.0)
     if num_channels == 3:
-        image = tf.clip_by_value(image, 0.0, 1.0)
-        image = tf.image.stateless_random_saturation(image, 0.5, 1.5, seeds[2])
-        image = tf.image.stateless_random_hue(image, 0.05, seeds[2][::-1])
+        saturation = tf.random.stateless_uniform([], seeds[2], 0.5, 1.5)
+        angle = tf.random.stateless_uniform([], seeds[3], -0.05, 0.05) * 2.0 * 3.141592653589793
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        rotation = tf.stack([[1.0, 0.0, 0.0], [0.0, cos, -sin], [0.0, sin, cos]])
+        saturate = saturation * tf.eye(3) + (1.0 - saturation) * np.tile(_LUMA, (3, 1))
+        matrix = _YIQ_TO_RGB @ rotation @ _RGB_TO_YIQ @ saturate
+        image = tf.einsum("hwc,dc->hwd", image, matrix)
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
@@ -375,8 +409,8 @@ def make_pipeline(
         shuffle_buffer: Shuffle buffer size in examples (training only).
         seed: Seed of shuffling and augmentation. Given a seed, the pipeline is
             deterministic (the same batches on every run).
-        deterministic: Keep element order through parallel maps. Default: True when
-            ``seed`` is given, else False (faster).
+        deterministic: Keep element order through parallel maps. Default: True for
+            evaluation or when ``seed`` is given, else False (faster).
         drop_remainder: Drop the last incomplete batch. Default: ``training``.
         scale_range: ``(min, max)`` random scale factor of augmentation.
         photometric: Jitter brightness/contrast (and saturation/hue for RGB) when
@@ -415,7 +449,9 @@ def make_pipeline(
     if drop_remainder is None:
         drop_remainder = training
     if deterministic is None:
-        deterministic = seed is not None
+        # Evaluation keeps the dataset's order (predictions line up with file names);
+        # unseeded training may let parallel maps reorder elements, which is faster.
+        deterministic = seed is not None or not training
 
     options = tf.data.Options()
     options.deterministic = deterministic
