@@ -42,6 +42,7 @@ the class palette (plus the void colour).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import logging
 import os
@@ -137,12 +138,27 @@ def _check_ids(ids: np.ndarray, class_set: ClassSet, source: str) -> np.ndarray:
     return ids
 
 
+@functools.lru_cache(maxsize=8)
+def _color_lookup(colors: tuple, ids: tuple) -> tuple[np.ndarray, int]:
+    """A table over all 2**24 packed RGB colours -> id, and the value marking unknown colours.
+
+    16 MiB, built once per class set: one gather per label instead of a search.
+    """
+    free = sorted(set(range(256)) - set(ids))
+    dtype, unknown = (np.uint8, free[0]) if free else (np.uint16, 256)
+    table = np.full(1 << 24, unknown, dtype=dtype)
+    codes = np.array([(r << 16) | (g << 8) | b for r, g, b in colors], dtype=np.uint32)
+    table[codes] = np.asarray(ids, dtype=dtype)
+    table.setflags(write=False)
+    return table, unknown
+
+
 def rgb_to_ids(rgb: np.ndarray, class_set: ClassSet) -> np.ndarray:
     """Map an RGB label ``(H, W, 3)`` to class ids ``(H, W)`` by exact colour match.
 
     Palette colours give their class id, the void colour gives ``ignore_label``.
-    Vectorised: colours are packed into one uint32 and looked up with
-    ``np.searchsorted`` over the sorted palette.
+    Vectorised: colours are packed into one uint32 and looked up in a table over
+    all 2**24 colours (cached per class set).
 
     Raises:
         InvalidExampleError: some pixels have a colour that is neither in the
@@ -156,25 +172,24 @@ def rgb_to_ids(rgb: np.ndarray, class_set: ClassSet) -> np.ndarray:
     rgb = np.asarray(rgb, dtype=np.uint8)
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ValueError(f"Expected an RGB array (H, W, 3), received shape {rgb.shape}.")
-    colors = list(class_set.palette) + [class_set.void_color]
-    ids = list(range(class_set.num_classes)) + [class_set.ignore_label]
-    codes = np.array([(r << 16) | (g << 8) | b for r, g, b in colors], dtype=np.uint32)
-    order = np.argsort(codes, kind="stable")
-    keys, values = codes[order], np.asarray(ids, dtype=np.uint8)[order]
+    # The void colour goes first so that a class sharing it wins.
+    colors = (tuple(class_set.void_color),) + tuple(class_set.palette)
+    ids = (class_set.ignore_label,) + tuple(range(class_set.num_classes))
+    table, unknown = _color_lookup(colors, ids)
     packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
-    position = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
-    found = keys[position] == packed
+    result = table[packed]
+    found = result != unknown
     if not found.all():
-        unknown, counts = np.unique(packed[~found], return_counts=True)
+        unknown_colors, counts = np.unique(packed[~found], return_counts=True)
         listed = ", ".join(
             f"({u >> 16 & 255}, {u >> 8 & 255}, {u & 255}) {c} px"
-            for u, c in list(zip(unknown.tolist(), counts.tolist()))[:5]
+            for u, c in list(zip(unknown_colors.tolist(), counts.tolist()))[:5]
         )
         raise InvalidExampleError(
-            f"RGB label holds {len(unknown)} colour(s) outside the {class_set.name!r} palette "
-            f"and void colour {class_set.void_color}: {listed}"
+            f"RGB label holds {len(unknown_colors)} colour(s) outside the {class_set.name!r} "
+            f"palette and void colour {class_set.void_color}: {listed}"
         )
-    return values[position]
+    return result.astype(np.uint8)
 
 
 def decode_label(
