@@ -102,9 +102,16 @@ def output_shape(model, height: int, width: int) -> tuple[int, int] | None:
         shape = model.compute_output_shape((1, height, width, model.input_shape[-1]))
     except Exception:  # noqa: BLE001 - Keras raises many types for sizes a model can't take
         return None
-    if shape[1] is None or shape[2] is None or shape[1] <= 0 or shape[2] <= 0:
+    if shape[1] is None or shape[2] is None:
         return None
-    return int(shape[1]), int(shape[2])
+    out_h, out_w = int(shape[1]), int(shape[2])
+    # Keras computes shapes even where layers disagree (a stride-64 U-Net at 100 px gives
+    # 128): an output larger than the input, or not centred in it, means "can't take it".
+    if not (0 < out_h <= height and 0 < out_w <= width) or (height - out_h) % 2 or (width - out_w) % 2:
+        return None
+    if _is_chapter_unet(model) and (height % _unet_multiple() or width % _unet_multiple()):
+        return None
+    return out_h, out_w
 
 
 def output_size(model, size: int) -> int | None:
@@ -294,6 +301,18 @@ def covering_tile(model, side: int) -> tuple[int, int]:
         f"Found no input size up to {_MAX_SEARCH}px for which the model's output covers "
         f"{side}px; pass --tile to predict in tiles."
     )
+
+
+def _is_chapter_unet(model) -> bool:
+    from pixelwise.models import UNet
+
+    return isinstance(model, UNet)
+
+
+def _unet_multiple() -> int:
+    from pixelwise.models.unet import SIZE_MULTIPLE
+
+    return SIZE_MULTIPLE
 
 
 def _original_unet_depth() -> int:

@@ -1,0 +1,161 @@
+"""Overlap-tile inference: mirrored borders, valid centres, equality with whole-image prediction."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from run_fixture import tiny_conv_model, tiny_unet
+
+#: Receptive-field radius of tiny_conv_model (two 3x3 convolutions).
+RADIUS = 2
+
+
+def _image(height, width, channels=3, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, channels), dtype=np.uint8)
+
+
+def test_reflect_indices_equal_numpy_reflect_padding():
+    from pixelwise.tiling import reflect_indices
+
+    for n in (1, 2, 5):
+        row = np.arange(n)
+        expected = np.pad(row, (13, 13), mode="reflect") if n > 1 else np.zeros(27, int)
+        np.testing.assert_array_equal(reflect_indices(np.arange(-13, n + 13), n), expected)
+
+
+def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius():
+    """Same-padding model: whole-image prediction zero-pads at the image border, tiles
+    mirror it, so predictions may differ only within RADIUS pixels of the border; inside,
+    tiles whose crop (overlap / 2) covers the receptive radius give identical results."""
+    from pixelwise.tiling import predict_tiled
+
+    model = tiny_conv_model()
+    image = _image(83, 101)
+    logits = np.asarray(model(image[None].astype(np.float32) / 255.0, training=False))[0]
+    whole = logits.argmax(-1)
+    tiled = predict_tiled(model, image, tile=32, overlap=2 * RADIUS)
+    differ = tiled.labels != whole
+    interior = np.zeros_like(differ)
+    interior[RADIUS:-RADIUS, RADIUS:-RADIUS] = True
+    assert not np.any(differ & interior)
+    border_fraction = differ.mean()
+    print(f"border effect: {differ.sum()} of {differ.size} pixels differ ({100 * border_fraction:.2f}%),"
+          f" all within {RADIUS} px of the image border")
+    assert border_fraction < 0.1
+    # Without overlap, tile seams inside the image differ too: the overlap is what fixes them.
+    seams = predict_tiled(model, image, tile=32, overlap=0).labels != whole
+    assert np.any(seams & interior)
+
+
+def test_tiled_confidence_and_probabilities_match_softmax():
+    from pixelwise.tiling import predict_tiled
+
+    model = tiny_conv_model()
+    image = _image(40, 50)
+    result = predict_tiled(model, image, tile=24, overlap=8, return_probabilities=True)
+    np.testing.assert_allclose(result.probabilities.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(result.labels, result.probabilities.argmax(-1))
+    np.testing.assert_allclose(result.confidence, result.probabilities.max(-1))
+
+
+def test_valid_unet_tiles_equal_one_mirrored_tile_exactly():
+    """The original U-Net (valid padding): stitched tiles equal the model run once on the
+    whole image mirror-padded with NumPy (independent of the tiling code)."""
+    from pixelwise import models
+    from pixelwise.tiling import tile_geometry, predict_tiled
+
+    model = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
+    image = _image(70, 90, channels=1, seed=3)
+    geometry = tile_geometry(model, 204)  # output 20, default overlap 4: cores of 16 px
+    assert (geometry.output, geometry.crop, geometry.core) == (20, 2, 16)
+    tiled = predict_tiled(model, image, tile=204, batch_size=8)
+
+    margin = geometry.margin  # 92 px of model border + 2 px crop
+    side = models.valid_input_size(96 + 2 * geometry.crop)  # one tile covering 96 >= 90 px
+    pad_after = side - margin
+    padded = np.pad(image, ((margin, pad_after - 70), (margin, pad_after - 90), (0, 0)), mode="reflect")
+    logits = np.asarray(model(padded[None].astype(np.float32) / 255.0, training=False))[0]
+    crop = geometry.crop
+    reference = logits[crop:crop + 70, crop:crop + 90].argmax(-1)
+    np.testing.assert_array_equal(tiled.labels, reference)
+
+
+def test_chapter_unet_tiles_quantified_border_effects():
+    """The chapter's U-Net (stride-2 convs, zero padding) sees the whole tile: tiles of 128
+    px agree with whole-image prediction of 256 px on most, not all, pixels."""
+    from pixelwise.tiling import predict_tiled
+
+    model = tiny_unet()
+    image = _image(256, 256, seed=5)
+    whole = np.asarray(model(image[None].astype(np.float32) / 255.0, training=False))[0].argmax(-1)
+    tiled = predict_tiled(model, image, tile=128, overlap=64).labels
+    agreement = (tiled == whole).mean()
+    print(f"chapter U-Net, 128-px tiles with 64-px overlap vs whole 256-px image: "
+          f"{100 * agreement:.1f}% of labels agree")
+    assert agreement > 0.6
+
+
+def test_tile_sizes_the_model_cannot_take_are_explained():
+    from pixelwise import models
+    from pixelwise.tiling import tile_geometry
+
+    unet = tiny_unet()
+    with pytest.raises(ValueError, match=r"cannot take 100x100 tiles; sizes near it that work: \[64, 128"):
+        tile_geometry(unet, 100)
+    valid = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
+    with pytest.raises(ValueError, match="188 or 204"):
+        tile_geometry(valid, 190)
+    with pytest.raises(ValueError, match="overlap in 0..63"):
+        tile_geometry(unet, 64, overlap=64)
+
+
+_MEMORY_SCRIPT = textwrap.dedent("""
+    import resource, sys
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from run_fixture import tiny_conv_model
+    from pixelwise.inference import predict_array
+    model = tiny_conv_model(num_classes=21)
+    side, mode = int(sys.argv[1]), sys.argv[2]
+    tile = 256 if mode == "tiled" else None
+    # Warm up at a small size with the same tile shapes, so tracing is not counted.
+    predict_array(model, np.zeros((512, 512, 3), np.uint8), size=None, tile=tile)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    image = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    labels, confidence, _ = predict_array(model, image, size=None, tile=tile, overlap=32)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(before, after, int(labels.max()))
+""")
+
+
+def _peak_rss_growth_mb(tmp_path, side, mode):
+    from pathlib import Path
+
+    script = tmp_path / "memory.py"
+    script.write_text(_MEMORY_SCRIPT.format(tests=str(Path(__file__).parent)))
+    out = subprocess.run([sys.executable, str(script), str(side), mode], capture_output=True,
+                         text=True, check=True, timeout=300).stdout.split()
+    return int(out[0]) / 1024, int(out[1]) / 1024
+
+
+@pytest.mark.slow
+def test_peak_memory_of_tiling_is_bounded_by_the_tile_not_the_image(tmp_path):
+    """2048x2048 image, 21 classes. Whole-image prediction holds full float32 logits and
+    probabilities (2048*2048*21*4 B = 336 MiB each); tiled prediction only the uint8 image,
+    the label map, the confidence map and one batch of tiles."""
+    probabilities_mb = 2048 * 2048 * 21 * 4 / 2**20
+    before, after = _peak_rss_growth_mb(tmp_path, 2048, "tiled")
+    tiled_growth = after - before
+    whole_before, whole_after = _peak_rss_growth_mb(tmp_path, 2048, "whole")
+    whole_growth = whole_after - whole_before
+    print(f"2048x2048, 21 classes: peak RSS growth tiled {tiled_growth:.0f} MiB (peak {after:.0f}), "
+          f"whole-image {whole_growth:.0f} MiB (peak {whole_after:.0f}); one float32 probability "
+          f"map is {probabilities_mb:.0f} MiB")
+    # image 12 MiB + labels 4 MiB + confidence 16 MiB + a batch of 4 tiles: far below one map.
+    assert tiled_growth < probabilities_mb / 2
+    assert whole_growth > probabilities_mb
