@@ -177,6 +177,33 @@ def test_interrupted_run_resumes_from_last_finished_epoch(voc, tmp_path):
         train(config, resume=True)
 
 
+class Poison(keras.callbacks.Callback):
+    """Sets one kernel to NaN at the start of epoch ``epoch``: the loss diverges."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            weight = self.model.trainable_weights[0]
+            weight.assign(np.full(weight.shape, np.nan, dtype="float32"))
+
+
+@pytest.mark.slow
+def test_diverged_epoch_never_reaches_the_run_folder(voc, tmp_path):
+    from pixelwise.callbacks import TrainingDiverged
+
+    run = RunFolder(tmp_path / "run")
+    config = tiny_config(voc, run.path, epochs=3)
+    with pytest.raises(TrainingDiverged, match="epoch 2, batch 1.*keeps epochs 1..1"):
+        train(config, callbacks=[Poison(epoch=1)])
+    assert [r["epoch"] for r in read_history(run.history_path)] == [0]
+    assert json.loads((run.backup_dir / "training_metadata.json").read_text())["epoch"] == 1
+    weights = run.load_model("last").get_weights()
+    assert all(np.isfinite(w).all() for w in weights)
+
+
 def test_bad_input_fails_before_the_run_folder_is_written(voc, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match="multiples of 64"):

@@ -13,6 +13,8 @@
   ``history.csv`` after every epoch, so even an interrupted run has them.
 - :class:`ResumableEarlyStopping` — EarlyStopping whose best value and patience
   counter continue from an earlier, interrupted part of the same run.
+- :class:`TerminateOnNonFinite` — Keras' TerminateOnNaN, made safe for the run
+  folder: it raises, so the diverged epoch is never checkpointed, backed up or logged.
 
 Callbacks that add keys to the logs must come before ``CSVLogger`` and
 ``TensorBoard`` in the callback list (Keras hands every callback the same dict).
@@ -298,6 +300,34 @@ class RunSummary(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.write()
+
+
+class TrainingDiverged(FloatingPointError, ValueError):
+    """The loss became NaN or infinite; the run folder keeps the last good epoch."""
+
+
+class TerminateOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first non-finite batch loss, before that epoch reaches the run folder.
+
+    Keras' ``TerminateOnNaN`` only sets ``stop_training``, after which ``fit`` still runs
+    validation and every ``on_epoch_end`` — so ``last.keras``, the BackupAndRestore
+    state and ``history.csv`` would receive the diverged weights. This one raises
+    :class:`TrainingDiverged` at once, so nothing of the diverged epoch is written
+    and ``--resume`` continues from the last finite epoch.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            epoch = getattr(self, "epoch", 0)
+            raise TrainingDiverged(
+                f"The training loss became {float(loss)} at epoch {epoch + 1}, batch {batch + 1}; "
+                f"that epoch was not saved and the run folder keeps epochs 1..{epoch}. Lower "
+                "--lr, or train in float32 (--mixed-precision none), then --resume."
+            )
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):

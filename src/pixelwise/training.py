@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -36,12 +35,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pixelwise.distribute import MIXED_PRECISION, STRATEGIES, dtype_policy, is_chief, make_strategy
 from pixelwise.runs import RunFolder
 
 LR_SCHEDULES = ("constant", "cosine", "poly")
 CLASS_WEIGHTS = ("none", "median-frequency")
-MIXED_PRECISION = ("none", "bf16")
-STRATEGIES = ("default", "mirrored", "multi-worker")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 #: Config keys that may change when a run is resumed; all others must match config.json.
@@ -293,83 +291,6 @@ class TrainResult:
 # --------------------------------------------------------------------------- helpers
 
 
-@contextlib.contextmanager
-def dtype_policy(mixed_precision: str):
-    """Set Keras' global dtype policy for the duration of a ``with`` block, then restore it."""
-    import keras
-
-    previous = keras.config.dtype_policy()
-    if mixed_precision == "bf16":
-        keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def _multi_worker_strategy_class():
-    import tensorflow as tf
-
-    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-        """TF's MultiWorkerMirroredStrategy with a ``reduce`` that Keras 3's ``fit`` can use.
-
-        Keras 3.15 calls ``strategy.reduce`` with a nested (image, label) batch and
-        with ``axis=0`` on scalar logs under multi-worker; TF's collective strategy
-        handles neither (keras-team/keras#20585). Reducing each tensor, scalars over
-        replicas only, gives what Keras means.
-        """
-
-        def reduce(self, reduce_op, value, axis):
-            def reduce_one(tensor):
-                rank = self.experimental_local_results(tensor)[0].shape.rank
-                return super(MultiWorkerMirroredStrategy, self).reduce(
-                    reduce_op, tensor, None if rank == 0 else axis
-                )
-
-            return tf.nest.map_structure(reduce_one, value)
-
-    return MultiWorkerMirroredStrategy
-
-
-def make_strategy(name: str):
-    """The ``tf.distribute`` strategy for ``--strategy`` (create it before any other TF op).
-
-    ``mirrored`` replicates over the visible GPUs, or over all logical CPU devices when
-    there is no GPU; ``multi-worker`` reads the cluster from ``TF_CONFIG``.
-    """
-    import tensorflow as tf
-
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if name == "multi-worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise ValueError(
-                "--strategy multi-worker reads the cluster from the TF_CONFIG environment "
-                "variable, which is not set; e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
-                "[\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}'."
-            )
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except json.JSONDecodeError as error:
-            raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
-        return _multi_worker_strategy_class()()
-    raise ValueError(f"Expected strategy one of {list(STRATEGIES)}, received {name!r}.")
-
-
-def _is_chief(strategy) -> tuple[bool, int]:
-    """(is this the chief, task index) for multi-worker; (True, 0) otherwise."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True, 0
-    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
-    return chief, task_id
-
-
 def _check_writable(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(
@@ -558,7 +479,7 @@ def _callbacks(config: TrainConfig, run: RunFolder, backup_dir: Path, data, mean
     listed += [
         cb.PerClassIoU(mean_iou, data["class_set"]),
         cb.LearningRateLogger(),
-        keras.callbacks.TerminateOnNaN(),
+        cb.TerminateOnNonFinite(),
         keras.callbacks.ModelCheckpoint(
             str(run.checkpoint_path("best")), monitor=cb.MONITOR, mode="max",
             save_best_only=True,
@@ -605,7 +526,7 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
     # MultiWorkerMirroredStrategy must exist before TF initialises its runtime.
     strategy = make_strategy(config.strategy)
     multi_worker = config.strategy == "multi-worker"
-    chief, task_id = _is_chief(strategy)
+    chief, task_id = is_chief(strategy)
     run = config.run_folder
     _check_writable(run.path)
     finished = 0
@@ -651,7 +572,7 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
             listed = _callbacks(config, workdir, backup_dir, data, mean_iou, resume_rows, chief)
             model.fit(
                 data["train"], validation_data=data["validation"], epochs=config.epochs,
-                callbacks=[*callbacks, *listed], verbose=config.verbose,
+                callbacks=[*callbacks, *listed], verbose=config.verbose, shuffle=False,
             )
     finally:
         if not chief:

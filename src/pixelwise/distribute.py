@@ -1,0 +1,105 @@
+"""Where training runs: tf.distribute strategies and the mixed-precision policy.
+
+- ``default``: one device (TF's default strategy).
+- ``mirrored``: ``tf.distribute.MirroredStrategy`` over the visible GPUs, or over
+  all logical CPU devices when there is no GPU.
+- ``multi-worker``: ``tf.distribute.MultiWorkerMirroredStrategy``, cluster and
+  task from ``TF_CONFIG``; worker 0 (or the ``chief``) writes the run folder.
+
+In every case the batch size of the pipeline is the *global* batch; tf.distribute
+splits it across the replicas.
+
+Example:
+    >>> strategy = make_strategy("mirrored")          # doctest: +SKIP
+    >>> with dtype_policy("bf16"), strategy.scope():  # doctest: +SKIP
+    ...     model = build_model()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+STRATEGIES = ("default", "mirrored", "multi-worker")
+MIXED_PRECISION = ("none", "bf16")
+
+
+@contextlib.contextmanager
+def dtype_policy(mixed_precision: str):
+    """Set Keras' global dtype policy for the duration of a ``with`` block, then restore it."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    if mixed_precision == "bf16":
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _multi_worker_strategy_class():
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        """TF's MultiWorkerMirroredStrategy with a ``reduce`` that Keras 3's ``fit`` can use.
+
+        Keras 3.15 calls ``strategy.reduce`` with a nested (image, label) batch and
+        with ``axis=0`` on scalar logs under multi-worker; TF's collective strategy
+        handles neither (keras-team/keras#20585). Reducing each tensor, scalars over
+        replicas only, gives what Keras means.
+        """
+
+        def reduce(self, reduce_op, value, axis):
+            def reduce_one(tensor):
+                rank = self.experimental_local_results(tensor)[0].shape.rank
+                return super(MultiWorkerMirroredStrategy, self).reduce(
+                    reduce_op, tensor, None if rank == 0 else axis
+                )
+
+            return tf.nest.map_structure(reduce_one, value)
+
+    return MultiWorkerMirroredStrategy
+
+
+def make_strategy(name: str):
+    """The ``tf.distribute`` strategy for ``--strategy`` (create it before any other TF op).
+
+    ``mirrored`` replicates over the visible GPUs, or over all logical CPU devices when
+    there is no GPU; ``multi-worker`` reads the cluster from ``TF_CONFIG``.
+    """
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multi-worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError(
+                "--strategy multi-worker reads the cluster from the TF_CONFIG environment "
+                "variable, which is not set; e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
+                "[\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}'."
+            )
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as error:
+            raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+        return _multi_worker_strategy_class()()
+    raise ValueError(f"Expected strategy one of {list(STRATEGIES)}, received {name!r}.")
+
+
+def is_chief(strategy) -> tuple[bool, int]:
+    """``(is_chief, task_index)`` of this process: ``(True, 0)`` unless multi-worker.
+
+    The chief is the ``chief`` task, or worker 0 when the cluster has no chief.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True, 0
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
+    return chief, task_id
