@@ -57,7 +57,8 @@ def test_set_dropout_rate_reaches_an_already_traced_step_without_retracing():
 def test_set_dropout_rate_changes_a_compiled_fit_between_epochs():
     model = models.build("original_unet", input_size=(32, 32, 1), num_classes=2, padding="same",
                          base_filters=2, dropout_rate=0.0)
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer="sgd",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     seen = []
 
     class Schedule(keras.callbacks.Callback):

@@ -50,10 +50,12 @@ def test_same_layers_same_order_same_shapes_as_the_chapter(chapter_unet):
         assert block.output.shape == (None, side, side, c_out), block.name
         assert block.input.shape[-1] == c_in, block.name
         conv = block.layers[0] if kind != "last" else block
-        assert isinstance(conv, keras.layers.Conv2DTranspose if kind != "down" else keras.layers.Conv2D)
         if kind == "down":
+            assert isinstance(conv, keras.layers.Conv2D)
             assert not isinstance(conv, keras.layers.Conv2DTranspose)
             assert isinstance(block.layers[1], keras.layers.LeakyReLU)
+        else:
+            assert isinstance(conv, keras.layers.Conv2DTranspose)
         if kind == "up":
             assert isinstance(block.layers[1], keras.layers.ReLU)
         assert conv.kernel_size == (3, 3) and conv.strides == (2, 2) and conv.padding == "same"

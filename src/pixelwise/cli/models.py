@@ -55,7 +55,8 @@ def parse_model_args(items) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(
-                f"Expected --model-arg KEY=VALUE, received {item!r}; e.g. --model-arg base_filters=16."
+                f"Expected --model-arg KEY=VALUE, received {item!r}; "
+                "e.g. --model-arg base_filters=16."
             )
         options[key.strip()] = yaml.safe_load(value) if value.strip() else None
     return options

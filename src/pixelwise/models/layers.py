@@ -9,7 +9,8 @@ Example:
     >>> import keras
     >>> from pixelwise.models import get_unet, set_dropout_rate, get_dropout_rate
     >>> model = get_unet((64, 64, 3), num_classes=3, base_filters=8, dropout_rate=0.5)
-    >>> set_dropout_rate(model, 0.6)
+    >>> set_dropout_rate(model, 0.6)  # the number of layers changed
+    6
     >>> round(get_dropout_rate(model), 6)
     0.6
 """

@@ -101,7 +101,7 @@ def valid_output_size(input_size: int) -> int:
 
 
 def valid_input_size(output_size: int) -> int:
-    """Input side the valid-padding original U-Net needs for an output side of at least ``output_size``.
+    """Input side the valid-padding original U-Net needs for an output of at least ``output_size``.
 
     Valid outputs are 4, 20, 36, ... (16 * k - 60); a wanted size between two of them
     is rounded up, so ``valid_output_size(valid_input_size(n)) >= n`` and equals ``n``
