@@ -95,3 +95,12 @@ def test_unwritable_run_folder(capsys, tmp_path):
         assert "not writable" in _error(capsys, ["--out", str(locked / "run")])
     finally:
         locked.chmod(0o700)
+
+
+def test_committed_configs_are_valid():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.y*ml"))
+    assert configs, "configs/ holds example training configs"
+    for path in configs:
+        resolve_config(path)  # raises ValueError naming any unknown or bad option
