@@ -86,6 +86,12 @@ def test_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path):
     assert not any((tmp_path / name).exists() for name in "abc")
 
 
+def test_run_folder_below_a_file(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert "is a file, not a folder" in _error(capsys, ["--out", str(tmp_path / "file" / "run")])
+    assert "is not a folder" in _error(capsys, ["--out", str(tmp_path / "file")])
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_unwritable_run_folder(capsys, tmp_path):
     locked = tmp_path / "locked"

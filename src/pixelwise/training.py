@@ -300,8 +300,9 @@ def _check_writable(path: Path) -> None:
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        what = "is not writable" if ancestor.is_dir() else "is a file, not a folder"
         raise PermissionError(
-            f"Cannot write the run folder {str(path)!r}: {str(ancestor)!r} is not writable; "
+            f"Cannot write the run folder {str(path)!r}: {str(ancestor)!r} {what}; "
             "pass --out to a folder you can write."
         )
 
