@@ -10,7 +10,7 @@ the probabilities back to H x W, argmax.
 Class names travel with the artefact:
 
 * SavedModel: ``assets/class_set.json`` and ``assets/class_names.txt`` (one name per
-  line, line ``i`` = class ``i``), the ``class_names`` string constant attribute of the
+  line, line ``i`` = class ``i``), the ``class_names`` string tensor attribute of the
   loaded object, and a ``class_names`` signature returning it.
 * TFLite: ``class_names.txt`` and ``class_set.json`` beside ``model.tflite`` (the
   interpreter has no string metadata without the TFLite Support library).
@@ -73,7 +73,9 @@ def _serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias
         def __init__(self):
             super().__init__()
             self.model = model
-            self.class_names = tf.constant(list(class_set.class_names))
+            # A variable, not a constant, so that it is saved as an attribute of the module.
+            self.class_names = tf.Variable(list(class_set.class_names), trainable=False,
+                                           name="class_names")
             if asset_dir is not None:
                 self.class_set_file = tf.saved_model.Asset(str(asset_dir / "class_set.json"))
                 self.class_names_file = tf.saved_model.Asset(str(asset_dir / "class_names.txt"))

@@ -1,0 +1,111 @@
+"""Export round trips: load each artefact and compare it with the Keras model on the same inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from run_fixture import TINY_CLASSES, tiny_unet, write_run
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_unet()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, model):
+    return write_run(tmp_path_factory.mktemp("run"), model, config={"image_size": 64})
+
+
+def _batch(height, width, channels=3, n=2, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, height, width, channels), dtype=np.uint8)
+
+
+def _keras_reference(model, images, size, antialias):
+    """Label maps from the Keras model, preprocessing written out step by step."""
+    import tensorflow as tf
+
+    x = tf.image.resize(images.astype(np.float32), size, antialias=antialias).numpy()
+    x = np.clip(np.round(x), 0, 255) / 255.0
+    logits = np.asarray(model(x.astype(np.float32), training=False))
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    probs = tf.image.resize(probs, images.shape[1:3], method="bilinear").numpy()
+    return probs.argmax(-1)
+
+
+def test_savedmodel_round_trip(tmp_path, model, run_dir):
+    import tensorflow as tf
+
+    from pixelwise.export import export_model, load_class_names
+
+    out = export_model(run_dir, tmp_path / "savedmodel", "savedmodel")
+    serving = tf.saved_model.load(str(out))
+    serve = serving.signatures["serving_default"]
+    for images in (_batch(64, 64), _batch(80, 110, seed=1)):  # model size, and resized inside
+        labels = serve(images=tf.constant(images))["labels"].numpy()
+        assert labels.dtype == np.uint8 and labels.shape == images.shape[:3]
+        np.testing.assert_array_equal(labels, _keras_reference(model, images, (64, 64), antialias=True))
+    names = serving.signatures["class_names"]()["class_names"].numpy().tolist()
+    assert [n.decode() for n in names] == list(TINY_CLASSES.class_names)
+    assert [n.decode() for n in serving.class_names.numpy()] == list(TINY_CLASSES.class_names)
+    assert load_class_names(out) == list(TINY_CLASSES.class_names)
+    assert json.loads((out / "assets" / "class_set.json").read_text())["class_names"] == list(
+        TINY_CLASSES.class_names)
+
+
+def test_tflite_round_trip(tmp_path, model, run_dir):
+    import tensorflow as tf
+
+    from pixelwise.export import export_model, load_class_names
+
+    path = export_model(run_dir, tmp_path / "tflite", "tflite")
+    assert path.name == "model.tflite"
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner("serving_default")
+    for images in (_batch(64, 64), _batch(80, 110, seed=1)):
+        labels = runner(images=images)["labels"]
+        reference = _keras_reference(model, images, (64, 64), antialias=False)
+        assert labels.shape == images.shape[:3]
+        # TFLite kernels round differently from TF's; allow a rare flipped near-tie.
+        assert np.mean(labels == reference) > 0.999
+    assert load_class_names(path) == list(TINY_CLASSES.class_names)
+
+
+def test_tflite_valid_unet_mirrors_like_predict(tmp_path):
+    import tensorflow as tf
+
+    from pixelwise import models
+    from pixelwise.datasets.class_sets import ISBI2012
+    from pixelwise.export import export_model
+    from pixelwise.inference import predict
+
+    unet = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
+    path = export_model(unet, tmp_path / "valid", "tflite", class_set=ISBI2012, size=120)
+    runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    images = _batch(120, 120, channels=1, n=1)
+    labels = runner(images=images)["labels"][0]
+    expected = predict(unet, images[0], size=None, class_set=ISBI2012).labels
+    assert np.mean(labels == expected) > 0.999
+
+
+def test_existing_output_is_kept_and_bad_runs_write_nothing(tmp_path, model, run_dir):
+    from pixelwise.export import export_model
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        export_model(run_dir, out, "savedmodel")
+    assert (out / "keep.txt").read_text() == "mine"
+
+    empty = write_run(tmp_path / "empty", model, checkpoints=())
+    with pytest.raises(FileNotFoundError, match="no best checkpoint"):
+        export_model(empty, tmp_path / "never", "savedmodel")
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(ValueError, match="savedmodel"):
+        export_model(run_dir, tmp_path / "x", "onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "out"]
