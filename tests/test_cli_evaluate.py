@@ -1,0 +1,149 @@
+"""`pixelwise evaluate | predict | export` end to end: real files, real TFDS build, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from run_fixture import TINY_CLASSES, tiny_conv_model, tiny_unet, write_run
+
+
+def _main(argv, capsys):
+    from pixelwise.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return write_run(tmp_path_factory.mktemp("run"), tiny_conv_model(), config={"image_size": 32})
+
+
+def _write_image(path, height=33, width=47, seed=0):
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_predict_cli_prints_counts_and_summarises_failures(tmp_path, run_dir, capsys):
+    good = _write_image(tmp_path / "street.png")
+    second = _write_image(tmp_path / "second.bmp", 20, 25, seed=1)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 definitely not a whole jpeg")
+    out = tmp_path / "out"
+    code, stdout, stderr = _main(
+        ["predict", good, tmp_path / "nope.png", broken, second, "--run", run_dir, "--out", out,
+         "--size", "32", "--min-area", "1"], capsys)
+    assert code == 2
+    error_lines = stderr.strip().splitlines()
+    assert len(error_lines) == 3  # one per bad image, then the summary
+    assert "nope.png" in error_lines[0] and "does not exist" in error_lines[0]
+    assert "broken.jpg" in error_lines[1]
+    assert error_lines[2].startswith("pixelwise predict: 2 of 4 images failed")
+    data = json.loads((out / "street.json").read_text())
+    nonzero = {name: count for name, count in data["counts"].items() if count}
+    for name, count in nonzero.items():
+        assert f"{name} {count}" in stdout
+    assert sum(data["counts"].values()) == 33 * 47
+    assert (out / "second_mask.png").exists()
+    assert not list(out.glob("broken*")) and not list(out.glob("nope*"))
+
+
+def test_predict_cli_tiled_native_resolution(tmp_path, run_dir, capsys):
+    image = _write_image(tmp_path / "large.png", 150, 170)
+    code, stdout, _ = _main(["predict", image, "--run", run_dir, "--out", tmp_path / "o",
+                             "--tile", "64", "--overlap", "8"], capsys)
+    assert code == 0 and "(170x150)" in stdout
+    assert Image.open(tmp_path / "o" / "large_mask.png").size == (170, 150)
+
+
+@pytest.mark.parametrize("case", ["no_checkpoint", "mismatch", "no_run", "bad_size"])
+def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, case):
+    model = tiny_conv_model()
+    image = _write_image(tmp_path / "a.png")
+    out = tmp_path / "out"
+    if case == "no_checkpoint":
+        argv = ["predict", image, "--run", write_run(tmp_path / "run", model, checkpoints=()), "--out", out]
+        expected = "no best checkpoint"
+    elif case == "mismatch":
+        run = write_run(tmp_path / "run", model)
+        argv = ["predict", image, "--checkpoint", run / "checkpoints" / "best.keras",
+                "--class-set", "voc", "--out", out]
+        expected = "outputs 3 channels"
+    elif case == "no_run":
+        argv = ["export", "--out", out]
+        expected = "--run"
+    else:
+        argv = ["predict", image, "--run", tmp_path, "--out", out, "--size", "-3"]
+        expected = "--size"
+    try:
+        code, _, stderr = _main(argv, capsys)
+    except SystemExit as exit_:  # argparse type errors exit 2 with a usage line
+        code, stderr = exit_.code, capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2
+    assert expected in stderr and len(stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_help_states_defaults(capsys):
+    with pytest.raises(SystemExit):
+        _main(["predict", "--help"], capsys)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 512)" in text and "(default: 100)" in text and "(default: best)" in text
+
+
+def test_export_cli_savedmodel(tmp_path, capsys):
+    import tensorflow as tf
+
+    model = tiny_unet()
+    run = write_run(tmp_path / "run", model, config={"image_size": 64})
+    code, stdout, _ = _main(["export", "--run", run, "--format", "savedmodel",
+                             "--out", tmp_path / "sm"], capsys)
+    assert code == 0 and "savedmodel" in stdout
+    serve = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"]
+    images = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    logits = np.asarray(model(images.astype(np.float32) / 255.0, training=False))
+    np.testing.assert_array_equal(serve(images=tf.constant(images))["labels"].numpy(), logits.argmax(-1))
+
+
+def test_evaluate_cli_on_the_voc_fixture_equals_numpy(tmp_path, capsys):
+    """A real TFDS build of the VOC fixture; labels from the fixture's own arrays."""
+    import tensorflow as tf
+
+    from pixelwise.data import load_split
+    from pixelwise.datasets.class_sets import VOC
+    from voc_fixture import write_voc_fixture
+
+    fixture = write_voc_fixture(tmp_path / "manual", year=2007)
+    options = {"data_dir": str(tmp_path / "tfds"), "manual_dir": str(tmp_path / "manual")}
+    model = tiny_unet(num_classes=21)
+    run = write_run(tmp_path / "run", model, class_set=VOC,
+                    config={"dataset": "voc2007_semantic", "image_size": 64, **options})
+    code, stdout, stderr = _main(["evaluate", "--run", run, "--split", "validation"], capsys)
+    assert code == 0, stderr
+    assert "background" in stdout and "mean IoU" in stdout
+
+    # Independent: fixture labels + the Keras model on each image, step by step.
+    examples, _ = load_split("voc2007_semantic", "validation", **options)
+    confusion = np.zeros((21, 21), np.int64)
+    for example in examples.as_numpy_iterator():
+        image_id = example["image/filename"].decode().rsplit(".", 1)[0]
+        label = fixture.labels["validation"][image_id][..., 0].astype(np.int64)
+        x = tf.image.resize(example["image"].astype(np.float32), (64, 64), antialias=True).numpy()
+        logits = np.asarray(model(np.clip(np.round(x), 0, 255)[None] / 255.0, training=False))[0]
+        probs = tf.image.resize(tf.nn.softmax(logits), label.shape, method="bilinear").numpy()
+        keep = label != 255
+        np.add.at(confusion, (label[keep], probs.argmax(-1)[keep]), 1)
+    tp = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    iou = tp[union > 0] / union[union > 0]
+    metrics = json.loads((run / "eval-validation.json").read_text())
+    assert metrics["mean_iou"] == pytest.approx(iou.mean(), abs=1e-6)
+    assert metrics["pixel_accuracy"] == pytest.approx(tp.sum() / confusion.sum(), abs=1e-6)
+    assert metrics["num_images"] == fixture.num_examples["validation"]
+    assert json.loads((run / "confusion-validation.json").read_text())["matrix"] == confusion.tolist()
+    assert (run / "confusion-validation.png").exists()
