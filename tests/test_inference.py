@@ -241,3 +241,25 @@ def test_model_class_set_mismatch_and_missing_checkpoint(tmp_path, conv_model):
         predict(empty, _rgb())
     with pytest.raises(ValueError, match="class set"):
         predict(conv_model, _rgb())
+
+
+def test_fixed_size_valid_unet_predicts_its_output_size_mirrored():
+    """original_unet fixed at 204x204 (output 20x20): the image is resized to 20x20,
+    mirrored out by the model's 92-px border, and the result resized back."""
+    import tensorflow as tf
+
+    from pixelwise import models
+    from pixelwise.datasets.class_sets import ISBI2012
+    from pixelwise.inference import predict
+
+    model = models.build("original_unet", input_size=(204, 204, 1), num_classes=2, base_filters=2)
+    image = _rgb(33, 41)[..., :1]
+    prediction = predict(model, image, class_set=ISBI2012)
+    small = np.clip(np.round(tf.image.resize(image.astype(np.float32), (20, 20), antialias=True)
+                             .numpy()), 0, 255)
+    padded = np.pad(small, ((92, 92), (92, 92), (0, 0)), mode="reflect") / 255.0
+    logits = np.asarray(model(padded[None].astype(np.float32), training=False))[0]
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    expected = tf.image.resize(probs, (33, 41), method="bilinear").numpy().argmax(-1)
+    np.testing.assert_array_equal(prediction.labels, expected)

@@ -132,6 +132,7 @@ def export_model(
     Raises:
         FileExistsError: ``out`` exists, is not empty, and ``overwrite`` is False.
     """
+    from pixelwise import tiling
     from pixelwise.data import normalize_image_size
     from pixelwise.evaluation import default_input_size
     from pixelwise.inference import resolve_model
@@ -151,8 +152,8 @@ def export_model(
     if isinstance(model_or_run, RunFolder):
         run_config = model_or_run.config()
     model, class_set = resolve_model(model_or_run, class_set, checkpoint)
-    size = normalize_image_size(size) if size is not None else (
-        default_input_size(model, run_config) or (DEFAULT_EXPORT_SIZE, DEFAULT_EXPORT_SIZE))
+    size = tiling.whole_image_size(model, normalize_image_size(size) if size is not None else (
+        default_input_size(model, run_config) or (DEFAULT_EXPORT_SIZE, DEFAULT_EXPORT_SIZE)))
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))

@@ -300,15 +300,7 @@ def predict_array(model, image: np.ndarray, size=DEFAULT_SIZE, tile=None, overla
         )
         return result.labels, result.confidence, result.probabilities
 
-    fixed_h, fixed_w = tiling.model_spatial_input(model)
-    if fixed_h is not None and fixed_w is not None:
-        target = (fixed_h, fixed_w)
-    elif size is None:
-        target = (height, width)
-    elif isinstance(size, (tuple, list)):
-        target = (int(size[0]), int(size[1]))
-    else:
-        target = (int(size), int(size))
+    target = tiling.whole_image_size(model, size) or (height, width)
     if target != (height, width):
         image = resize_image_uint8(image, target)
     resized = image.astype(np.float32) / 255.0

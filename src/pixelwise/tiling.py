@@ -87,6 +87,9 @@ def model_spatial_input(model) -> tuple[int | None, int | None]:
 
 def output_shape(model, height: int, width: int) -> tuple[int, int] | None:
     """(height, width) of the model's output for an input of that size; ``None`` if it can't take it."""
+    fixed = model_spatial_input(model)
+    if (fixed[0] is not None and fixed[0] != height) or (fixed[1] is not None and fixed[1] != width):
+        return None
     if _is_valid_original_unet(model):
         from pixelwise.models import valid_output_size
 
@@ -95,8 +98,7 @@ def output_shape(model, height: int, width: int) -> tuple[int, int] | None:
             return valid_output_size(int(height)), valid_output_size(int(width))
         except ValueError:
             return None
-    fixed = model_spatial_input(model)
-    if (fixed[0] is not None and fixed[0] != height) or (fixed[1] is not None and fixed[1] != width):
+    if _is_chapter_unet(model) and (height % _unet_multiple() or width % _unet_multiple()):
         return None
     try:
         shape = model.compute_output_shape((1, height, width, model.input_shape[-1]))
@@ -108,8 +110,6 @@ def output_shape(model, height: int, width: int) -> tuple[int, int] | None:
     # Keras computes shapes even where layers disagree (a stride-64 U-Net at 100 px gives
     # 128): an output larger than the input, or not centred in it, means "can't take it".
     if not (0 < out_h <= height and 0 < out_w <= width) or (height - out_h) % 2 or (width - out_w) % 2:
-        return None
-    if _is_chapter_unet(model) and (height % _unet_multiple() or width % _unet_multiple()):
         return None
     return out_h, out_w
 
@@ -278,6 +278,22 @@ def predict_tiled(
     return TiledPrediction(labels=labels, confidence=confidence, probabilities=probabilities)
 
 
+def whole_image_size(model, requested) -> tuple[int, int] | None:
+    """Size an image is resized to for whole-image prediction.
+
+    A model with a fixed input takes that size (for a fixed-size valid-padding model: its
+    output size, mirrored out to its input); otherwise ``requested`` (``None``: native).
+    """
+    fixed = model_spatial_input(model)
+    if fixed[0] is not None and fixed[1] is not None:
+        return output_shape(model, fixed[0], fixed[1]) or (fixed[0], fixed[1])
+    if requested is None:
+        return None
+    if isinstance(requested, (tuple, list)):
+        return int(requested[0]), int(requested[1])
+    return int(requested), int(requested)
+
+
 def covering_tile(model, side: int) -> tuple[int, int]:
     """``(tile, overlap)`` of the smallest single tile whose kept centre covers ``side`` pixels.
 
@@ -286,6 +302,14 @@ def covering_tile(model, side: int) -> tuple[int, int]:
     of 64): the image is mirrored out to that tile. The overlap is the model's default,
     so a whole-image prediction sits on the same grid as a tiled one.
     """
+    fixed = model_spatial_input(model)
+    if fixed[0] is not None and fixed[0] == fixed[1]:
+        if (output_size(model, fixed[0]) or 0) >= side:
+            return fixed[0], 0
+        raise ValueError(
+            f"This model only takes {fixed[0]}x{fixed[1]} inputs, whose output does not cover "
+            f"{side}px; pass --tile {fixed[0]} to predict in tiles."
+        )
     if _is_valid_original_unet(model):
         from pixelwise.models import valid_input_size
 
