@@ -263,3 +263,24 @@ def test_fixed_size_valid_unet_predicts_its_output_size_mirrored():
     probs /= probs.sum(-1, keepdims=True)
     expected = tf.image.resize(probs, (33, 41), method="bilinear").numpy().argmax(-1)
     np.testing.assert_array_equal(prediction.labels, expected)
+
+
+def test_real_camvid_and_isbi_images(tmp_path, camvid_dir, isbi_dir):
+    """Real files: CamVid RGB PNGs (480x360) whole-image, an ISBI EM slice (512x512 grayscale)
+    in tiles with the valid-padding U-Net; outputs at the input size, counts sum to H*W."""
+    from pixelwise import models
+    from pixelwise.datasets.class_sets import CAMVID, ISBI2012
+    from pixelwise.inference import predict_files
+
+    street = sorted((camvid_dir / "val").glob("*.png"))[:2]
+    results = predict_files(tiny_conv_model(num_classes=11), street, tmp_path / "camvid",
+                            class_set=CAMVID, size=64)
+    for path, result in zip(street, results):
+        width, height = Image.open(path).size
+        assert result.error is None and result.prediction.labels.shape == (height, width)
+        assert sum(result.prediction.counts.values()) == height * width
+    unet = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
+    slice_ = isbi_dir / "image" / "0.png"
+    [result] = predict_files(unet, [slice_], tmp_path / "isbi", class_set=ISBI2012, tile=300)
+    assert result.error is None and result.prediction.labels.shape == (512, 512)
+    assert Image.open(tmp_path / "isbi" / "0_boxes.png").size == (512, 512)
