@@ -297,6 +297,16 @@ def test_bad_arguments_give_clear_errors(kwargs, message):
         make_pipeline(dict_dataset(images, labels), CAMVID, training=True, **kwargs)
 
 
+def test_split_smaller_than_the_training_batch_is_a_clear_error():
+    images, labels = random_examples(n=3)
+    examples = tf.data.Dataset.from_tensor_slices(
+        {"image": np.stack([i[:32, :32] for i in images]), "label": np.stack([l[:32, :32] for l in labels])}
+    )
+    with pytest.raises(ValueError, match="3 examples, fewer than the batch size 4"):
+        make_pipeline(examples, CAMVID, 32, 4, training=True)
+    assert len(list(make_pipeline(examples, CAMVID, 32, 4, training=False))) == 1
+
+
 def test_dataset_of_pairs_is_rejected_with_a_clear_error():
     pairs = tf.data.Dataset.from_tensors((tf.zeros((4, 4, 3), tf.uint8), tf.zeros((4, 4, 1), tf.uint8)))
     with pytest.raises(ValueError, match="dicts with 'image' and 'label'"):

@@ -353,20 +353,25 @@ _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
 
 def _photometric_jitter(image, seeds, num_channels):
     # Magnitudes of mmsegmentation's PhotoMetricDistortion: brightness ±32/255,
-    # contrast and saturation 0.5..1.5, hue ±18° (0.05 of a turn).
-    image = image + tf.random.stateless_uniform([], seeds[0], -32.0 / 255.0, 32.0 / 255.0)
+    # contrast and saturation 0.5..1.5, hue ±18° (0.05 of a turn). Brightness, contrast
+    # (around each channel's mean), saturation and hue are all affine in RGB, so they are
+    # composed into one matrix and offset and applied in a single pass, clipped once.
+    brightness = tf.random.stateless_uniform([], seeds[0], -32.0 / 255.0, 32.0 / 255.0)
     contrast = tf.random.stateless_uniform([], seeds[1], 0.5, 1.5)
-    mean = tf.reduce_mean(image, axis=[0, 1], keepdims=True)
-    image = tf.clip_by_value((image - mean) * contrast + mean, 0.0, 1.0)
+    matrix = tf.eye(num_channels)
     if num_channels == 3:
         saturation = tf.random.stateless_uniform([], seeds[2], 0.5, 1.5)
-        angle = tf.random.stateless_uniform([], seeds[3], -0.05, 0.05) * 2.0 * 3.141592653589793
+        angle = tf.random.stateless_uniform([], seeds[3], -0.05, 0.05) * 2.0 * np.pi
         cos, sin = tf.cos(angle), tf.sin(angle)
         rotation = tf.stack([[1.0, 0.0, 0.0], [0.0, cos, -sin], [0.0, sin, cos]])
         saturate = saturation * tf.eye(3) + (1.0 - saturation) * np.tile(_LUMA, (3, 1))
         matrix = _YIQ_TO_RGB @ rotation @ _RGB_TO_YIQ @ saturate
-        image = tf.einsum("hwc,dc->hwd", image, matrix)
-    return tf.clip_by_value(image, 0.0, 1.0)
+    # x -> M (c x + (1 - c) mean + b)
+    mean = tf.reduce_mean(image, axis=[0, 1])
+    offset = tf.linalg.matvec(matrix, (1.0 - contrast) * mean + brightness)
+    shape = tf.shape(image)
+    flat = tf.reshape(image, [-1, num_channels]) @ tf.transpose(contrast * matrix) + offset
+    return tf.clip_by_value(tf.reshape(flat, shape), 0.0, 1.0)
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -452,6 +457,14 @@ def make_pipeline(
         # Evaluation keeps the dataset's order (predictions line up with file names);
         # unseeded training may let parallel maps reorder elements, which is faster.
         deterministic = seed is not None or not training
+
+    size = int(examples.cardinality())
+    if drop_remainder and 0 <= size < batch_size:
+        raise ValueError(
+            f"The split has {size} examples, fewer than the batch size {batch_size}, so dropping "
+            f"the incomplete batch would leave no batch at all; lower the batch size to at most "
+            f"{size} or pass drop_remainder=False."
+        )
 
     options = tf.data.Options()
     options.deterministic = deterministic
