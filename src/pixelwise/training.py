@@ -560,14 +560,11 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
             with strategy.scope():
                 model, mean_iou = _build_model(config, data, data["steps_per_epoch"])
             # All checks passed: now, and only now, write to the run folder.
+            workdir.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             if chief:
-                workdir.checkpoint_dir.mkdir(parents=True, exist_ok=True)
                 workdir.config_path.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
                 workdir.class_set_path.write_text(data["class_set"].to_json() + "\n")
-            else:
-                workdir.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            if resume and chief:
-                # Epochs after the backup will be trained again: drop their rows.
+                # Rows of epochs after the backup will be trained again: drop them.
                 truncate_history(workdir.history_path, finished)
             resume_rows = read_history(workdir.history_path) if chief else []
             listed = _callbacks(config, workdir, backup_dir, data, mean_iou, resume_rows, chief)
