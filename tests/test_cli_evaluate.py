@@ -147,3 +147,24 @@ def test_evaluate_cli_on_the_voc_fixture_equals_numpy(tmp_path, capsys):
     assert metrics["num_images"] == fixture.num_examples["validation"]
     assert json.loads((run / "confusion-validation.json").read_text())["matrix"] == confusion.tolist()
     assert (run / "confusion-validation.png").exists()
+
+
+def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_path, run_dir, capsys):
+    import shutil
+
+    image = _write_image(tmp_path / "a.png")
+    code, stdout, _ = _main(["predict", image, "--checkpoint", run_dir / "checkpoints" / "best.keras",
+                             "--out", tmp_path / "o1", "--size", "32"], capsys)
+    assert code == 0 and "(47x33)" in stdout
+    loose = tmp_path / "loose.keras"
+    shutil.copy(run_dir / "checkpoints" / "best.keras", loose)
+    code, _, stderr = _main(["predict", image, "--checkpoint", loose, "--out", tmp_path / "o2"], capsys)
+    assert code == 2 and "--class-set" in stderr and len(stderr.strip().splitlines()) == 1
+    code, _, _ = _main(["predict", image, "--checkpoint", loose, "--class-set", "isbi2012",
+                        "--out", tmp_path / "o3"], capsys)
+    assert code == 2  # 3 outputs vs 2 classes: mismatch
+    tiny_json = tmp_path / "tiny.json"
+    tiny_json.write_text(TINY_CLASSES.to_json())
+    code, _, _ = _main(["predict", image, "--checkpoint", loose, "--class-set", tiny_json,
+                        "--out", tmp_path / "o4", "--size", "native"], capsys)
+    assert code == 0 and (tmp_path / "o4" / "a_mask.png").exists()

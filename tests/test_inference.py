@@ -284,3 +284,45 @@ def test_real_camvid_and_isbi_images(tmp_path, camvid_dir, isbi_dir):
     [result] = predict_files(unet, [slice_], tmp_path / "isbi", class_set=ISBI2012, tile=300)
     assert result.error is None and result.prediction.labels.shape == (512, 512)
     assert Image.open(tmp_path / "isbi" / "0_boxes.png").size == (512, 512)
+
+
+def _colour_model():
+    """A 1x1 conv with fixed weights: red pixels -> 'disc', blue -> 'square', else background."""
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(3, 1)
+    model = keras.Model(inputs, conv(inputs))
+    weights = np.array([[0, 10, -10], [0, -10, -10], [0, -10, 10]], np.float32).reshape(1, 1, 3, 3)
+    conv.set_weights([weights, np.array([0.5, 0, 0], np.float32)])
+    return model
+
+
+def test_boxes_end_to_end_enclose_the_drawn_shapes(tmp_path):
+    """A JPEG with a red disc, a blue rectangle and a red speck below min_area."""
+    from pixelwise.inference import predict_files
+
+    image = np.full((240, 320, 3), 90, np.uint8)
+    yy, xx = np.mgrid[:240, :320]
+    disc = (yy - 80) ** 2 + (xx - 90) ** 2 < 40 ** 2
+    image[disc] = (220, 30, 30)
+    image[150:210, 200:290] = (30, 30, 220)
+    image[20:24, 250:254] = (220, 30, 30)
+    Image.fromarray(image).save(tmp_path / "shapes.jpg", quality=95)
+    [result] = predict_files(_colour_model(), [tmp_path / "shapes.jpg"], tmp_path / "out",
+                             class_set=TINY_CLASSES, size=None, min_area=100)
+    boxes = json.loads((tmp_path / "out" / "shapes.json").read_text())["boxes"]
+    assert [b["class_name"] for b in boxes] == ["disc", "square"]
+    rows, cols = np.nonzero(disc)
+    x0, y0, x1, y1 = boxes[0]["box"]
+    assert abs(x0 - cols.min()) <= 1 and abs(x1 - (cols.max() + 1)) <= 1
+    assert abs(y0 - rows.min()) <= 1 and abs(y1 - (rows.max() + 1)) <= 1
+    assert abs(boxes[0]["area"] - disc.sum()) < 0.02 * disc.sum()
+    assert boxes[1]["box"] == [200, 150, 290, 210] and boxes[1]["area"] == 60 * 90
+    assert all(b["mean_confidence"] > 0.9 for b in boxes)
+    labels = result.prediction.labels
+    for box in boxes:  # every pixel of the region lies inside its box
+        x0, y0, x1, y1 = box["box"]
+        region = labels == box["class_id"]
+        region[20:24, 250:254] = False
+        assert region[y0:y1, x0:x1].sum() == region.sum()

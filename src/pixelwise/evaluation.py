@@ -112,7 +112,7 @@ class EvaluationResult:
     def table(self) -> str:
         """A plain-text table: one row per class, then the means."""
         width = max(12, *(len(n) for n in self.class_set.class_names))
-        lines = [f"{'class':<{width}}  {'IoU':>7}  {'acc':>7}  {'pixels':>12}"]
+        lines = [f"{'class':<{width}}  {'IoU %':>7}  {'acc %':>7}  {'pixels':>12}"]
         for i, name in enumerate(self.class_set.class_names):
             lines.append(
                 f"{name:<{width}}  {_percent(self.iou[i]):>7}  {_percent(self.class_accuracy[i]):>7}  "

@@ -186,8 +186,16 @@ def resolve_model(model_or_run, class_set: ClassSet | None = None, checkpoint: s
     if isinstance(model_or_run, (str, os.PathLike)):
         path = Path(model_or_run)
         if path.suffix == ".keras" and not path.is_dir():
-            model_or_run = RunFolder(path.parent)
+            # A checkpoint inside a run folder brings the run's class set along.
+            folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+            model_or_run = RunFolder(folder)
             checkpoint = str(path)
+            if class_set is None and not model_or_run.class_set_path.exists():
+                raise ValueError(
+                    f"Expected a class set with the model file {str(path)!r}, received none and "
+                    f"found no class_set.json in {str(folder)!r}; pass --class-set voc|camvid|"
+                    "isbi2012|FILE.json (Python: class_set=...)."
+                )
         else:
             model_or_run = RunFolder(path)
     if isinstance(model_or_run, RunFolder):
