@@ -343,3 +343,15 @@ def test_load_split_builds_from_the_manual_dir_and_feeds_the_pipeline(tmp_path):
     image, label = next(iter(make_pipeline(examples, class_set, 16, 2, training=False)))
     assert image.shape == (2, 16, 16, 3) and label.shape == (2, 16, 16, 1)
     assert set(np.unique(label.numpy())) <= set(range(class_set.num_classes)) | {VOID}
+
+
+def test_real_camvid_images_through_the_augmented_pipeline(camvid_dir):
+    files = sorted((camvid_dir / "train").glob("*.png"))[:4]
+    images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    labels = [np.asarray(Image.open(camvid_dir / "trainannot" / f.name))[..., None] for f in files]
+    # The SegNet files mark void as 11; the camvid builder stores it as 255.
+    labels = [np.where(l == 11, VOID, l).astype(np.uint8) for l in labels]
+    pipeline = make_pipeline(dict_dataset(images, labels), CAMVID, (96, 128), 2, training=True, seed=0)
+    for image, label in pipeline:
+        assert image.shape == (2, 96, 128, 3) and label.shape == (2, 96, 128, 1)
+        assert set(np.unique(label.numpy())) <= set(range(CAMVID.num_classes)) | {VOID}
