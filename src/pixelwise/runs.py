@@ -23,8 +23,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pixelwise.datasets.class_sets import ClassSet
-
 CHECKPOINT_NAMES = ("best", "last")
 
 
@@ -64,7 +62,12 @@ class RunFolder:
         self._require_dir()
         return json.loads(self.config_path.read_text()) if self.config_path.exists() else {}
 
-    def class_set(self) -> ClassSet:
+    def class_set(self):
+        """The run's :class:`~pixelwise.datasets.class_sets.ClassSet`."""
+        # Imported here: importing pixelwise.datasets registers the TFDS builders (and
+        # TensorFlow), which `pixelwise --help` must not pay for.
+        from pixelwise.datasets.class_sets import ClassSet
+
         self._require_dir()
         if not self.class_set_path.exists():
             raise FileNotFoundError(
