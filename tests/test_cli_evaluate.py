@@ -168,3 +168,21 @@ def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_pat
     code, _, _ = _main(["predict", image, "--checkpoint", loose, "--class-set", tiny_json,
                         "--out", tmp_path / "o4", "--size", "native"], capsys)
     assert code == 0 and (tmp_path / "o4" / "a_mask.png").exists()
+
+
+def test_evaluate_cli_refuses_a_dataset_with_other_classes(tmp_path, capsys):
+    from voc_fixture import write_voc_fixture
+
+    write_voc_fixture(tmp_path / "manual", year=2007)
+    options = {"data_dir": str(tmp_path / "tfds"), "manual_dir": str(tmp_path / "manual")}
+    run = write_run(tmp_path / "run", tiny_conv_model(), config={"dataset": "voc2007_semantic", **options})
+    code, _, stderr = _main(["evaluate", "--run", run], capsys)
+    assert code == 2 and "trained on ['background', 'disc', 'square']" in stderr
+    # (the dataset build's own progress goes to stderr too; the error itself is one line)
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("pixelwise evaluate: error:")
+    empty = write_run(tmp_path / "empty", tiny_conv_model(), checkpoints=(),
+                      config={"dataset": "voc2007_semantic", **options})
+    code, _, stderr = _main(["evaluate", "--run", empty], capsys)
+    assert code == 2 and "no best checkpoint" in stderr
+    assert sorted(p.name for p in empty.iterdir()) == ["checkpoints", "class_set.json", "config.json"]

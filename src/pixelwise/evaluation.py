@@ -246,6 +246,59 @@ def evaluate(
                             resolution=resolution, input_size=model_size)
 
 
+def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
+                 data_dir=None, manual_dir=None, image_size=None, input_size=None,
+                 checkpoint: str = "best", out=None, progress: bool = True):
+    """Evaluate a run folder on a TFDS split and write the results (``pixelwise evaluate``).
+
+    Args:
+        run: Run folder (path or ``RunFolder``).
+        dataset: TFDS name; default: the run's ``dataset``.
+        split: Split or slice; default: the run's ``validation_split``, else ``"validation"``.
+        data_dir: TFDS data directory; default: the run's.
+        manual_dir: Downloaded data to build the dataset from if needed; default: the run's.
+        image_size: Fixed evaluation size instead of native resolution.
+        input_size: Native mode: size the model sees (see :func:`evaluate`).
+        checkpoint: ``best``, ``last`` or a ``.keras`` file.
+        out: Folder for the results; default: the run folder.
+        progress: Report progress on stderr.
+
+    Returns:
+        ``(result, paths, meta)``: :class:`EvaluationResult`, the files written (see
+        :func:`write_evaluation`) and ``{"dataset", "split"}``.
+
+    Raises:
+        FileNotFoundError: No run folder, no checkpoint, dataset not built and not buildable.
+        ValueError: The dataset's classes differ from the run's.
+    """
+    from pixelwise.data import load_split
+    from pixelwise.datasets.class_sets import class_set_from_info
+    from pixelwise.runs import RunFolder
+
+    run = run if isinstance(run, RunFolder) else RunFolder(run)
+    config = run.config()
+    run_class_set = run.class_set()
+    run.resolve_checkpoint(checkpoint)  # fail before loading the dataset
+    dataset = dataset or config.get("dataset")
+    if not dataset:
+        raise ValueError(f"Run {str(run.path)!r} does not name its dataset in config.json; pass --dataset.")
+    split = split or config.get("validation_split") or "validation"
+    examples, info = load_split(dataset, split, data_dir=data_dir or config.get("data_dir"),
+                                manual_dir=manual_dir or config.get("manual_dir"))
+    dataset_class_set = class_set_from_info(info)
+    if dataset_class_set.class_names != run_class_set.class_names:
+        raise ValueError(
+            f"Dataset {dataset!r} has classes {list(dataset_class_set.class_names)}, the run was "
+            f"trained on {list(run_class_set.class_names)}; evaluate on the dataset it was trained on."
+        )
+    result = evaluate(run, examples, image_size=image_size, input_size=input_size,
+                      checkpoint=checkpoint, progress=progress)
+    paths = write_evaluation(result, out or run.path, split, extra={
+        "dataset": dataset, "run": str(run.path), "checkpoint": checkpoint,
+    })
+    return result, paths, {"dataset": dataset, "split": split}
+
+
 def write_evaluation(result: EvaluationResult, out_dir, split: str, extra: dict | None = None) -> dict:
     """Write ``eval-<split>.json``, ``confusion-<split>.json`` and ``confusion-<split>.png``.
 

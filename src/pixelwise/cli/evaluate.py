@@ -72,36 +72,17 @@ def _size(value: str):
 
 
 def run_evaluate(args) -> int:
-    from pixelwise.data import load_split
-    from pixelwise.datasets.class_sets import class_set_from_info
-    from pixelwise.evaluation import evaluate, write_evaluation
-    from pixelwise.runs import RunFolder
+    from pixelwise.evaluation import evaluate_run
 
     if not args.run:
         raise ValueError("Expected --run runs/NAME (the run folder to evaluate), received none.")
-    run = RunFolder(args.run)
-    config = run.config()
-    run_class_set = run.class_set()
-    run.resolve_checkpoint(args.checkpoint)  # fail before loading the dataset
-    dataset = args.dataset or config.get("dataset")
-    if not dataset:
-        raise ValueError(f"Run {args.run!r} does not name its dataset in config.json; pass --dataset.")
-    split = args.split or config.get("validation_split") or DEFAULTS["split"]
-    examples, info = load_split(dataset, split, data_dir=args.data_dir or config.get("data_dir"),
-                                manual_dir=args.manual_dir or config.get("manual_dir"))
-    dataset_class_set = class_set_from_info(info)
-    if dataset_class_set.class_names != run_class_set.class_names:
-        raise ValueError(
-            f"Dataset {dataset!r} has classes {list(dataset_class_set.class_names)}, the run was "
-            f"trained on {list(run_class_set.class_names)}; evaluate on the dataset it was trained on."
-        )
-    result = evaluate(run, examples, image_size=args.image_size, input_size=args.input_size,
-                      checkpoint=args.checkpoint, progress=True)
-    print(f"{dataset} {split}, checkpoint {args.checkpoint}")
+    result, paths, meta = evaluate_run(
+        args.run, args.dataset, args.split, data_dir=args.data_dir, manual_dir=args.manual_dir,
+        image_size=args.image_size, input_size=args.input_size, checkpoint=args.checkpoint,
+        out=args.out,
+    )
+    print(f"{meta['dataset']} {meta['split']}, checkpoint {args.checkpoint}")
     print(result.table())
-    paths = write_evaluation(result, args.out or run.path, split, extra={
-        "dataset": dataset, "run": str(run.path), "checkpoint": args.checkpoint,
-    })
     print(f"wrote {paths['metrics']}, {paths['confusion']}, {paths['heatmap']}")
     return 0
 
