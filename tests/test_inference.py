@@ -56,6 +56,19 @@ def test_read_image_formats_and_channel_conversion(tmp_path):
     assert gif.shape == (20, 30, 3) and np.all(gif == 10)  # first frame, not the second
 
 
+def test_read_image_exif_orientation_and_16_bit(tmp_path):
+    from pixelwise.inference import read_image
+
+    rgb = _rgb(20, 30)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(rgb).save(tmp_path / "phone.jpg", exif=exif.tobytes())
+    assert read_image(tmp_path / "phone.jpg").shape == (30, 20, 3)
+    wide = (_rgb(10, 12)[..., 0].astype(np.uint16) * 257)
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "wide.png", 1)[..., 0], wide // 257)
+
+
 @pytest.mark.parametrize("kind", ["missing", "text", "truncated_png", "truncated_jpeg", "directory"])
 def test_read_image_bad_input_one_clear_error(tmp_path, kind):
     from pixelwise.inference import read_image
