@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +187,50 @@ def test_evaluate_cli_refuses_a_dataset_with_other_classes(tmp_path, capsys):
     code, _, stderr = _main(["evaluate", "--run", empty], capsys)
     assert code == 2 and "no best checkpoint" in stderr
     assert sorted(p.name for p in empty.iterdir()) == ["checkpoints", "class_set.json", "config.json"]
+
+
+def test_evaluate_cli_on_real_camvid_at_native_resolution(tmp_path, camvid_dir, capsys):
+    """Three real CamVid validation images (480x360, void = 255): `pixelwise evaluate` equals a
+    NumPy computation from the label PNGs themselves (11 "Unlabelled" -> void)."""
+    import shutil
+
+    import tensorflow as tf
+
+    from pixelwise.datasets.class_sets import CAMVID
+
+    root = tmp_path / "CamVid"
+    for folder, count in (("train", 1), ("val", 3)):
+        lines = (camvid_dir / f"{folder}.txt").read_text().splitlines()[:count]
+        for sub in (folder, f"{folder}annot"):
+            (root / sub).mkdir(parents=True)
+        for line in lines:
+            for listed in line.split():
+                relative = Path(*Path(listed).parts[-2:])
+                shutil.copy(camvid_dir / relative, root / relative)
+        (root / f"{folder}.txt").write_text("\n".join(lines) + "\n")
+    model = tiny_conv_model(num_classes=11)
+    run = write_run(tmp_path / "run", model, class_set=CAMVID, config={
+        "dataset": "camvid", "image_size": [48, 64], "data_dir": str(tmp_path / "tfds"),
+        "manual_dir": str(root)})
+    code, stdout, stderr = _main(["evaluate", "--run", run], capsys)
+    assert code == 0, stderr
+    assert "Bicyclist" in stdout and "model input 48x64" in stdout
+
+    confusion = np.zeros((11, 11), np.int64)
+    for path in sorted((root / "val").glob("*.png")):
+        image = np.asarray(Image.open(path).convert("RGB"), np.float32)
+        label = np.asarray(Image.open(root / "valannot" / path.name)).astype(np.int64)
+        x = np.clip(np.round(tf.image.resize(image, (48, 64), antialias=True).numpy()), 0, 255)
+        logits = np.asarray(model(x[None] / 255.0, training=False))[0]
+        predicted = tf.image.resize(tf.nn.softmax(logits), label.shape, method="bilinear").numpy().argmax(-1)
+        keep = label != 11
+        np.add.at(confusion, (label[keep], predicted[keep]), 1)
+    written = np.array(json.loads((run / "confusion-validation.json").read_text())["matrix"])
+    assert written.sum() == confusion.sum()  # same void pixels excluded
+    # float32 softmax in NumPy vs TensorFlow may flip a near-tie argmax on a pixel or two
+    assert np.abs(written - confusion).sum() <= 2e-4 * confusion.sum()
+    metrics = json.loads((run / "eval-validation.json").read_text())
+    tp = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    assert metrics["mean_iou"] == pytest.approx((tp[union > 0] / union[union > 0]).mean(), abs=1e-4)
+    assert metrics["num_images"] == 3 and metrics["resolution"] == "native"
