@@ -9,7 +9,8 @@ model, and after the steps; their difference is what training itself needs.
 
 Usage::
 
-    python benchmarks/bench_memory.py                  # batch 32, fp32 and bf16, 2 steps each
+    python benchmarks/bench_memory.py                  # batch 32, fp32 and bf16, first step + 1 each
+    python benchmarks/bench_memory.py --steps 0        # only the first step (bf16 is slow here)
     python benchmarks/bench_memory.py --quick          # batch 4 at 64x64
 """
 
@@ -59,14 +60,16 @@ def _child(precision: str, batch_size: int, size: int, steps: int) -> None:
         "step_s": step_times,
         "total_s": time.perf_counter() - start,
         "input_batch_mb": (variant.x.nbytes + variant.y.nbytes) / 2**20,
-        "note": "steps include one (warm-up/compile) step before the timed ones",
+        "note": "first_step_s includes tracing/XLA compilation; step_s are the steps after it",
     }))
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="batch 4 at 64x64")
-    parser.add_argument("--steps", type=int, default=2, help="training steps after the first")
+    parser.add_argument("--steps", type=int, default=1,
+                        help="timed training steps after the first (which compiles and allocates "
+                             "the optimizer state)")
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="JSON output path")

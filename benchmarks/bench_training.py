@@ -17,7 +17,9 @@ Groups:
   pixelwise (``models.build("unet")``, void-aware loss, mean IoU + pixel accuracy metrics):
   fp32 with XLA on / off, ``mixed_bfloat16`` with XLA on / off.
 * ``chapter256_b32``: pixelwise at batch 32 (the chapter's batch size), fp32 and bf16, XLA on.
-* ``compact``: the model and crop of ``configs/camvid.yaml`` at its batch size, fp32 and bf16.
+* ``compact``: the model and training size of ``configs/camvid.yaml`` at its batch size, fp32
+  and bf16, XLA on.
+* ``long`` (not run by default): the same for ``configs/camvid-long.yaml``, fp32 only.
 
 Usage::
 
@@ -158,24 +160,23 @@ def load_recipe(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def _compact_variants(config_path: Path, quick: bool):
-    """The model and training crop of the CamVid recipe, fp32 and bf16, XLA on."""
+def _recipe_variants(config_path: Path, quick: bool, precisions=("float32", "mixed_bfloat16")):
+    """The model, training size and batch of a CamVid recipe, XLA on."""
     from pixelwise import models
     from pixelwise.datasets.class_sets import CAMVID
 
     recipe = load_recipe(config_path)
-    model_options = dict(recipe.get("model_options") or {})
-    size = tuple(recipe.get("crop_size") or recipe.get("image_size"))
-    if isinstance(size[0], int) and len(size) == 1:
-        size = (size[0], size[0])
+    model_options = dict(recipe.get("model_args") or {})
+    size = recipe["image_size"]
+    size = (size, size) if isinstance(size, int) else tuple(size)
     batch_size = int(recipe.get("batch_size", 8))
     if quick:
         size, batch_size = (64, 64), 2
     compile_ours = _pixelwise_compile(CAMVID, class_weights=[1.0] * CAMVID.num_classes)
-    for precision in ("float32", "mixed_bfloat16"):
+    for precision in precisions:
         short = "bf16" if precision == "mixed_bfloat16" else "fp32"
         yield dict(
-            name=f"camvid_recipe_{recipe['model']}_b{batch_size}_{size[0]}x{size[1]}_{short}_xla-on",
+            name=f"{config_path.stem}_{recipe['model']}_b{batch_size}_{size[0]}x{size[1]}_{short}_xla-on",
             build_model=lambda: models.build(recipe["model"], input_size=(*size, 3),
                                              num_classes=CAMVID.num_classes, **model_options),
             compile_model=compile_ours, batch_size=batch_size, size=size,
@@ -257,7 +258,9 @@ def main(argv=None) -> None:
                         help="smoke run: 64x64 inputs, base_filters 8, 2 rounds")
     parser.add_argument("--groups", nargs="+",
                         default=["chapter256_b8", "chapter256_b32", "compact"],
-                        choices=["chapter256_b8", "chapter256_b32", "compact"])
+                        choices=["chapter256_b8", "chapter256_b32", "compact", "long"])
+    parser.add_argument("--no-bf16-xla-off", action="store_true",
+                        help="skip the bf16 XLA-off variant of chapter256_b8 (the slowest)")
     parser.add_argument("--rounds", type=int, default=5, help="timed steps per variant")
     parser.add_argument("--config", default=str(harness.PROJECT_ROOT / "configs" / "camvid.yaml"),
                         help="recipe whose model/crop/batch the 'compact' group measures")
@@ -273,11 +276,15 @@ def main(argv=None) -> None:
         "chapter256_b32": lambda: _chapter_variants(
             [4 if args.quick else 32], size, base,
             [("float32", True), ("mixed_bfloat16", True)], include_chapter=False),
-        "compact": lambda: _compact_variants(Path(args.config), args.quick),
+        "compact": lambda: _recipe_variants(Path(args.config), args.quick),
+        "long": lambda: _recipe_variants(Path(args.config).with_name("camvid-long.yaml"),
+                                         args.quick, precisions=("float32",)),
     }
+    if args.no_bf16_xla_off:
+        all_precisions.remove(("mixed_bfloat16", False))
     results = {"machine": harness.machine_info(), "groups": {}}
     for group in args.groups:
-        if group == "compact" and not Path(args.config).is_file():
+        if group in ("compact", "long") and not Path(args.config).is_file():
             results["groups"][group] = {"not_measured": f"no recipe at {args.config}"}
             continue
         results["groups"][group] = run_group(group, list(group_specs[group]()), rounds)
