@@ -260,7 +260,10 @@ def predict_tiled(
             for y, x in batch_origins
         ])
         batch = batch.astype(np.float32) / 255.0 if batch.dtype == np.uint8 else batch.astype(np.float32)
-        outputs = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
+        if len(origins) > batch_size and len(batch) < batch_size:
+            # Pad the last batch to full size: one traced shape instead of two.
+            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - len(batch), axis=0)])
+        outputs = np.asarray(model.predict_on_batch(batch), dtype=np.float32)[:len(batch_origins)]
         outputs = outputs[:, crop:crop + core, crop:crop + core]
         probs = outputs if outputs_are_probabilities else softmax(outputs)
         if labels is None:
