@@ -234,3 +234,24 @@ def test_evaluate_cli_on_real_camvid_at_native_resolution(tmp_path, camvid_dir, 
     union = confusion.sum(0) + confusion.sum(1) - tp
     assert metrics["mean_iou"] == pytest.approx((tp[union > 0] / union[union > 0]).mean(), abs=1e-4)
     assert metrics["num_images"] == 3 and metrics["resolution"] == "native"
+
+
+@pytest.mark.slow
+def test_evaluate_a_trained_run_reproduces_its_validation_metrics(tmp_path, capsys):
+    """The run-folder contract with the real training code: `pixelwise evaluate --image-size`
+    at the training size gives the val_pixel_accuracy / val_mean_iou that `fit` logged."""
+    from pixelwise.training import TrainConfig, train
+    from training_fixture import TINY, build_voc_fixture
+
+    voc = build_voc_fixture(tmp_path)
+    out = tmp_path / "run"
+    train(TrainConfig.from_dict({**TINY, **voc, "out": str(out), "epochs": 1}))
+    logged = json.loads((out / "metrics.json").read_text())["final"]
+    code, stdout, stderr = _main(["evaluate", "--run", out, "--checkpoint", "last",
+                                  "--image-size", "64", "--out", tmp_path / "fixed"], capsys)
+    assert code == 0, stderr
+    fixed = json.loads((tmp_path / "fixed" / "eval-validation.json").read_text())
+    assert fixed["pixel_accuracy"] == pytest.approx(logged["val_pixel_accuracy"], abs=1e-5)
+    assert fixed["mean_iou"] == pytest.approx(logged["val_mean_iou"], abs=1e-5)
+    code, _, stderr = _main(["evaluate", "--run", out], capsys)  # native: its own files
+    assert code == 0 and (out / "eval-validation.json").exists()
