@@ -1,0 +1,134 @@
+"""Render the JSON results in ``benchmarks/results/`` as the Markdown tables of BENCHMARKS.md.
+
+Usage::
+
+    python benchmarks/report.py            # full results
+    python benchmarks/report.py --quick    # the *.quick.json smoke results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _load(name: str, quick: bool):
+    path = RESULTS / f"{name}{'.quick' if quick else ''}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _when(data) -> str:
+    machine = data["machine"]
+    load = machine["load_average_at_start"][0], data.get("load_average_at_end", ["?"])[0]
+    return (f"_Measured {machine['date_utc']}, load average {load[0]} → {load[1]} "
+            f"on {machine['nproc']} cores. Command: `python {data['command']}`_")
+
+
+def dataset_build(data) -> list[str]:
+    label = data["label_conversion"]
+    lines = [_when(data), "", f"Labels: {label['labels']}; {label['labels_per_repeat']} per repeat, "
+             f"pixels disagreeing with the chapter outside void: {label['pixels_disagreeing_outside_void']}.",
+             "", "| label conversion (PNG bytes → ids) | ms / label | vs chapter |", "|---|---:|---:|",
+             f"| chapter: decode RGB + 22 `tf.Variable` passes | {label['chapter_tf_variable_loop_ms_per_label']:.1f} | 1× |",
+             f"| pixelwise `decode_label`, palette PNG (VOC's format) | {label['pixelwise_palette_png_ms_per_label']:.2f} | **{label['speedup_palette_png']:.0f}×** |",
+             f"| pixelwise `decode_label`, RGB PNG (colour lookup) | {label['pixelwise_rgb_png_ms_per_label']:.2f} | **{label['speedup_rgb_png']:.1f}×** |"]
+    build = data.get("full_build", {})
+    if "examples_per_s" in build:
+        lines += ["", f"Full `download_and_prepare` of `voc2007_semantic` from a manual dir "
+                  f"({build['archive']['source']}, {build['archive']['examples']}, "
+                  f"{build['archive']['tar_mib']} MiB of tars): {build['examples_built']} examples in "
+                  f"{build['build_s']['median_s']:.1f} s (median of {build['build_s']['repeats']}) = "
+                  f"**{build['examples_per_s']:.1f} examples/s**."]
+    elif build:
+        lines += ["", f"Full build: not measured ({build.get('not_measured')})."]
+    return lines
+
+
+def training(data) -> list[str]:
+    lines = [_when(data), ""]
+    for group, figures in data["groups"].items():
+        if "variants" not in figures:
+            lines += [f"{group}: not measured ({figures.get('not_measured')})", ""]
+            continue
+        peak = figures["matmul_peak_gflops"]
+        lines += [f"**{group}** — matmul peak in the same run ({peak['n']}², interleaved): "
+                  f"fp32 {peak['float32']:.1f} GFLOP/s, bf16 {peak['bfloat16']:.1f} GFLOP/s", "",
+                  "| variant | batch | step s (median) | images/s | fwd GFLOP/img | achieved GFLOP/s | of matmul peak |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, v in figures["variants"].items():
+            lines.append(
+                f"| {name} | {v['batch_size']} | {v['step_s']['median_s']:.2f} "
+                f"({v['step_s']['repeats']}×) | {v['images_per_s']:.2f} | "
+                f"{v['forward_gflops_per_image']:.2f} | {v['achieved_gflops']:.1f} | "
+                f"**{100 * v['fraction_of_matmul_peak']:.0f} %** |")
+        if figures.get("ratios"):
+            lines += ["", "Ratios (same run): " + "; ".join(
+                f"{k.split(':')[1]} = **{v:.2f}×**" for k, v in figures["ratios"].items())]
+        lines.append("")
+    return lines
+
+
+def input_pipeline(data) -> list[str]:
+    pipe, model = data["pipeline"], data["model"]
+    return [_when(data), "",
+            f"Pipeline ({pipe['dataset']}, {pipe['image_size'][0]}×{pipe['image_size'][1]}, batch "
+            f"{pipe['batch_size']}, flip + scale/crop + photometric): first pass (decode, fill "
+            f"cache) {pipe['first_pass_images_per_s']:.0f} images/s; later passes "
+            f"**{pipe['images_per_s']:.0f} images/s**. Model ({model['model']}) trains at "
+            f"{model['images_per_s']:.2f} images/s. Ratio: **{data['pipeline_over_model']:.0f}×** "
+            f"(target ≥ {data['target_ratio']}×)."]
+
+
+def inference(data) -> list[str]:
+    lines = [_when(data), ""]
+    if "latency" in data:
+        lat = data["latency"]
+        lines += [f"Latency, {lat['model']}, one {lat['image']} image:", "",
+                  "| path | p50 ms | p95 ms | repeats |", "|---|---:|---:|---:|"]
+        for key in ("forward_only", "predict_array"):
+            v = lat[key]
+            lines.append(f"| {key} | {v['p50_ms']:.0f} | {v['p95_ms']:.0f} | {v['repeats']} |")
+        lines.append("")
+    if "colorize" in data:
+        c = data["colorize"]
+        lines += [f"Colourising {c['labels']}: chapter `REV_LUT` loop {c['chapter_rev_lut_loop_ms']:.1f} ms, "
+                  f"`ClassSet.colorize` {c['pixelwise_classset_colorize_ms']:.2f} ms → "
+                  f"**{c['speedup']:.0f}×** (identical output: {c['outputs_identical']}).", ""]
+    if "tiled" in data:
+        t = data["tiled"]
+        lines += [f"Overlap-tile prediction, {t['model']}, {t['image']}, {t['tiles']} tiles of "
+                  f"{t['tile']} px (overlap {t['overlap']}): **{t['seconds']:.1f} s** "
+                  f"({t['megapixels_per_s']:.2f} MP/s), peak RSS **{t['peak_rss_mb']:.0f} MiB** "
+                  f"({t['peak_rss_mb_before_prediction']:.0f} MiB before the prediction: "
+                  f"TensorFlow + model)."]
+    return lines
+
+
+def memory(data) -> list[str]:
+    lines = [_when(data), "", "| precision | batch | image | peak RSS after build MiB | peak RSS training MiB | training adds MiB | first step s | later steps s |",
+             "|---|---:|---|---:|---:|---:|---:|---|"]
+    for precision, r in data["runs"].items():
+        lines.append(f"| {precision} | {r['batch_size']} | {r['image']} | {r['peak_rss_mb_after_build']:.0f} | "
+                     f"**{r['peak_rss_mb']:.0f}** | {r['training_overhead_mb']:.0f} | "
+                     f"{r['first_step_s']:.1f} | {', '.join(f'{s:.1f}' for s in r['step_s']) or '—'} |")
+    return lines
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    for name, render in (("dataset_build", dataset_build), ("training", training),
+                         ("input_pipeline", input_pipeline), ("inference", inference),
+                         ("memory", memory)):
+        data = _load(name, args.quick)
+        print(f"### {name}\n")
+        print("\n".join(render(data)) if data else "_not measured_")
+        print()
+
+
+if __name__ == "__main__":
+    main()
