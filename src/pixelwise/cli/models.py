@@ -13,9 +13,8 @@ from __future__ import annotations
 import inspect
 import sys
 
-import yaml
 
-from pixelwise.cli import HelpFormatter
+from pixelwise.cli import HelpFormatter, parse_model_args
 
 
 def parse_input_size(tokens) -> tuple | None:
@@ -43,23 +42,6 @@ def parse_input_size(tokens) -> tuple | None:
             f"received {' '.join(map(str, tokens))!r}; e.g. --input-size 256 256 3."
         )
     return tuple(values)
-
-
-def parse_model_args(items) -> dict:
-    """``["base_filters=16", "batch_norm=true"]`` to ``{"base_filters": 16, "batch_norm": True}``.
-
-    Values are read as YAML scalars: ints, floats, true/false, null, strings.
-    """
-    options = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(
-                f"Expected --model-arg KEY=VALUE, received {item!r}; "
-                "e.g. --model-arg base_filters=16."
-            )
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else None
-    return options
 
 
 def _build(args):

@@ -8,53 +8,13 @@ Only flags given on the command line override; ``--help`` shows the defaults.
 from __future__ import annotations
 
 import argparse
-import json
 
+from pixelwise.cli import parse_model_args, parse_value  # noqa: F401  (re-exported)
 from pixelwise.training import (
     CLASS_WEIGHTS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
 )
 
 _DEFAULTS = TrainConfig()
-
-
-def parse_value(text: str):
-    """Type a ``--model-arg`` value: int, float, bool (true/false/yes/no), none/null, JSON, or str.
-
-    Example:
-        >>> [parse_value(v) for v in ("16", "0.5", "true", "none", "[1, 2]", "same")]
-        [16, 0.5, True, None, [1, 2], 'same']
-    """
-    lowered = text.strip().lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    if lowered in ("none", "null"):
-        return None
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    if text.strip().startswith(("[", "{")):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            pass
-    return text
-
-
-def parse_model_args(pairs) -> dict:
-    """``["base_filters=16", "batch_norm=true"]`` -> ``{"base_filters": 16, "batch_norm": True}``."""
-    values = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(
-                f"Expected --model-arg KEY=VALUE (e.g. base_filters=16), received {pair!r}."
-            )
-        values[key.strip().replace("-", "_")] = parse_value(value)
-    return values
 
 
 def _dropout_schedule(text: str):
