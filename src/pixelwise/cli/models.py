@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 import sys
 
-
 from pixelwise.cli import HelpFormatter, parse_model_args
 
 
