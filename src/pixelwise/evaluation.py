@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from pixelwise.datasets.class_sets import ClassSet
-from pixelwise.inference import predict_array, resize_image_uint8, resolve_model, to_channels
+from pixelwise.inference import predict_array, resize_image_uint8, resolve_run, to_channels
 
 
 @dataclasses.dataclass
@@ -202,14 +202,8 @@ def evaluate(
 
     from pixelwise.data import normalize_image_size, resize_label
     from pixelwise.metrics import confusion_matrix
-    from pixelwise.runs import RunFolder
 
-    run_config = None
-    if isinstance(model_or_run, (str, os.PathLike)) and Path(model_or_run).is_dir():
-        model_or_run = RunFolder(model_or_run)
-    if isinstance(model_or_run, RunFolder):
-        run_config = model_or_run.config()
-    model, class_set = resolve_model(model_or_run, class_set, checkpoint)
+    model, class_set, run_config = resolve_run(model_or_run, class_set, checkpoint)
     channels = model.input_shape[-1]
     image_size = normalize_image_size(image_size)
     if image_size is not None:

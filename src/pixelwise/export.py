@@ -134,8 +134,7 @@ def export_model(
     from pixelwise import tiling
     from pixelwise.data import normalize_image_size
     from pixelwise.evaluation import default_input_size
-    from pixelwise.inference import resolve_model
-    from pixelwise.runs import RunFolder
+    from pixelwise.inference import resolve_run
 
     if format not in FORMATS:
         raise ValueError(f"Expected an export format in {list(FORMATS)}, received {format!r}.")
@@ -145,12 +144,7 @@ def export_model(
             f"Export folder {str(out)!r} already exists and is not empty; choose another --out "
             "or pass --overwrite."
         )
-    run_config = None
-    if isinstance(model_or_run, (str, os.PathLike)) and Path(model_or_run).is_dir():
-        model_or_run = RunFolder(model_or_run)
-    if isinstance(model_or_run, RunFolder):
-        run_config = model_or_run.config()
-    model, class_set = resolve_model(model_or_run, class_set, checkpoint)
+    model, class_set, run_config = resolve_run(model_or_run, class_set, checkpoint)
     size = tiling.whole_image_size(model, normalize_image_size(size) if size is not None else (
         default_input_size(model, run_config) or (DEFAULT_EXPORT_SIZE, DEFAULT_EXPORT_SIZE)))
 

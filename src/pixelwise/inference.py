@@ -214,6 +214,24 @@ def resolve_model(model_or_run, class_set: ClassSet | None = None, checkpoint: s
     return model, class_set
 
 
+def resolve_run(model_or_run, class_set: ClassSet | None = None, checkpoint: str = "best"):
+    """Like :func:`resolve_model`, plus the run's training configuration.
+
+    Returns:
+        ``(keras_model, class_set, run_config)``; ``run_config`` is the run folder's
+        ``config.json`` as a dict, or ``None`` for a bare model or ``.keras`` file.
+    """
+    from pixelwise.runs import RunFolder
+
+    run_config = None
+    if isinstance(model_or_run, (str, os.PathLike)) and Path(model_or_run).is_dir():
+        model_or_run = RunFolder(model_or_run)
+    if isinstance(model_or_run, RunFolder):
+        run_config = model_or_run.config()
+    model, class_set = resolve_model(model_or_run, class_set, checkpoint)
+    return model, class_set, run_config
+
+
 def check_model_matches(model, class_set: ClassSet) -> None:
     """Raise ``ValueError`` unless the model outputs one channel per class of ``class_set``."""
     out_channels = model.output_shape[-1]
