@@ -12,7 +12,9 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
+import tempfile
 
 # Subcommand modules, in the order `pixelwise --help` lists them.
 _COMMAND_MODULES = ("datasets", "models", "train", "evaluate")
@@ -62,6 +64,39 @@ def parse_model_args(pairs) -> dict:
     return values
 
 
+# Notices TensorFlow's C++ libraries write straight to file descriptor 2 while they load, before
+# any logging setting applies (TF_CPP_MIN_LOG_LEVEL cannot silence them). On a CPU-only machine
+# they say nothing a user can act on and bury the one line an error should be.
+_TF_LOAD_NOISE = re.compile(
+    r"absl::InitializeLog|cudart_stub\.cc|cuda_platform\.cc|cuda_executor\.cc|cuInit|"
+    r"cpu_feature_guard\.cc|rebuild TensorFlow with the appropriate compiler flags|"
+    r"^To enable the following instructions"
+)
+
+
+def load_tensorflow_quietly() -> None:
+    """Import TensorFlow and probe devices with their load-time notices filtered out.
+
+    Anything else TensorFlow writes while loading (a real import error's output, say)
+    is passed on to stderr unchanged.
+    """
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                if line.strip() and not _TF_LOAD_NOISE.search(line):
+                    print(line, file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pixelwise",
@@ -93,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        load_tensorflow_quietly()
         result = args.func(args)
     except KeyboardInterrupt:
         print("pixelwise: interrupted", file=sys.stderr)

@@ -1,0 +1,30 @@
+"""The `pixelwise` entry point as a user meets it: a fast --help, one line per error."""
+
+import subprocess
+import sys
+
+
+def _pixelwise(*args):
+    return subprocess.run([sys.executable, "-m", "pixelwise.cli", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_help_lists_every_command_without_loading_tensorflow():
+    code = ("import sys; from pixelwise.cli import build_parser; "
+            "build_parser().format_help(); print('tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+    help_text = _pixelwise("--help").stdout
+    for command in ("datasets", "models", "train", "evaluate", "predict", "export"):
+        assert command in help_text
+
+
+def test_user_error_is_one_line_on_stderr_and_exit_code_2(tmp_path):
+    result = _pixelwise("predict", str(tmp_path / "missing.jpg"), "--run", str(tmp_path / "no-run"),
+                        "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # TensorFlow's load-time CUDA/CPU notices are filtered: only the error remains.
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pixelwise predict: error:") and "no-run" in lines[0]
+    assert not (tmp_path / "out").exists()
