@@ -17,7 +17,10 @@
 Example:
     >>> from pixelwise.datasets import CAMVID
     >>> loss = segmentation_loss(CAMVID, kind="ce+dice", reconstruction_weight=0.5)
+    >>> model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(CAMVID.num_classes, 1)])
     >>> model.compile(optimizer="adam", loss=loss)
+    >>> model.loss.name, model.loss.kind
+    ('ce_dice', 'ce+dice')
 """
 
 from __future__ import annotations
@@ -60,8 +63,13 @@ class SegmentationLoss(keras.losses.Loss):
         name: Loss name.
 
     Example:
-        >>> loss = SegmentationLoss(num_classes=21, kind="ce+l2", reconstruction_weight=2.0)
-        >>> value = loss(labels, logits)   # labels (B, H, W, 1), logits (B, H, W, 21)
+        >>> labels = np.array([[[[0], [1]], [[1], [255]]]])       # (B, H, W, 1), 255: void
+        >>> probabilities = np.array([[[[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]],
+        ...                            [[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]]]], np.float32)
+        >>> logits = np.log(probabilities)                         # (B, H, W, 3)
+        >>> loss = SegmentationLoss(num_classes=3, kind="ce+l2", reconstruction_weight=2.0)
+        >>> round(float(loss(labels, logits)), 4)                  # CE 0.5946 + 2 * L2 0.3533
+        1.3013
     """
 
     def __init__(
@@ -181,8 +189,14 @@ def segmentation_loss(
         from ``.keras`` files.
 
     Example:
+        >>> from pixelwise.datasets import CAMVID, VOC
         >>> loss = segmentation_loss(VOC)                       # the chapter's loss, void ignored
+        >>> type(loss).__name__, loss.ignore_class
+        ('SparseCategoricalCrossentropy', 255)
+        >>> weights = [1.0] * CAMVID.num_classes
         >>> loss = segmentation_loss(CAMVID, "ce+dice", 0.5, class_weights=weights)
+        >>> type(loss).__name__, loss.kind, loss.reconstruction_weight
+        ('SegmentationLoss', 'ce+dice', 0.5)
     """
     _check_kind(kind)
     if kind == "ce" and class_weights is None:
@@ -249,8 +263,12 @@ def median_frequency_weights(labels, class_set: ClassSet) -> np.ndarray:
             no valid pixel at all.
 
     Example:
-        >>> weights = median_frequency_weights(train_examples, CAMVID)
-        >>> loss = segmentation_loss(CAMVID, class_weights=weights)
+        >>> toy = ClassSet("toy", ["a", "b", "c"], [(0, 0, 0), (128, 0, 0), (0, 128, 0)])
+        >>> labels = [np.array([[0, 1], [1, 255]])]           # 255: void, class "c" absent
+        >>> median_frequency_weights(labels, toy)             # freq 1/3, 2/3; median 1/2
+        array([1.5 , 0.75, 0.  ], dtype=float32)
+        >>> loss = segmentation_loss(toy, class_weights=median_frequency_weights(labels, toy))
+        >>> weights = median_frequency_weights(train_examples, CAMVID)  # doctest: +SKIP
     """
     num_classes = class_set.num_classes
     class_pixels = np.zeros(num_classes, dtype=np.int64)

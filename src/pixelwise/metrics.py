@@ -11,10 +11,16 @@ Keras metrics (inputs: integer labels ``(B, H, W, 1)`` and logits ``(B, H, W, K)
 NumPy helpers for evaluation, all from one accumulable confusion matrix (rows: true
 class, columns: predicted class):
 
-    >>> cm = np.zeros((K, K), np.int64)
+    >>> batches = [(np.array([[0, 1], [1, 255]]), np.array([[0, 1], [0, 2]]))]  # 255: void
+    >>> cm = np.zeros((3, 3), np.int64)
     >>> for labels, predictions in batches:
-    ...     cm += confusion_matrix(labels, predictions, K, ignore_label=255)
+    ...     cm += confusion_matrix(labels, predictions, 3, ignore_label=255)
+    >>> cm
+    array([[1, 0, 0],
+           [1, 1, 0],
+           [0, 0, 0]])
     >>> iou_from_confusion(cm), mean_iou_from_confusion(cm), pixel_accuracy_from_confusion(cm)
+    (array([0.5, 0.5, nan]), 0.5, 0.6666666666666666)
 
 IoU of class ``c`` is ``TP / (TP + FP + FN)``; a class with an empty union (never in
 the labels nor in the predictions) has IoU NaN and is left out of the mean, as
@@ -44,7 +50,15 @@ class MeanIoU(keras.metrics.MeanIoU):
     probabilities and their argmax is taken).
 
     Example:
-        >>> model.compile(..., metrics=[MeanIoU.from_class_set(VOC), PixelAccuracy()])
+        >>> from pixelwise.datasets import VOC
+        >>> model.compile(..., metrics=[MeanIoU.from_class_set(VOC), PixelAccuracy()])  # doctest: +SKIP
+        >>> labels = np.array([[[[0], [1]], [[1], [255]]]])       # (1, 2, 2, 1), 255: void
+        >>> logits = np.log(np.array([[[[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]],
+        ...                            [[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]]]], np.float32))
+        >>> metric = MeanIoU(num_classes=3)
+        >>> _ = metric.update_state(labels, logits)
+        >>> float(metric.result()), metric.per_class_iou()
+        (0.5, array([0.5, 0.5, nan]))
     """
 
     def __init__(
@@ -90,8 +104,12 @@ class PixelAccuracy(keras.metrics.Metric):
         dtype: Dtype of the result.
 
     Example:
+        >>> labels = np.array([[[[0], [1]], [[1], [255]]]])       # (1, 2, 2, 1), 255: void
+        >>> logits = np.array([[[[2.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 3.0]]]])
         >>> metric = PixelAccuracy(ignore_class=255)
-        >>> metric.update_state(labels, logits); float(metric.result())
+        >>> metric.update_state(labels, logits)
+        >>> round(float(metric.result()), 4)                       # 2 of 3 non-void pixels
+        0.6667
     """
 
     def __init__(
