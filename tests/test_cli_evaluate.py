@@ -150,6 +150,54 @@ def test_evaluate_cli_on_the_voc_fixture_equals_numpy(tmp_path, capsys):
     assert (run / "confusion-validation.png").exists()
 
 
+def test_evaluate_cli_on_a_bare_keras_file_equals_numpy(tmp_path, capsys):
+    """No run folder: any .keras file, the class set from the dataset's metadata, results in --out."""
+    from pixelwise.data import load_split
+    from voc_fixture import write_voc_fixture
+
+    model = tiny_conv_model(num_classes=21)  # any size: native resolution needs no resizing
+    model_file = tmp_path / "models" / "voc-conv.keras"
+    model_file.parent.mkdir()
+    model.save(model_file)
+    fixture = write_voc_fixture(tmp_path / "manual", year=2007)
+    data = ["--dataset", "voc2007_semantic", "--data-dir", tmp_path / "tfds",
+            "--manual-dir", tmp_path / "manual"]
+
+    # Without --out or --dataset: one clear line, before any dataset is built.
+    for argv, expected in (([*data], "--out DIR"), (["--out", tmp_path / "o"], "--dataset D")):
+        code, _, stderr = _main(["evaluate", "--checkpoint", model_file, *argv], capsys)
+        assert code == 2 and expected in stderr and len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "tfds").exists() and not (tmp_path / "o").exists()
+
+    out = tmp_path / "eval"
+    code, stdout, stderr = _main(["evaluate", "--checkpoint", model_file, *data, "--out", out], capsys)
+    assert code == 0, stderr
+    assert "aeroplane" in stdout and "mean IoU" in stdout
+
+    # Independent: fixture labels + the Keras model on each image at its own size.
+    examples, _ = load_split("voc2007_semantic", "validation", data_dir=str(tmp_path / "tfds"))
+    confusion = np.zeros((21, 21), np.int64)
+    for example in examples.as_numpy_iterator():
+        image_id = example["image/filename"].decode().rsplit(".", 1)[0]
+        label = fixture.labels["validation"][image_id][..., 0].astype(np.int64)
+        logits = np.asarray(model(example["image"][None].astype(np.float32) / 255.0, training=False))[0]
+        keep = label != 255
+        np.add.at(confusion, (label[keep], logits.argmax(-1)[keep]), 1)
+    tp = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    metrics = json.loads((out / "eval-validation.json").read_text())
+    assert metrics["mean_iou"] == pytest.approx((tp[union > 0] / union[union > 0]).mean(), abs=1e-6)
+    assert metrics["pixel_accuracy"] == pytest.approx(tp.sum() / confusion.sum(), abs=1e-6)
+    assert metrics["class_set"] == "voc" and metrics["checkpoint"] == str(model_file)
+    assert json.loads((out / "confusion-validation.json").read_text())["matrix"] == confusion.tolist()
+    assert sorted(p.name for p in model_file.parent.iterdir()) == ["voc-conv.keras"]
+
+    # A class set other than the dataset's is refused, nothing written.
+    code, _, stderr = _main(["evaluate", "--checkpoint", model_file, *data, "--class-set", "camvid",
+                             "--out", tmp_path / "o2"], capsys)
+    assert code == 2 and "leave out --class-set" in stderr and not (tmp_path / "o2").exists()
+
+
 def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_path, run_dir, capsys):
     import shutil
 

@@ -293,6 +293,80 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
     return result, paths, {"dataset": dataset, "split": split}
 
 
+def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
+                        class_set: ClassSet | None = None, data_dir=None, manual_dir=None,
+                        image_size=None, input_size=None, progress: bool = True):
+    """Evaluate any ``.keras`` model file on a TFDS split and write the results.
+
+    What ``pixelwise evaluate --checkpoint FILE.keras --dataset D --out DIR`` runs when
+    there is no run folder: the class set comes from the dataset's metadata (or
+    ``class_set``), and the model sees each image at its own size unless it has a fixed
+    input size or ``input_size``/``image_size`` says otherwise.
+
+    Args:
+        path: A ``.keras`` model file whose outputs are one logit (or probability) per class.
+        dataset: TFDS name, e.g. ``"camvid"``.
+        split: Split or slice; default ``"validation"``.
+        out: Folder for the results (required: there is no run folder to write to).
+        class_set: The classes; default: the dataset's (``class_set_from_info``). Must name
+            the same classes as the dataset when the dataset has a class set.
+        data_dir: TFDS data directory.
+        manual_dir: Downloaded data to build the dataset from if needed.
+        image_size: Fixed evaluation size instead of native resolution.
+        input_size: Native mode: size the model sees (see :func:`evaluate`).
+        progress: Report progress on stderr.
+
+    Returns:
+        ``(result, paths, meta)`` as :func:`evaluate_run`.
+
+    Raises:
+        FileNotFoundError: No such model file; dataset not built and not buildable.
+        ValueError: Not a ``.keras`` file, no ``out``, or a class set that differs from the
+            dataset's or from the model's output channels.
+    """
+    from pixelwise.data import load_split
+    from pixelwise.datasets.class_sets import class_set_from_info
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(
+            f"Expected a .keras model file, received {str(path)!r}; pass --run runs/NAME for a "
+            "run folder, or a file saved with model.save('NAME.keras')."
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"Model file {str(path)!r} does not exist.")
+    if out is None:
+        raise ValueError(
+            f"Expected --out DIR for the results of {str(path)!r}, received none; without --run "
+            "there is no run folder to write eval-SPLIT.json to."
+        )
+    split = split or "validation"
+    examples, info = load_split(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
+    try:
+        dataset_class_set = class_set_from_info(info)
+    except ValueError:  # a TFDS dataset not built by pixelwise
+        dataset_class_set = None
+    if class_set is None:
+        if dataset_class_set is None:
+            raise ValueError(
+                f"Dataset {dataset!r} stores no class set in its metadata; pass --class-set "
+                "voc|camvid|isbi2012|FILE.json (Python: class_set=...)."
+            )
+        class_set = dataset_class_set
+    elif dataset_class_set is not None and dataset_class_set.class_names != class_set.class_names:
+        raise ValueError(
+            f"Dataset {dataset!r} has classes {list(dataset_class_set.class_names)}, the class set "
+            f"{class_set.name!r} has {list(class_set.class_names)}; leave out --class-set to use "
+            "the dataset's."
+        )
+    result = evaluate(path, examples, class_set, image_size=image_size, input_size=input_size,
+                      progress=progress)
+    paths = write_evaluation(result, out, split, extra={
+        "dataset": dataset, "checkpoint": str(path), "class_set": class_set.name,
+    })
+    return result, paths, {"dataset": dataset, "split": split}
+
+
 def write_evaluation(result: EvaluationResult, out_dir, split: str, extra: dict | None = None) -> dict:
     """Write ``eval-<split>.json``, ``confusion-<split>.json`` and ``confusion-<split>.png``.
 

@@ -3,6 +3,7 @@
 Examples::
 
     pixelwise evaluate --run runs/camvid --split validation
+    pixelwise evaluate --checkpoint model.keras --dataset camvid --split test --out eval/
     pixelwise predict photo.jpg street.png --run runs/camvid --out predictions/
     pixelwise predict big.tif.png --run runs/isbi --tile 572 --out predictions/
     pixelwise export --run runs/camvid --format tflite --out export/camvid-tflite
@@ -72,15 +73,34 @@ def _size(value: str):
 
 
 def run_evaluate(args) -> int:
-    from pixelwise.evaluation import evaluate_run
+    from pixelwise.evaluation import evaluate_model_file, evaluate_run
+    from pixelwise.runs import CHECKPOINT_NAMES
 
-    if not args.run:
-        raise ValueError("Expected --run runs/NAME (the run folder to evaluate), received none.")
-    result, paths, meta = evaluate_run(
-        args.run, args.dataset, args.split, data_dir=args.data_dir, manual_dir=args.manual_dir,
-        image_size=args.image_size, input_size=args.input_size, checkpoint=args.checkpoint,
-        out=args.out,
-    )
+    if args.run:
+        result, paths, meta = evaluate_run(
+            args.run, args.dataset, args.split, data_dir=args.data_dir, manual_dir=args.manual_dir,
+            image_size=args.image_size, input_size=args.input_size, checkpoint=args.checkpoint,
+            out=args.out,
+        )
+    else:
+        if args.checkpoint in CHECKPOINT_NAMES:
+            raise ValueError(
+                f"Expected --run runs/NAME, or --checkpoint FILE.keras with --dataset and --out; "
+                f"received --checkpoint {args.checkpoint} and no --run."
+            )
+        missing = [flag for flag, value in (("--dataset D", args.dataset), ("--out DIR", args.out))
+                   if not value]
+        if missing:
+            raise ValueError(
+                f"Expected {' and '.join(missing)} with --checkpoint {args.checkpoint} (no run "
+                "folder to take them from), received none; e.g. --dataset camvid --out eval/."
+            )
+        result, paths, meta = evaluate_model_file(
+            args.checkpoint, args.dataset, args.split, out=args.out,
+            class_set=_class_set(args.class_set) if args.class_set else None,
+            data_dir=args.data_dir, manual_dir=args.manual_dir, image_size=args.image_size,
+            input_size=args.input_size,
+        )
     print(f"{meta['dataset']} {meta['split']}, checkpoint {args.checkpoint}")
     print(result.table())
     print(f"wrote {paths['metrics']}, {paths['confusion']}, {paths['heatmap']}")
@@ -144,11 +164,14 @@ def register(subparsers) -> None:
         "mean IoU over the classes present, pixel accuracy. By default metrics are computed at "
         "each label's native resolution (the model sees --input-size; its probabilities are "
         "resized back bilinearly before the argmax); --image-size evaluates at a fixed size "
-        "instead. Writes eval-SPLIT.json, confusion-SPLIT.json and confusion-SPLIT.png.",
+        "instead. Writes eval-SPLIT.json, confusion-SPLIT.json and confusion-SPLIT.png. Without "
+        "--run, evaluates any --checkpoint FILE.keras with the class set of --dataset (or "
+        "--class-set) and writes to --out.",
     )
     _add_model_source(evaluate)
     data = evaluate.add_argument_group("data")
-    data.add_argument("--dataset", help="TFDS dataset (default: the run's)")
+    data.add_argument("--dataset", help="TFDS dataset (default: the run's; required with "
+                      "--checkpoint FILE.keras and no --run)")
     data.add_argument("--split", help="split or slice (default: the run's validation split, "
                       f"else {DEFAULTS['split']})")
     data.add_argument("--data-dir", help="TFDS data directory (default: the run's, else TFDS's)")
@@ -158,7 +181,8 @@ def register(subparsers) -> None:
     data.add_argument("--input-size", metavar="N|HxW", default=None,
                       help="native mode: size the model sees (default: the model's fixed input, "
                       "else the run's training image_size, else each image's own size)")
-    evaluate.add_argument("--out", metavar="DIR", help="where the results go (default: the run folder)")
+    evaluate.add_argument("--out", metavar="DIR", help="where the results go (default: the run "
+                          "folder; required with --checkpoint FILE.keras and no --run)")
     evaluate.set_defaults(func=run_evaluate)
 
     predict = subparsers.add_parser(
