@@ -323,6 +323,12 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
         FileNotFoundError: No such model file; dataset not built and not buildable.
         ValueError: Not a ``.keras`` file, no ``out``, or a class set that differs from the
             dataset's or from the model's output channels.
+
+    Example:
+        >>> result, paths, _ = evaluate_model_file("voc.keras", "voc2012_semantic",  # doctest: +SKIP
+        ...                                        out="eval/voc")
+        >>> paths["metrics"].name                                    # doctest: +SKIP
+        'eval-validation.json'
     """
     from pixelwise.data import load_split
     from pixelwise.datasets.class_sets import class_set_from_info
