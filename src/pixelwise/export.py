@@ -4,8 +4,9 @@ Both take a **uint8 image batch** ``[B, H, W, C]`` (any H, W; C = the model's in
 channels) and return ``{"labels": [B, H, W]}`` class ids (uint8 up to 256 classes,
 int32 beyond) at the input's size. Everything :func:`pixelwise.predict` does in its
 whole-image mode happens inside the graph: scaling to [0, 1], bilinear resize to the
-model's size, mirror padding for valid-padding models, softmax, bilinear resize of
-the probabilities back to H x W, argmax.
+model's size, mirror padding where the model cannot take that size directly
+(valid-padding models; the chapter U-Net at sides not multiples of 64), softmax,
+bilinear resize of the probabilities back to H x W, argmax.
 
 Class names travel with the artefact:
 
@@ -47,24 +48,23 @@ def _serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias
 
     channels = int(model.input_shape[-1])
     height, width = size
-    # Valid-padding models: mirror the resized image out to a tile whose kept centre covers it.
+    # Models that cannot take this size directly (valid-padding models, or the chapter
+    # U-Net at sides that are not multiples of 64): mirror the resized image out to the
+    # square tile whose kept centre covers it, as predict's whole-image mode does.
     if tiling.output_shape(model, height, width) == (height, width):
         tile, pad, crop = None, (0, 0, 0, 0), 0
     else:
-        if height != width:
-            raise ValueError(
-                f"Expected a square export size for a valid-padding model, received {height}x{width}."
-            )
-        tile, overlap = tiling.covering_tile(model, height)
+        tile, overlap = tiling.covering_tile(model, max(height, width))
         geometry = tiling.tile_geometry(model, tile, overlap)
         before = geometry.margin
-        after = tile - height - before
-        if max(before, after) >= height:
+        after_h, after_w = tile - height - before, tile - width - before
+        if max(before, after_h) >= height or max(before, after_w) >= width:
             raise ValueError(
-                f"Export size {height} is too small to mirror-pad by {max(before, after)} pixels for "
-                f"this valid-padding model; pass a size above {max(before, after)}."
+                f"Export size {height}x{width} is too small to mirror-pad to the model's "
+                f"{tile}x{tile} input (by up to {max(before, after_h, after_w)} pixels); pass a "
+                f"size above {max(before, after_h, after_w)} on each side."
             )
-        pad, crop = (before, after, before, after), geometry.crop
+        pad, crop = (before, after_h, before, after_w), geometry.crop
     out_dtype = tf.uint8 if class_set.num_classes <= 256 else tf.int32
     ends_in_softmax = getattr(model.layers[-1], "activation", None) is __import__("keras").activations.softmax
 
