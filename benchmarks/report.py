@@ -117,6 +117,23 @@ def memory(data) -> list[str]:
     return lines
 
 
+def camvid(runs: dict) -> list[str]:
+    """Per-class IoU table of one or more CamVid runs (``results/camvid_run*.json``)."""
+    names = list(next(iter(runs.values()))["evaluation_native"]["per_class"])
+    header = "| class | " + " | ".join(f"{run} IoU %" for run in runs) + " |"
+    lines = [header, "|---|" + "---:|" * len(runs)]
+    for name in names:
+        cells = [f"{100 * r['evaluation_native']['per_class'][name]['iou']:.1f}" for r in runs.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| **mean IoU** | " + " | ".join(
+        f"**{100 * r['evaluation_native']['mean_iou']:.1f}**" for r in runs.values()) + " |")
+    lines.append("| pixel accuracy | " + " | ".join(
+        f"{100 * r['evaluation_native']['pixel_accuracy']:.1f}" for r in runs.values()) + " |")
+    lines.append("| mean class accuracy | " + " | ".join(
+        f"{100 * r['evaluation_native']['mean_class_accuracy']:.1f}" for r in runs.values()) + " |")
+    return lines
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -128,6 +145,11 @@ def main(argv=None) -> None:
         print(f"### {name}\n")
         print("\n".join(render(data)) if data else "_not measured_")
         print()
+    runs = {path.stem.replace("camvid_", ""): json.loads(path.read_text())
+            for path in sorted(RESULTS.glob("camvid_run*.json"))}
+    if runs and not args.quick:
+        print("### camvid\n")
+        print("\n".join(camvid(runs)))
 
 
 if __name__ == "__main__":
