@@ -139,6 +139,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     for name, render in (("dataset_build", dataset_build), ("training", training),
+                         ("training_b32", training),
                          ("input_pipeline", input_pipeline), ("inference", inference),
                          ("memory", memory)):
         data = _load(name, args.quick)
