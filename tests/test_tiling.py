@@ -115,8 +115,8 @@ def test_tile_sizes_the_model_cannot_take_are_explained():
 
 
 _MEMORY_SCRIPT = textwrap.dedent("""
-    import resource, sys
-    import numpy as np
+    import sys, threading
+    import numpy as np, psutil
     sys.path.insert(0, {tests!r})
     from run_fixture import tiny_conv_model
     from pixelwise.inference import predict_array
@@ -125,11 +125,24 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     tile = 256 if mode == "tiled" else None
     # Warm up at a small size with the same tile shapes, so tracing is not counted.
     predict_array(model, np.zeros((512, 512, 3), np.uint8), size=None, tile=tile)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     image = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    # Sample the resident set while predicting: ru_maxrss is a high-water mark that the
+    # import and warm-up may already have set above what prediction needs, hiding its growth.
+    process = psutil.Process()
+    before = peak = process.memory_info().rss
+    done = threading.Event()
+    def sample():
+        global peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            done.wait(0.002)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     labels, confidence, _ = predict_array(model, image, size=None, tile=tile, overlap=32)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(before, after, int(labels.max()))
+    done.set()
+    sampler.join()
+    peak = max(peak, process.memory_info().rss)
+    print(before // 1024, peak // 1024, int(labels.max()))
 """)
 
 
