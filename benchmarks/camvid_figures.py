@@ -1,6 +1,6 @@
 """Small figures of a CamVid run for the docs: training curves and validation overlays.
 
-Writes into ``--out`` (default ``docs/camvid-results-results/``), each PNG kept under 300 KB:
+Writes into ``--out`` (default ``docs/camvid-results/``), each PNG kept under 300 KB:
 
 * ``curves.png``: loss, pixel accuracy and mean IoU per epoch, train and validation
   (re-drawn from the run's ``history.csv`` at a small size);
