@@ -109,7 +109,7 @@ def main(argv=None) -> None:
     parser.add_argument("--run", required=True, help="run folder of a camvid training")
     parser.add_argument("--data-dir", default=None, help="TFDS data dir with the camvid build")
     parser.add_argument("--count", type=int, default=3, help="validation overlays")
-    parser.add_argument("--out", default=str(harness.PROJECT_ROOT / "docs" / "camvid"))
+    parser.add_argument("--out", default=str(harness.PROJECT_ROOT / "docs" / "camvid-results"))
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
