@@ -40,7 +40,7 @@ CAMVID_VOID = 11
 
 
 def _voc_palette_bytes() -> list[int]:
-    from pixelwise.datasets.class_sets import VOC
+    from pixelwise.class_sets import VOC
 
     table = VOC.lookup_table()  # ids -> palette, 255 -> void colour
     return table.reshape(-1).tolist()
@@ -86,7 +86,7 @@ def make_label_pngs(count: int) -> tuple[list[bytes], list[bytes], str]:
 
 def bench_label_conversion(count: int, repeats: int) -> dict:
     from chapter_reference import chapter_decode_label
-    from pixelwise.datasets.class_sets import VOC
+    from pixelwise.class_sets import VOC
     from pixelwise.datasets.common import decode_label
 
     palette_pngs, rgb_pngs, source = make_label_pngs(count)

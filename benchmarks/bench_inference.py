@@ -72,7 +72,7 @@ def bench_latency(size: int, repeats: int) -> dict:
 
 def bench_colorize(size: int, repeats: int) -> dict:
     from chapter_reference import chapter_colorize
-    from pixelwise.datasets.class_sets import VOC
+    from pixelwise.class_sets import VOC
 
     rng = np.random.default_rng(0)
     # Blocky label maps (as predictions are), all 21 classes present.

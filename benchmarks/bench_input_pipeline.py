@@ -37,7 +37,7 @@ def _recipe() -> dict:
 
 def bench_pipeline(data_dir, image_size, batch_size, passes: int, max_batches=None) -> dict:
     from pixelwise.data import load_split, make_pipeline
-    from pixelwise.datasets.class_sets import class_set_from_info
+    from pixelwise.class_sets import class_set_from_info
 
     manual_dir = harness.SHARED_DATASETS / "CamVid"
     examples, info = load_split("camvid", "train", data_dir, str(manual_dir), shuffle_files=True)
@@ -68,7 +68,7 @@ def bench_pipeline(data_dir, image_size, batch_size, passes: int, max_batches=No
 def bench_model(image_size, batch_size, steps: int, recipe: dict) -> dict:
     from bench_training import TrainVariant, _pixelwise_compile
     from pixelwise import models
-    from pixelwise.datasets.class_sets import CAMVID
+    from pixelwise.class_sets import CAMVID
 
     variant = TrainVariant(
         "recipe", lambda: models.build(recipe["model"], input_size=(*image_size, 3),

@@ -32,7 +32,7 @@ import harness  # noqa: E402
 def _child(precision: str, batch_size: int, size: int, steps: int) -> None:
     from bench_training import TrainVariant, _pixelwise_compile
     from pixelwise import models
-    from pixelwise.datasets.class_sets import VOC
+    from pixelwise.class_sets import VOC
 
     import keras
 

@@ -132,7 +132,7 @@ def _chapter_compile(model, jit_compile):
 def _chapter_variants(batch_sizes, size, base_filters, precisions_xla, include_chapter):
     from chapter_reference import get_unet as chapter_get_unet
     from pixelwise import models
-    from pixelwise.datasets.class_sets import VOC
+    from pixelwise.class_sets import VOC
 
     compile_ours = _pixelwise_compile(VOC)
     for batch_size in batch_sizes:
@@ -163,7 +163,7 @@ def load_recipe(path: Path) -> dict:
 def _recipe_variants(config_path: Path, quick: bool, precisions=("float32", "mixed_bfloat16")):
     """The model, training size and batch of a CamVid recipe, XLA on."""
     from pixelwise import models
-    from pixelwise.datasets.class_sets import CAMVID
+    from pixelwise.class_sets import CAMVID
 
     recipe = load_recipe(config_path)
     model_options = dict(recipe.get("model_args") or {})

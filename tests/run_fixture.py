@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 
 #: A 3-class set with a background class (gets no boxes) and two object classes.
 TINY_CLASSES = ClassSet(

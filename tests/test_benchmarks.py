@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import chapter_reference  # noqa: E402
 import harness  # noqa: E402
 
-from pixelwise.datasets.class_sets import VOC  # noqa: E402
+from pixelwise.class_sets import VOC  # noqa: E402
 from pixelwise.datasets.common import decode_label  # noqa: E402
 
 

@@ -13,7 +13,7 @@ from pixelwise.cli import main
 from pixelwise.cli import datasets as datasets_cli
 from pixelwise.datasets import browse as browse_module
 from pixelwise.datasets.browse import browse, legend_entries, render_example
-from pixelwise.datasets.class_sets import CAMVID, ISBI2012
+from pixelwise.class_sets import CAMVID, ISBI2012
 
 ROAD, CAR = 3, 8
 ISBI_DUMMY = Path(pixelwise.datasets.__file__).parent / "isbi2012_membranes" / "dummy_data"

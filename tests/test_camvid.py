@@ -14,7 +14,7 @@ import pixelwise.datasets  # noqa: F401  (registers the builders)
 from pixelwise.datasets.camvid11.camvid_sources import (
     find_camvid_root, parse_split_list, split_pairs,
 )
-from pixelwise.datasets.class_sets import CAMVID
+from pixelwise.class_sets import CAMVID
 from pixelwise.datasets.common import skipped_examples
 
 

@@ -116,7 +116,7 @@ def test_evaluate_cli_on_the_voc_fixture_equals_numpy(tmp_path, capsys):
     import tensorflow as tf
 
     from pixelwise.data import load_split
-    from pixelwise.datasets.class_sets import VOC
+    from pixelwise.class_sets import VOC
     from voc_fixture import write_voc_fixture
 
     fixture = write_voc_fixture(tmp_path / "manual", year=2007)
@@ -244,7 +244,7 @@ def test_evaluate_cli_on_real_camvid_at_native_resolution(tmp_path, camvid_dir, 
 
     import tensorflow as tf
 
-    from pixelwise.datasets.class_sets import CAMVID
+    from pixelwise.class_sets import CAMVID
 
     root = tmp_path / "CamVid"
     for folder, count in (("train", 1), ("val", 3)):

@@ -8,7 +8,7 @@ import pytest
 
 from pixelwise import models
 from pixelwise.datasets import api as datasets_api
-from pixelwise.datasets.class_sets import get_class_set
+from pixelwise.class_sets import get_class_set
 from pixelwise.training import TrainConfig, load_config_file
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"

@@ -10,7 +10,7 @@ import tensorflow as tf
 from PIL import Image
 
 from pixelwise.data import augment_pair, load_split, make_pipeline, normalize_image_size
-from pixelwise.datasets.class_sets import CAMVID, ISBI2012, ClassSet
+from pixelwise.class_sets import CAMVID, ISBI2012, ClassSet
 
 VOID = 255
 CAMVID_DUMMY = Path(__file__).resolve().parents[1] / "src/pixelwise/datasets/camvid11/dummy_data"

@@ -132,7 +132,7 @@ def test_normalised_confusion_rows_sum_to_one():
 
 
 def test_bad_labels_and_mismatch_are_clear_errors(model):
-    from pixelwise.datasets.class_sets import VOC
+    from pixelwise.class_sets import VOC
     from pixelwise.evaluation import evaluate
 
     image, label = _examples()[0]

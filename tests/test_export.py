@@ -79,7 +79,7 @@ def test_tflite_valid_unet_mirrors_like_predict(tmp_path):
     import tensorflow as tf
 
     from pixelwise import models
-    from pixelwise.datasets.class_sets import ISBI2012
+    from pixelwise.class_sets import ISBI2012
     from pixelwise.export import export_model
     from pixelwise.inference import predict
 

@@ -241,7 +241,7 @@ def test_bad_images_are_reported_and_others_still_processed(tmp_path, run_dir):
 
 
 def test_model_class_set_mismatch_and_missing_checkpoint(tmp_path, conv_model):
-    from pixelwise.datasets.class_sets import VOC
+    from pixelwise.class_sets import VOC
     from pixelwise.inference import predict
 
     with pytest.raises(ValueError, match="outputs 3 channels.*21 classes"):
@@ -262,7 +262,7 @@ def test_fixed_size_valid_unet_predicts_its_output_size_mirrored():
     import tensorflow as tf
 
     from pixelwise import models
-    from pixelwise.datasets.class_sets import ISBI2012
+    from pixelwise.class_sets import ISBI2012
     from pixelwise.inference import predict
 
     model = models.build("original_unet", input_size=(204, 204, 1), num_classes=2, base_filters=2)
@@ -282,7 +282,7 @@ def test_real_camvid_and_isbi_images(tmp_path, camvid_dir, isbi_dir):
     """Real files: CamVid RGB PNGs (480x360) whole-image, an ISBI EM slice (512x512 grayscale)
     in tiles with the valid-padding U-Net; outputs at the input size, counts sum to H*W."""
     from pixelwise import models
-    from pixelwise.datasets.class_sets import CAMVID, ISBI2012
+    from pixelwise.class_sets import CAMVID, ISBI2012
     from pixelwise.inference import predict_files
 
     street = sorted((camvid_dir / "val").glob("*.png"))[:2]

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import pixelwise.datasets  # noqa: F401  (registers the builders)
-from pixelwise.datasets.class_sets import ISBI2012
+from pixelwise.class_sets import ISBI2012
 from pixelwise.datasets.common import skipped_examples
 from pixelwise.datasets.isbi2012_membranes.isbi2012_sources import (
     find_isbi_source, label_from_challenge,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 from pixelwise.losses import SegmentationLoss, median_frequency_weights, segmentation_loss
 
 VOID = 255

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 from pixelwise.metrics import (
     MeanIoU, PixelAccuracy, class_accuracy_from_confusion, confusion_matrix, iou_from_confusion,
     mean_class_accuracy_from_confusion, mean_iou_from_confusion, pixel_accuracy_from_confusion,

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from pixelwise.callbacks import iou_key, read_history
-from pixelwise.datasets.class_sets import CAMVID, VOC
+from pixelwise.class_sets import CAMVID, VOC
 from pixelwise.runs import RunFolder
 from pixelwise.training import TrainConfig, resolve_config, train
 from training_fixture import TINY, build_voc_fixture, numpy_mean_iou

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pixelwise.callbacks import iou_key, read_history
-from pixelwise.datasets.class_sets import VOC
+from pixelwise.class_sets import VOC
 from pixelwise.runs import RunFolder
 from training_fixture import TINY, build_voc_fixture
 

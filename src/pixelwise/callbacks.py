@@ -36,7 +36,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 
 #: The metric the best checkpoint and early stopping follow.
 MONITOR = "val_mean_iou"

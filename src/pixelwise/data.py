@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -432,7 +432,7 @@ def make_pipeline(
         ``(B, H, W, 1)`` holding class ids and ``class_set.ignore_label`` for void.
 
     Example:
-        >>> from pixelwise.datasets import VOC
+        >>> from pixelwise.class_sets import VOC
         >>> examples = tf.data.Dataset.from_tensor_slices({
         ...     "image": tf.zeros((3, 48, 64, 3), tf.uint8),
         ...     "label": tf.zeros((3, 48, 64, 1), tf.uint8)})

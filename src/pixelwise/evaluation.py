@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 from pixelwise.inference import predict_array, resize_image_uint8, resolve_run, to_channels
 
 
@@ -266,7 +266,7 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
         ValueError: The dataset's classes differ from the run's.
     """
     from pixelwise.data import load_split
-    from pixelwise.datasets.class_sets import class_set_from_info
+    from pixelwise.class_sets import class_set_from_info
     from pixelwise.runs import RunFolder
 
     run = run if isinstance(run, RunFolder) else RunFolder(run)
@@ -331,7 +331,7 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
         'eval-validation.json'
     """
     from pixelwise.data import load_split
-    from pixelwise.datasets.class_sets import class_set_from_info
+    from pixelwise.class_sets import class_set_from_info
 
     path = Path(path)
     if path.suffix != ".keras":

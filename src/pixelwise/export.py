@@ -33,7 +33,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 
 FORMATS = ("savedmodel", "tflite")
 #: Size used when neither the model nor the run fixes one (the chapter predicts at 512).

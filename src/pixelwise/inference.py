@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 from pixelwise.drawing import colorize, draw_boxes, overlay  # noqa: F401  (public here too)
 
 #: Formats ``predict`` reads (Pillow format names).

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 
 LOSS_KINDS = ("ce", "ce+dice", "ce+l2")
 
@@ -189,7 +189,7 @@ def segmentation_loss(
         from ``.keras`` files.
 
     Example:
-        >>> from pixelwise.datasets import CAMVID, VOC
+        >>> from pixelwise.class_sets import CAMVID, VOC
         >>> loss = segmentation_loss(VOC)                       # the chapter's loss, void ignored
         >>> type(loss).__name__, loss.ignore_class
         ('SparseCategoricalCrossentropy', 255)

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 
 
 @keras.saving.register_keras_serializable(package="pixelwise")
@@ -50,7 +50,7 @@ class MeanIoU(keras.metrics.MeanIoU):
     probabilities and their argmax is taken).
 
     Example:
-        >>> from pixelwise.datasets import VOC
+        >>> from pixelwise.class_sets import VOC
         >>> model.compile(..., metrics=[MeanIoU.from_class_set(VOC), PixelAccuracy()])  # doctest: +SKIP
         >>> labels = np.array([[[[0], [1]], [[1], [255]]]])       # (1, 2, 2, 1), 255: void
         >>> logits = np.log(np.array([[[[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]],

@@ -63,10 +63,10 @@ class RunFolder:
         return json.loads(self.config_path.read_text()) if self.config_path.exists() else {}
 
     def class_set(self):
-        """The run's :class:`~pixelwise.datasets.class_sets.ClassSet`."""
+        """The run's :class:`~pixelwise.class_sets.ClassSet`."""
         # Imported here: importing pixelwise.datasets registers the TFDS builders (and
         # TensorFlow), which `pixelwise --help` must not pay for.
-        from pixelwise.datasets.class_sets import ClassSet
+        from pixelwise.class_sets import ClassSet
 
         self._require_dir()
         if not self.class_set_path.exists():

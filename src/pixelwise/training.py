@@ -379,7 +379,7 @@ def _data(config: TrainConfig, global_batch: int, multi_worker: bool):
     import tensorflow as tf
 
     from pixelwise.data import load_split, make_pipeline
-    from pixelwise.datasets.class_sets import class_set_from_info
+    from pixelwise.class_sets import class_set_from_info
 
     train_examples, info = load_split(
         config.dataset, config.train_split, config.data_dir, config.manual_dir, shuffle_files=True

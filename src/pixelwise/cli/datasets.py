@@ -100,7 +100,7 @@ def _add_build(subparsers) -> None:
 
 def format_info(builder) -> str:
     """The text ``pixelwise datasets info`` prints."""
-    from pixelwise.datasets.class_sets import class_set_from_info
+    from pixelwise.class_sets import class_set_from_info
     from pixelwise.datasets.common import skipped_examples
 
     info = builder.info

@@ -47,7 +47,7 @@ def _model_source(args):
 
 
 def _class_set(value: str):
-    from pixelwise.datasets.class_sets import ClassSet, get_class_set
+    from pixelwise.class_sets import ClassSet, get_class_set
 
     if value.endswith(".json"):
         path = Path(value)

@@ -7,7 +7,7 @@ Importing this package registers ``voc2007_semantic``, ``voc2012_semantic``,
     dataset, info = tfds.load("voc2007_semantic", with_info=True)
 """
 
-from pixelwise.datasets.class_sets import (  # noqa: F401
+from pixelwise.class_sets import (  # noqa: F401  (old import path kept)
     CAMVID, ISBI2012, VOC, ClassSet, class_set_from_info, get_class_set,
 )
 # The folder says "camvid11" (the 11-class SegNet version); TFDS names the builder after

@@ -24,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from pixelwise.datasets.class_sets import ClassSet, class_set_from_info
+from pixelwise.class_sets import ClassSet, class_set_from_info
 from pixelwise.inference import overlay
 
 #: Default number of examples written by :func:`browse`.
@@ -42,7 +42,7 @@ def legend_entries(label: np.ndarray, class_set: ClassSet) -> list[tuple[str, tu
     ``unknown value V`` (drawn black), so a broken label is visible.
 
     Example:
-        >>> from pixelwise.datasets.class_sets import CAMVID
+        >>> from pixelwise.class_sets import CAMVID
         >>> legend_entries(np.array([[3, 3, 255, 8]]), CAMVID)[0]
         ('3 Road (50.0%)', (128, 64, 128))
     """

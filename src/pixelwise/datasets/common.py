@@ -53,7 +53,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image, UnidentifiedImageError
 
-from pixelwise.datasets.class_sets import ClassSet
+from pixelwise.class_sets import ClassSet
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def rgb_to_ids(rgb: np.ndarray, class_set: ClassSet) -> np.ndarray:
             palette nor the void colour (the message lists up to five of them).
 
     Example:
-        >>> from pixelwise.datasets.class_sets import VOC
+        >>> from pixelwise.class_sets import VOC
         >>> rgb_to_ids(np.array([[[128, 0, 0], [224, 224, 192]]], np.uint8), VOC).tolist()
         [[1, 255]]
     """
@@ -220,7 +220,7 @@ def decode_label(
             or values/colours outside the class set.
 
     Example:
-        >>> from pixelwise.datasets.class_sets import VOC
+        >>> from pixelwise.class_sets import VOC
         >>> label = decode_label("SegmentationClass/000032.png", VOC)  # doctest: +SKIP
         >>> label.shape, label.dtype  # doctest: +SKIP
         ((281, 500, 1), dtype('uint8'))

@@ -6,7 +6,7 @@ TFDS layout); this module holds the archive names and URLs, finding the data
 and example generation.
 
 Labels are VOC's palette PNGs read as indices: 0 = background, 1..20 the
-classes of :data:`pixelwise.datasets.class_sets.VOC`, 255 = void (kept, never
+classes of :data:`pixelwise.class_sets.VOC`, 255 = void (kept, never
 merged into background). RGB-encoded labels are mapped through the palette.
 
 Example:
@@ -26,7 +26,7 @@ from pathlib import Path
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pixelwise.datasets.class_sets import VOC
+from pixelwise.class_sets import VOC
 from pixelwise.datasets.common import InvalidExampleError, SegmentationBuilder
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ import tensorflow_datasets as tfds
 from pixelwise.datasets.camvid11.camvid_sources import (
     available_splits, find_camvid_root, split_pairs,
 )
-from pixelwise.datasets.class_sets import CAMVID
+from pixelwise.class_sets import CAMVID
 from pixelwise.datasets.common import (
     InvalidExampleError, SegmentationBuilder, require_manual_dir,
 )

@@ -21,7 +21,7 @@ import logging
 
 import tensorflow_datasets as tfds
 
-from pixelwise.datasets.class_sets import ISBI2012
+from pixelwise.class_sets import ISBI2012
 from pixelwise.datasets.common import SegmentationBuilder, require_manual_dir
 from pixelwise.datasets.isbi2012_membranes.isbi2012_sources import (
     NUM_SLICES, SPLIT_SLICES, IsbiSource, find_isbi_source,

