@@ -1,6 +1,6 @@
 """Small figures of a CamVid run for the docs: training curves and validation overlays.
 
-Writes into ``--out`` (default ``docs/camvid-results/``), each PNG kept under 300 KB:
+Writes into ``--out`` (default ``docs/camvid/``), each PNG kept under 300 KB:
 
 * ``curves.png``: loss, pixel accuracy and mean IoU per epoch, train and validation
   (re-drawn from the run's ``history.csv`` at a small size);
@@ -109,7 +109,7 @@ def main(argv=None) -> None:
     parser.add_argument("--run", required=True, help="run folder of a camvid training")
     parser.add_argument("--data-dir", default=None, help="TFDS data dir with the camvid build")
     parser.add_argument("--count", type=int, default=3, help="validation overlays")
-    parser.add_argument("--out", default=str(harness.PROJECT_ROOT / "docs" / "camvid-results"))
+    parser.add_argument("--out", default=str(harness.PROJECT_ROOT / "docs" / "camvid"))
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import pixelwise.datasets  # noqa: F401  (registers the builders)
-from pixelwise.datasets.camvid11.camvid_sources import (
+from pixelwise.datasets.camvid.camvid_sources import (
     find_camvid_root, parse_split_list, split_pairs,
 )
 from pixelwise.class_sets import CAMVID

@@ -13,7 +13,7 @@ from pixelwise.data import augment_pair, load_split, make_pipeline, normalize_im
 from pixelwise.class_sets import CAMVID, ISBI2012, ClassSet
 
 VOID = 255
-CAMVID_DUMMY = Path(__file__).resolve().parents[1] / "src/pixelwise/datasets/camvid11/dummy_data"
+CAMVID_DUMMY = Path(__file__).resolve().parents[1] / "src/pixelwise/datasets/camvid/dummy_data"
 
 
 def dict_dataset(images, labels) -> tf.data.Dataset:

@@ -10,9 +10,7 @@ Importing this package registers ``voc2007_semantic``, ``voc2012_semantic``,
 from pixelwise.class_sets import (  # noqa: F401  (old import path kept)
     CAMVID, ISBI2012, VOC, ClassSet, class_set_from_info, get_class_set,
 )
-# The folder says "camvid11" (the 11-class SegNet version); TFDS names the builder after
-# the module, so it registers as "camvid".
-from pixelwise.datasets.camvid11 import camvid_dataset_builder  # noqa: F401,E402
+from pixelwise.datasets.camvid import camvid_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.isbi2012_membranes import isbi2012_membranes_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.voc2007_semantic import voc2007_semantic_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.voc2012_semantic import voc2012_semantic_dataset_builder  # noqa: F401,E402

@@ -24,7 +24,7 @@ import logging
 
 import tensorflow_datasets as tfds
 
-from pixelwise.datasets.camvid11.camvid_sources import (
+from pixelwise.datasets.camvid.camvid_sources import (
     available_splits, find_camvid_root, split_pairs,
 )
 from pixelwise.class_sets import CAMVID

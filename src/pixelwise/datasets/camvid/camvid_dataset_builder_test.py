@@ -2,7 +2,7 @@
 
 import tensorflow_datasets as tfds
 
-from pixelwise.datasets.camvid11 import camvid_dataset_builder
+from pixelwise.datasets.camvid import camvid_dataset_builder
 
 
 class CamvidTest(tfds.testing.DatasetBuilderTestCase):
