@@ -27,12 +27,12 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from pixelwise.class_sets import ClassSet
+from pixelwise.config import normalize_image_size
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -40,49 +40,6 @@ AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_SCALE_RANGE = (0.5, 2.0)
 #: Default shuffle buffer (in examples); the pipeline never uses more than the split size.
 DEFAULT_SHUFFLE_BUFFER = 1024
-
-
-def normalize_image_size(image_size) -> tuple[int, int] | None:
-    """Turn ``256``, ``(256, 320)``, ``"256"`` or ``"256x320"`` into ``(height, width)``.
-
-    Args:
-        image_size: An int (square), a ``(height, width)`` pair, a string ``"H"`` or
-            ``"HxW"``, or None (keep each image's native size).
-
-    Returns:
-        ``(height, width)`` as ints, or None.
-
-    Example:
-        >>> normalize_image_size("360x480")
-        (360, 480)
-    """
-    if image_size is None:
-        return None
-    received = image_size
-    if isinstance(image_size, str):
-        parts = re.split(r"[x,×\s]+", image_size.strip().lower())
-        try:
-            image_size = tuple(int(p) for p in parts if p)
-        except ValueError:
-            image_size = ()
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    if (
-        isinstance(image_size, Sequence)
-        and len(image_size) == 1
-        and isinstance(image_size[0], int)
-    ):
-        image_size = (image_size[0], image_size[0])
-    if (
-        not isinstance(image_size, Sequence)
-        or len(image_size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_size)
-    ):
-        raise ValueError(
-            f"Expected an image size as a positive int, (height, width) or 'HxW', "
-            f"received {received!r}; e.g. 256 or '360x480'."
-        )
-    return int(image_size[0]), int(image_size[1])
 
 
 def load_split(

@@ -1,0 +1,429 @@
+"""The training configuration: :class:`TrainConfig`, config files, precedence and run-folder checks.
+
+Importable without TensorFlow, Keras or TFDS (``pixelwise --help`` reads the defaults
+from here), and everything here runs before training touches a device:
+
+* :class:`TrainConfig` — every option of ``pixelwise train``; its defaults are the
+  chapter's and live nowhere else. :meth:`TrainConfig.validated` checks each value.
+* :func:`load_config_file` and :func:`resolve_config` — defaults < the run folder's
+  ``config.json`` (with ``--resume``) < ``--config FILE`` < flags.
+* :func:`check_writable`, :func:`check_new_run`, :func:`check_resume` — what must hold
+  of the run folder before anything is written to it.
+* :class:`DropoutRates` — exercise 19's schedule, parsed and checked once; the
+  :class:`~pixelwise.callbacks.DropoutSchedule` callback applies it.
+
+The training flow itself is :func:`pixelwise.training.train`.
+
+Example:
+    >>> config = TrainConfig(dataset="camvid", image_size="192x256", dropout_schedule="0.5,0.1,0.9")
+    >>> config = config.validated()
+    >>> config.image_size, config.dropout_schedule, config.out
+    ([192, 256], [0.5, 0.1, 0.9], 'runs/camvid-unet')
+    >>> config.dropout_rates.rate(epoch=3)
+    0.8
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pixelwise.history import read_history
+from pixelwise.runs import RunFolder
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("constant", "cosine", "poly")
+#: Loss kinds of :func:`pixelwise.losses.segmentation_loss`.
+LOSS_KINDS = ("ce", "ce+dice", "ce+l2")
+CLASS_WEIGHTS = ("none", "median-frequency")
+#: ``--mixed-precision`` and ``--strategy`` choices (:mod:`pixelwise.distribute`).
+MIXED_PRECISION = ("none", "bf16")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+#: Config keys that may change when a run is resumed; all others must match config.json.
+RESUMABLE_CHANGES = frozenset({
+    "epochs", "early_stopping_patience", "strategy", "batch_size", "data_dir", "manual_dir",
+    "verbose", "image_summaries", "jit_compile",
+})
+
+
+def normalize_image_size(image_size) -> tuple[int, int] | None:
+    """Turn ``256``, ``(256, 320)``, ``"256"`` or ``"256x320"`` into ``(height, width)``.
+
+    Args:
+        image_size: An int (square), a ``(height, width)`` pair, a string ``"H"`` or
+            ``"HxW"``, or None (keep each image's native size).
+
+    Returns:
+        ``(height, width)`` as ints, or None.
+
+    Example:
+        >>> normalize_image_size("360x480")
+        (360, 480)
+    """
+    if image_size is None:
+        return None
+    received = image_size
+    if isinstance(image_size, str):
+        parts = re.split(r"[x,×\s]+", image_size.strip().lower())
+        try:
+            image_size = tuple(int(p) for p in parts if p)
+        except ValueError:
+            image_size = ()
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    if (
+        isinstance(image_size, Sequence)
+        and len(image_size) == 1
+        and isinstance(image_size[0], int)
+    ):
+        image_size = (image_size[0], image_size[0])
+    if (
+        not isinstance(image_size, Sequence)
+        or len(image_size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_size)
+    ):
+        raise ValueError(
+            f"Expected an image size as a positive int, (height, width) or 'HxW', "
+            f"received {received!r}; e.g. 256 or '360x480'."
+        )
+    return int(image_size[0]), int(image_size[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class DropoutRates:
+    """Exercise 19's encoder dropout schedule: rate ``min(start + step * epoch, cap)``.
+
+    Args:
+        start: float, default 0.5. Rate of the first epoch, in ``[0, cap]``.
+        step: float, default 0.1. Added after every epoch.
+        cap: float, default 0.9. Upper bound; must be below 1.
+
+    Example:
+        >>> schedule = DropoutRates.parse("0.5,0.1,0.9")
+        >>> [round(schedule.rate(epoch), 2) for epoch in range(6)]
+        [0.5, 0.6, 0.7, 0.8, 0.9, 0.9]
+    """
+
+    start: float = 0.5
+    step: float = 0.1
+    cap: float = 0.9
+
+    def __post_init__(self):
+        start, step, cap = float(self.start), float(self.step), float(self.cap)
+        if not 0.0 <= start < 1.0 or not 0.0 <= cap < 1.0 or start > cap:
+            raise ValueError(
+                "Expected a dropout schedule with 0 <= start <= cap < 1, received "
+                f"start={start}, step={step}, cap={cap}; e.g. --dropout-schedule 0.5,0.1,0.9."
+            )
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "step", step)
+        object.__setattr__(self, "cap", cap)
+
+    @classmethod
+    def parse(cls, value) -> "DropoutRates":
+        """From ``"start,step,cap"`` or a sequence of three numbers."""
+        values = value.split(",") if isinstance(value, str) else value
+        try:
+            values = [float(v) for v in values]
+        except (TypeError, ValueError):
+            values = []
+        if len(values) != 3:
+            raise ValueError(
+                f"Expected dropout_schedule as start,step,cap (e.g. 0.5,0.1,0.9), received {value!r}."
+            )
+        return cls(*values)
+
+    def rate(self, epoch: int) -> float:
+        """The dropout rate of (zero-based) ``epoch``."""
+        return float(min(max(self.start + self.step * epoch, 0.0), self.cap))
+
+    def to_list(self) -> list[float]:
+        return [self.start, self.step, self.cap]
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything ``pixelwise train`` needs; the defaults are the chapter's.
+
+    Args:
+        dataset: TFDS name of a pixelwise dataset (default ``"voc2007_semantic"``).
+        data_dir: TFDS data directory (default None: TFDS's).
+        manual_dir: Manually downloaded data, used to build the dataset if it is not built.
+        train_split: Training split or TFDS slice (default ``"train"``).
+        validation_split: Split that selects the best epoch (default ``"validation"``).
+        image_size: Training size, int or ``[height, width]`` (default 256).
+        batch_size: Global batch size, split across replicas (default 32).
+        augment: Flip, scale + crop and photometric jitter while training (default True).
+        model: Registry name of the model (default ``"unet"``).
+        model_args: Extra keyword arguments of the model builder, e.g.
+            ``{"base_filters": 16, "batch_norm": True}``.
+        epochs: Number of epochs (default 50).
+        optimizer: ``"adam"`` (default, the chapter's), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
+        learning_rate: Initial learning rate (default 1e-3, Adam's default).
+        lr_schedule: ``"constant"`` (default), ``"cosine"`` (to 0) or ``"poly"``
+            (power 0.9 to 0, DeepLab's), stepped per batch.
+        weight_decay: Decoupled weight decay of ``adamw`` (default 1e-4); ignored otherwise.
+        loss: ``"ce"`` (default), ``"ce+dice"`` or ``"ce+l2"`` (exercise 16).
+        reconstruction_weight: Weight of the Dice / L2 term (default 1.0).
+        class_weights: ``"none"`` (default), ``"median-frequency"`` (computed from the
+            training split) or an explicit list of per-class weights.
+        dropout_schedule: None (default) or ``[start, step, cap]``, e.g. ``[0.5, 0.1, 0.9]``
+            (exercise 19, :class:`DropoutRates`). Adds encoder dropout to the model if it has none.
+        early_stopping_patience: Epochs without a better ``val_mean_iou`` before stopping
+            (default 10); 0 disables early stopping.
+        mixed_precision: ``"none"`` (default) or ``"bf16"`` (``mixed_bfloat16`` policy).
+        strategy: ``"default"``, ``"mirrored"`` or ``"multi-worker"`` (cluster from TF_CONFIG).
+        jit_compile: ``"auto"`` (Keras: XLA on GPU without tf.distribute), True or False.
+        seed: Seed of weights, shuffling and augmentation (default 0); None: unseeded.
+        image_summaries: Validation images drawn to TensorBoard each epoch (default 4).
+        out: Run folder (default None: ``runs/<dataset>-<model>``).
+        verbose: Keras ``fit`` verbosity (default ``"auto"``: a progress bar).
+    """
+
+    dataset: str = "voc2007_semantic"
+    data_dir: str | None = None
+    manual_dir: str | None = None
+    train_split: str = "train"
+    validation_split: str = "validation"
+    image_size: Any = 256
+    batch_size: int = 32
+    augment: bool = True
+    model: str = "unet"
+    model_args: dict = dataclasses.field(default_factory=dict)
+    epochs: int = 50
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    weight_decay: float = 1e-4
+    loss: str = "ce"
+    reconstruction_weight: float = 1.0
+    class_weights: Any = "none"
+    dropout_schedule: Any = None
+    early_stopping_patience: int = 10
+    mixed_precision: str = "none"
+    strategy: str = "default"
+    jit_compile: Any = "auto"
+    seed: int | None = 0
+    image_summaries: int = 4
+    out: str | None = None
+    verbose: Any = "auto"
+
+    @classmethod
+    def fields(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """Build a config from a dict, rejecting unknown keys (a typo must not pass silently)."""
+        unknown = sorted(set(values) - set(cls.fields()))
+        if unknown:
+            raise ValueError(
+                f"Unknown training option(s) {unknown}; expected keys among {cls.fields()}."
+            )
+        return cls(**values).validated()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def run_folder(self) -> RunFolder:
+        return RunFolder(self.out or f"runs/{self.dataset}-{self.model}")
+
+    @property
+    def dropout_rates(self) -> DropoutRates | None:
+        """``dropout_schedule`` as a :class:`DropoutRates`, or None without a schedule."""
+        return None if self.dropout_schedule is None else DropoutRates.parse(self.dropout_schedule)
+
+    def validated(self) -> "TrainConfig":
+        """Check every value and normalise types; raise ValueError naming the option."""
+
+        def choice(name, allowed):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"Expected {name} one of {list(allowed)}, received {value!r}.")
+
+        def positive_int(name, minimum=1):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"Expected {name} an integer >= {minimum}, received {value!r}.")
+
+        size = normalize_image_size(self.image_size)
+        if size is None:
+            raise ValueError("Expected an image_size for training, received None; e.g. 256.")
+        self.image_size = list(size)
+        positive_int("batch_size")
+        positive_int("epochs")
+        positive_int("early_stopping_patience", 0)
+        positive_int("image_summaries", 0)
+        choice("optimizer", OPTIMIZERS)
+        choice("lr_schedule", LR_SCHEDULES)
+        choice("mixed_precision", MIXED_PRECISION)
+        choice("strategy", STRATEGIES)
+        choice("loss", LOSS_KINDS)
+        for name in ("learning_rate", "reconstruction_weight", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value >= 0
+            ) or (name == "learning_rate" and value <= 0):
+                raise ValueError(f"Expected {name} a finite number >= 0 (> 0 for the learning "
+                                 f"rate), received {value!r}.")
+            setattr(self, name, float(value))
+        if not isinstance(self.class_weights, (list, tuple)):
+            choice("class_weights", CLASS_WEIGHTS)
+        else:
+            self.class_weights = [float(w) for w in self.class_weights]
+        if not isinstance(self.model_args, dict):
+            raise ValueError(f"Expected model_args a mapping, received {self.model_args!r}.")
+        if self.jit_compile not in ("auto", True, False):
+            raise ValueError(f"Expected jit_compile 'auto', true or false, received {self.jit_compile!r}.")
+        if self.dropout_schedule is not None:
+            self.dropout_schedule = DropoutRates.parse(self.dropout_schedule).to_list()
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValueError(f"Expected seed an integer or null, received {self.seed!r}.")
+        for name in ("dataset", "model", "train_split", "validation_split"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"Expected {name} a non-empty string, received {getattr(self, name)!r}.")
+        self.out = str(self.out or f"runs/{self.dataset}-{self.model}")
+        return self
+
+
+# --------------------------------------------------------------------------- files and precedence
+
+
+def load_config_file(path) -> dict:
+    """Read a YAML or JSON training config into a dict (keys as in :class:`TrainConfig`).
+
+    Dashes in keys are accepted for underscores (``batch-size`` = ``batch_size``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Config file {str(path)!r} does not exist; pass --config FILE.yaml.")
+    text = path.read_text()
+    try:
+        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"Config file {str(path)!r} is not valid YAML/JSON: {error}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"Expected config file {str(path)!r} to hold a mapping of options, received "
+            f"{type(values).__name__}."
+        )
+    return {str(k).replace("-", "_"): v for k, v in values.items()}
+
+
+def resolve_config(config_file=None, overrides: dict | None = None, resume: bool = False) -> TrainConfig:
+    """Defaults < the run folder's config.json (with ``resume``) < ``config_file`` < ``overrides``.
+
+    ``model_args`` are merged key by key rather than replaced.
+    """
+    overrides = dict(overrides or {})
+    layers = []
+    if config_file is not None:
+        layers.append(load_config_file(config_file))
+    layers.append(overrides)
+    values: dict = {}
+    if resume:
+        out = next((layer["out"] for layer in reversed(layers) if layer.get("out")), None)
+        if out is None:
+            raise ValueError("--resume needs the run folder to continue: pass --out runs/NAME.")
+        stored = RunFolder(out).config_path
+        if not stored.exists():
+            raise FileNotFoundError(
+                f"Cannot resume: {str(stored)!r} does not exist, so {out!r} holds no run to "
+                "continue. Drop --resume to start a new run there."
+            )
+        values.update(json.loads(stored.read_text()))
+    for layer in layers:
+        for key, value in layer.items():
+            if key == "model_args" and isinstance(value, dict):
+                values["model_args"] = {**values.get("model_args", {}), **value}
+            else:
+                values[key] = value
+    return TrainConfig.from_dict(values)
+
+
+# --------------------------------------------------------------------------- run-folder checks
+
+
+def check_writable(path: Path) -> None:
+    """Raise if the run folder ``path`` is a file or cannot be created or written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"Run folder {str(path)!r} exists and is not a folder; pass another --out."
+        )
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        what = "is not writable" if ancestor.is_dir() else "is a file, not a folder"
+        raise PermissionError(
+            f"Cannot write the run folder {str(path)!r}: {str(ancestor)!r} {what}; "
+            "pass --out to a folder you can write."
+        )
+
+
+def check_new_run(run: RunFolder) -> None:
+    """Raise if ``run`` already holds a run (a new run must not overwrite one)."""
+    if run.path.is_dir() and any(run.path.iterdir()):
+        raise FileExistsError(
+            f"Run folder {str(run.path)!r} already holds a run; pass --resume to continue it, or "
+            "--out runs/NEW_NAME to start another (nothing there was changed)."
+        )
+
+
+def check_resume(run: RunFolder, config: TrainConfig) -> int:
+    """Validate a resume of ``run`` with ``config``; return the epoch training continues from (0-based).
+
+    Only :data:`RESUMABLE_CHANGES` may differ from the stored ``config.json``, the
+    BackupAndRestore state must exist once an epoch has finished, and ``config.epochs``
+    must leave epochs to train.
+    """
+    if not run.config_path.exists():
+        raise FileNotFoundError(
+            f"Cannot resume: {str(run.config_path)!r} does not exist, so {str(run.path)!r} holds "
+            "no run to continue. Drop --resume to start a new run there."
+        )
+    stored = json.loads(run.config_path.read_text())
+    current = config.to_dict()
+    differs = sorted(k for k in current if k not in RESUMABLE_CHANGES and k in stored
+                     and json.dumps(stored[k]) != json.dumps(current[k]))
+    if differs:
+        detail = ", ".join(f"{k}: {stored[k]!r} -> {current[k]!r}" for k in differs)
+        raise ValueError(
+            f"Cannot resume {str(run.path)!r} with a different configuration ({detail}); only "
+            f"{sorted(RESUMABLE_CHANGES)} may change. Drop those options, or start a new run "
+            "with --out runs/NEW_NAME."
+        )
+    # Keras' BackupAndRestore records the next epoch to train in this file.
+    metadata = run.backup_dir / "training_metadata.json"
+    finished = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+    if not metadata.exists() and read_history(run.history_path):
+        raise FileNotFoundError(
+            f"Cannot resume {str(run.path)!r}: history.csv records finished epochs but the "
+            f"BackupAndRestore state {str(metadata)!r} is missing. Start a new run with --out."
+        )
+    if finished >= config.epochs:
+        raise ValueError(
+            f"Run {str(run.path)!r} already finished {finished} of {config.epochs} epochs; pass "
+            f"--epochs N with N > {finished} together with --resume to train further."
+        )
+    return finished
+
+
+__all__ = [
+    "TrainConfig", "DropoutRates", "load_config_file", "resolve_config", "normalize_image_size",
+    "check_writable", "check_new_run", "check_resume", "RESUMABLE_CHANGES", "OPTIMIZERS",
+    "LR_SCHEDULES", "LOSS_KINDS", "CLASS_WEIGHTS", "MIXED_PRECISION", "STRATEGIES",
+]
