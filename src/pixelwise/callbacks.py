@@ -1,8 +1,8 @@
 """Keras callbacks of ``pixelwise train``: the chapter's and the exercises' extras.
 
 - :class:`DropoutSchedule` — exercise 19: encoder dropout starts at 0.5 and
-  grows by 0.1 after every epoch (start/step/cap configurable, cap < 1); the
-  rate in effect is added to the epoch logs as ``dropout_rate``.
+  grows by 0.1 after every epoch (a :class:`~pixelwise.config.DropoutRates`,
+  cap < 1); the rate in effect is added to the epoch logs as ``dropout_rate``.
 - :class:`PerClassIoU` — exercise 17: the IoU of every class on the validation
   split at the end of each epoch, added to the logs as ``val_iou_<class>`` (so
   CSVLogger and TensorBoard record it).
@@ -19,15 +19,17 @@
 Callbacks that add keys to the logs must come before ``CSVLogger`` and
 ``TensorBoard`` in the callback list (Keras hands every callback the same dict).
 
+The history.csv helpers (``read_history``, ``best_row``, ...) live in the TF-free
+:mod:`pixelwise.history`; the dropout schedule's values in :class:`pixelwise.config.DropoutRates`.
+
 Example:
-    >>> schedule = DropoutSchedule(start=0.5, step=0.1, cap=0.9)
-    >>> [round(schedule.rate(epoch), 2) for epoch in range(6)]
+    >>> callback = DropoutSchedule(DropoutRates.parse("0.5,0.1,0.9"))
+    >>> [round(callback.schedule.rate(epoch), 2) for epoch in range(6)]
     [0.5, 0.6, 0.7, 0.8, 0.9, 0.9]
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -35,11 +37,17 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from pixelwise.class_sets import ClassSet
-
-#: The metric the best checkpoint and early stopping follow.
-MONITOR = "val_mean_iou"
+from pixelwise.config import DropoutRates
+from pixelwise.history import (  # noqa: F401  (best_row, truncate_history: the old import path)
+    MONITOR, best_row, read_history, summarize_history, truncate_history,
+)
+from pixelwise.metrics import iou_from_confusion
+from pixelwise.models import set_dropout_rate
 
 
 def iou_key(class_name: str) -> str:
@@ -48,7 +56,7 @@ def iou_key(class_name: str) -> str:
 
 
 class DropoutSchedule(keras.callbacks.Callback):
-    """Exercise 19: encoder dropout rate ``min(start + step * epoch, cap)``.
+    """Exercise 19: applies a :class:`~pixelwise.config.DropoutRates` schedule to the encoder.
 
     The rate is set before each epoch through
     :func:`pixelwise.models.set_dropout_rate` (no rebuild, no recompile) and added
@@ -56,33 +64,20 @@ class DropoutSchedule(keras.callbacks.Callback):
     epoch number only, a resumed run continues the schedule where it stopped.
 
     Args:
-        start: float, default 0.5. Rate of the first epoch.
-        step: float, default 0.1. Added after every epoch.
-        cap: float, default 0.9. Upper bound; must be below 1.
+        schedule: :class:`~pixelwise.config.DropoutRates`, default ``DropoutRates()``
+            (start 0.5, step 0.1, cap 0.9); parsed and checked by the config.
     """
 
-    def __init__(self, start: float = 0.5, step: float = 0.1, cap: float = 0.9):
+    def __init__(self, schedule: DropoutRates = DropoutRates()):
         super().__init__()
-        start, step, cap = float(start), float(step), float(cap)
-        if not 0.0 <= start < 1.0 or not 0.0 <= cap < 1.0 or start > cap:
-            raise ValueError(
-                "Expected a dropout schedule with 0 <= start <= cap < 1, received "
-                f"start={start}, step={step}, cap={cap}; e.g. --dropout-schedule 0.5,0.1,0.9."
-            )
-        self.start, self.step, self.cap = start, step, cap
-
-    def rate(self, epoch: int) -> float:
-        """The dropout rate of (zero-based) ``epoch``."""
-        return float(min(max(self.start + self.step * epoch, 0.0), self.cap))
+        self.schedule = schedule
 
     def on_epoch_begin(self, epoch, logs=None):
-        from pixelwise.models import set_dropout_rate
-
-        set_dropout_rate(self.model, self.rate(epoch))
+        set_dropout_rate(self.model, self.schedule.rate(epoch))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["dropout_rate"] = self.rate(epoch)
+            logs["dropout_rate"] = self.schedule.rate(epoch)
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -124,8 +119,6 @@ class PerClassIoU(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or MONITOR not in logs:
             return  # no validation this epoch
-        from pixelwise.metrics import iou_from_confusion
-
         self.last_iou = iou_from_confusion(keras.ops.convert_to_numpy(self.metric.total_cm))
         for name, value in zip(self.class_set.class_names, self.last_iou):
             logs[iou_key(name)] = float(value)
@@ -167,8 +160,6 @@ class ValidationImages(keras.callbacks.Callback):
         )
 
     def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         with self._writer.as_default():
@@ -184,77 +175,22 @@ class ValidationImages(keras.callbacks.Callback):
             self._writer = None
 
 
-def read_history(path) -> list[dict]:
-    """Rows of a CSVLogger ``history.csv`` as dicts of floats (``epoch`` as int)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            parsed = {}
-            for key, value in row.items():
-                try:
-                    parsed[key] = float(value)
-                except (TypeError, ValueError):
-                    parsed[key] = value
-            if "epoch" in parsed:
-                parsed["epoch"] = int(parsed["epoch"])
-            rows.append(parsed)
-    return rows
-
-
-def truncate_history(path, first_epoch: int) -> int:
-    """Drop rows of epochs ``>= first_epoch`` (they will be trained again); return rows kept."""
-    path = Path(path)
-    if not path.exists():
-        return 0
-    with path.open(newline="") as handle:
-        lines = handle.read().splitlines(keepends=True)
-    if not lines:
-        return 0
-    header, body = lines[0], lines[1:]
-    kept = [line for line in body if line.strip() and int(float(line.split(",", 1)[0])) < first_epoch]
-    if len(kept) != len(body):
-        path.write_text(header + "".join(kept))
-    return len(kept)
-
-
-def best_row(rows: list[dict], monitor: str = MONITOR) -> dict | None:
-    """The history row with the highest finite ``monitor`` value (first one on ties)."""
-    scored = [r for r in rows if isinstance(r.get(monitor), float) and math.isfinite(r[monitor])]
-    return max(scored, key=lambda r: r[monitor]) if scored else None
-
-
-def summarize_history(rows: list[dict], monitor: str = MONITOR) -> dict:
-    """``metrics.json`` content: the final epoch's logs and the best epoch's logs."""
-
-    def clean(row):
-        if row is None:
-            return None
-        return {k: (v if not (isinstance(v, float) and not math.isfinite(v)) else None)
-                for k, v in row.items()}
-
-    return {
-        "monitor": monitor,
-        "epochs_finished": len(rows),
-        "final": clean(rows[-1] if rows else None),
-        "best": clean(best_row(rows, monitor)),
-    }
-
-
 # (title, metric name in the logs) of the panels of curves.png
 _CURVES = (("loss", "loss"), ("pixel accuracy", "pixel_accuracy"), ("mean IoU", "mean_iou"))
 
 
-def plot_curves(rows: list[dict], path) -> None:
-    """Write ``curves.png``: loss, pixel accuracy and mean IoU, train and validation.
+def plot_curves(rows: list[dict], path=None) -> Figure:
+    """Draw ``curves.png``: loss, pixel accuracy and mean IoU, train and validation.
 
     Uses matplotlib's object API (no pyplot global state).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
+    Args:
+        rows: ``history.csv`` rows (:func:`~pixelwise.history.read_history`).
+        path: Where to write the PNG (default None: nothing is written).
+
+    Returns:
+        The figure: one axes per panel, one line per split (x: epoch from 1).
+    """
     figure = Figure(figsize=(12, 3.6), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(_CURVES))
@@ -272,7 +208,9 @@ def plot_curves(rows: list[dict], path) -> None:
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend()
-    figure.savefig(str(path), dpi=100)
+    if path is not None:
+        figure.savefig(str(path), dpi=100)
+    return figure
 
 
 class RunSummary(keras.callbacks.Callback):

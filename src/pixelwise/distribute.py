@@ -21,15 +21,16 @@ import contextlib
 import json
 import os
 
-STRATEGIES = ("default", "mirrored", "multi-worker")
-MIXED_PRECISION = ("none", "bf16")
+import keras
+import tensorflow as tf
+
+# The choices live with the other options, where `pixelwise --help` reads them without TensorFlow.
+from pixelwise.config import MIXED_PRECISION, STRATEGIES
 
 
 @contextlib.contextmanager
 def dtype_policy(mixed_precision: str):
     """Set Keras' global dtype policy for the duration of a ``with`` block, then restore it."""
-    import keras
-
     previous = keras.config.dtype_policy()
     if mixed_precision == "bf16":
         keras.config.set_dtype_policy("mixed_bfloat16")
@@ -39,28 +40,23 @@ def dtype_policy(mixed_precision: str):
         keras.config.set_dtype_policy(previous)
 
 
-def _multi_worker_strategy_class():
-    import tensorflow as tf
+class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """TF's MultiWorkerMirroredStrategy with a ``reduce`` that Keras 3's ``fit`` can use.
 
-    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-        """TF's MultiWorkerMirroredStrategy with a ``reduce`` that Keras 3's ``fit`` can use.
+    Keras 3.15 calls ``strategy.reduce`` with a nested (image, label) batch and
+    with ``axis=0`` on scalar logs under multi-worker; TF's collective strategy
+    handles neither (keras-team/keras#20585). Reducing each tensor, scalars over
+    replicas only, gives what Keras means.
+    """
 
-        Keras 3.15 calls ``strategy.reduce`` with a nested (image, label) batch and
-        with ``axis=0`` on scalar logs under multi-worker; TF's collective strategy
-        handles neither (keras-team/keras#20585). Reducing each tensor, scalars over
-        replicas only, gives what Keras means.
-        """
+    def reduce(self, reduce_op, value, axis):
+        def reduce_one(tensor):
+            rank = self.experimental_local_results(tensor)[0].shape.rank
+            return super(MultiWorkerMirroredStrategy, self).reduce(
+                reduce_op, tensor, None if rank == 0 else axis
+            )
 
-        def reduce(self, reduce_op, value, axis):
-            def reduce_one(tensor):
-                rank = self.experimental_local_results(tensor)[0].shape.rank
-                return super(MultiWorkerMirroredStrategy, self).reduce(
-                    reduce_op, tensor, None if rank == 0 else axis
-                )
-
-            return tf.nest.map_structure(reduce_one, value)
-
-    return MultiWorkerMirroredStrategy
+        return tf.nest.map_structure(reduce_one, value)
 
 
 def make_strategy(name: str):
@@ -69,8 +65,6 @@ def make_strategy(name: str):
     ``mirrored`` replicates over the visible GPUs, or over all logical CPU devices when
     there is no GPU; ``multi-worker`` reads the cluster from ``TF_CONFIG``.
     """
-    import tensorflow as tf
-
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -87,7 +81,7 @@ def make_strategy(name: str):
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as error:
             raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
-        return _multi_worker_strategy_class()()
+        return MultiWorkerMirroredStrategy()
     raise ValueError(f"Expected strategy one of {list(STRATEGIES)}, received {name!r}.")
 
 

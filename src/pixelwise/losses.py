@@ -15,7 +15,7 @@
   support per-pixel targets, hence the custom loss.
 
 Example:
-    >>> from pixelwise.datasets import CAMVID
+    >>> from pixelwise.class_sets import CAMVID
     >>> loss = segmentation_loss(CAMVID, kind="ce+dice", reconstruction_weight=0.5)
     >>> model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(CAMVID.num_classes, 1)])
     >>> model.compile(optimizer="adam", loss=loss)
@@ -29,11 +29,11 @@ from collections.abc import Iterable, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from pixelwise.class_sets import ClassSet
-
-LOSS_KINDS = ("ce", "ce+dice", "ce+l2")
+from pixelwise.config import LOSS_KINDS  # with the other options, readable without TensorFlow
 
 
 @keras.saving.register_keras_serializable(package="pixelwise")
@@ -218,8 +218,6 @@ def segmentation_loss(
 
 def _label_arrays(labels) -> Iterable[np.ndarray]:
     """Yield label maps as numpy arrays from a dataset or an iterable of arrays/batches."""
-    import tensorflow as tf
-
     if isinstance(labels, tf.data.Dataset):
         spec = labels.element_spec
         if isinstance(spec, dict):

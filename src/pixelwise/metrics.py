@@ -164,7 +164,17 @@ class PixelAccuracy(keras.metrics.Metric):
 
 
 def segmentation_metrics(class_set: ClassSet) -> list[keras.metrics.Metric]:
-    """``[PixelAccuracy, MeanIoU]`` for ``class_set``, ready for ``model.compile``."""
+    """``[PixelAccuracy, MeanIoU]`` for ``class_set``, ready for ``model.compile``.
+
+    The order is fixed, so a caller that needs the ``MeanIoU`` object itself (the
+    per-class IoU callback reads its confusion matrix) can unpack the list.
+
+    Example:
+        >>> from pixelwise.class_sets import VOC
+        >>> pixel_accuracy, mean_iou = segmentation_metrics(VOC)
+        >>> pixel_accuracy.name, mean_iou.name, mean_iou.num_classes, mean_iou.ignore_class
+        ('pixel_accuracy', 'mean_iou', 21, 255)
+    """
     return [PixelAccuracy.from_class_set(class_set), MeanIoU.from_class_set(class_set)]
 
 

@@ -1,8 +1,10 @@
 """``pixelwise train``: a thin layer over :func:`pixelwise.training.train`.
 
-Precedence: :class:`~pixelwise.training.TrainConfig` defaults (the chapter's) <
+Precedence: :class:`~pixelwise.config.TrainConfig` defaults (the chapter's) <
 the run folder's ``config.json`` (with ``--resume``) < ``--config FILE`` < flags.
-Only flags given on the command line override; ``--help`` shows the defaults.
+Only flags given on the command line override; ``--help`` shows the defaults, read
+from ``TrainConfig`` (this module holds none of its own). Parsing imports
+:mod:`pixelwise.config` only, so ``pixelwise --help`` does not load TensorFlow.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import argparse
 
 from pixelwise.cli import parse_model_args, parse_value  # noqa: F401  (re-exported)
-from pixelwise.training import (
-    CLASS_WEIGHTS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
+from pixelwise.config import (
+    CLASS_WEIGHTS, LOSS_KINDS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
 )
 
 _DEFAULTS = TrainConfig()
@@ -57,9 +59,9 @@ def register(subparsers) -> None:
         help="continue the run in --out from its last finished epoch")
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", help="TFDS dataset name" + _default("dataset"))
-    data.add_argument("--data-dir", help="TFDS data directory (default: TFDS's)")
+    data.add_argument("--data-dir", help="TFDS data directory; None: TFDS's" + _default("data_dir"))
     data.add_argument("--manual-dir", help="manually downloaded data, to build the dataset "
-                      "if it is not built yet")
+                      "if it is not built yet" + _default("manual_dir"))
     data.add_argument("--train-split", help="training split or slice" + _default("train_split"))
     data.add_argument("--validation-split",
                       help="split that selects the best epoch" + _default("validation_split"))
@@ -82,7 +84,7 @@ def register(subparsers) -> None:
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES,
                      help="learning-rate schedule, per step" + _default("lr_schedule"))
     fit.add_argument("--weight-decay", type=float, help="adamw weight decay" + _default("weight_decay"))
-    fit.add_argument("--loss", help="ce, ce+dice or ce+l2 (exercise 16)" + _default("loss"))
+    fit.add_argument("--loss", help=f"{', '.join(LOSS_KINDS)} (exercise 16)" + _default("loss"))
     fit.add_argument("--reconstruction-weight", type=float,
                      help="weight of the dice/l2 term" + _default("reconstruction_weight"))
     fit.add_argument("--class-weights", choices=CLASS_WEIGHTS,
@@ -104,9 +106,10 @@ def register(subparsers) -> None:
                      help="XLA compilation" + _default("jit_compile"))
     run.add_argument("--image-summaries", type=int,
                      help="validation images drawn to TensorBoard" + _default("image_summaries"))
-    run.add_argument("--out", metavar="runs/NAME", help="run folder (default: runs/DATASET-MODEL)")
+    run.add_argument("--out", metavar="runs/NAME",
+                     help="run folder; None: runs/DATASET-MODEL" + _default("out"))
     run.add_argument("--verbose", type=int, choices=(0, 1, 2),
-                     help="Keras fit verbosity (default: auto, a progress bar)")
+                     help="Keras fit verbosity; auto: a progress bar" + _default("verbose"))
     parser.set_defaults(func=run_train)
 
 
