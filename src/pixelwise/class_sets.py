@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -195,6 +197,30 @@ def get_class_set(name: str) -> ClassSet:
         ) from None
 
 
+def resolve_class_set(value) -> ClassSet | None:
+    """A class set from a :class:`ClassSet`, a built-in name or a ``class_set.json`` file.
+
+    What ``--class-set NAME|FILE.json`` accepts; ``None`` stays ``None``.
+
+    Raises:
+        FileNotFoundError: A ``.json`` path that does not exist.
+        ValueError: An unknown name.
+
+    Example:
+        >>> resolve_class_set("camvid").num_classes
+        11
+    """
+    if value is None or isinstance(value, ClassSet):
+        return value
+    value = os.fspath(value)
+    if value.endswith(".json"):
+        path = Path(value)
+        if not path.exists():
+            raise FileNotFoundError(f"Class set file {value!r} does not exist.")
+        return ClassSet.from_json(path.read_text())
+    return get_class_set(value)
+
+
 def class_set_from_info(info) -> ClassSet:
     """The class set of a pixelwise ``tfds.core.DatasetInfo``."""
     return ClassSet.from_metadata(info.metadata or {})
@@ -202,5 +228,5 @@ def class_set_from_info(info) -> ClassSet:
 
 __all__: Sequence[str] = [
     "ClassSet", "VOC", "CAMVID", "ISBI2012", "IGNORE_LABEL", "VOID_COLOR",
-    "CLASS_SETS", "get_class_set", "class_set_from_info",
+    "CLASS_SETS", "get_class_set", "resolve_class_set", "class_set_from_info",
 ]
