@@ -9,8 +9,8 @@ import sys
 # Public API loaded on first use, so `import pixelwise` does not import TensorFlow.
 _LAZY = {
     "predict": "pixelwise.inference",
-    "colorize": "pixelwise.inference",
-    "Prediction": "pixelwise.inference",
+    "colorize": "pixelwise.drawing",
+    "Prediction": "pixelwise.prediction",
 }
 
 
