@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import ast
 import json
 import os
+from pathlib import Path
 
 import pytest
 
+import pixelwise.cli.train as cli_train
 from pixelwise.cli import build_parser, main
 from pixelwise.cli.train import overrides_from_args, parse_model_args, parse_value
-from pixelwise.training import TrainConfig, resolve_config
+from pixelwise.config import TrainConfig, resolve_config
 
 
 def parse(argv):
@@ -26,6 +30,30 @@ def test_help_states_the_chapters_defaults(capsys):
                      "(default: 32)", "(default: 50)", "(default: adam)", "--mixed-precision",
                      "--strategy", "--resume", "--model-arg", "--dropout-schedule"):
         assert expected in text
+
+
+def test_every_flag_default_is_read_from_train_config():
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    actions = {a.dest: a for a in subparsers.choices["train"]._actions}
+    defaults = TrainConfig()
+    # Every option has a flag (model_args: the repeatable --model-arg, default {}).
+    assert set(TrainConfig.fields()) - set(actions) == {"model_args"}
+    for name in TrainConfig.fields():
+        if name == "model_args":
+            continue
+        value = getattr(defaults, name)
+        assert actions[name].help.endswith(f"(default: {value})"), (name, actions[name].help)
+    # The module spells no default of its own: the only `default=` is --resume's flag off.
+    tree = ast.parse(Path(cli_train.__file__).read_text())
+    given = [(call.args[0].value if call.args else None)
+             for call in ast.walk(tree) if isinstance(call, ast.Call)
+             for keyword in call.keywords if keyword.arg == "default"]
+    assert given == ["--resume"]
+    # ... and no help text states one: "(default: " is written once, by the helper that reads
+    # TrainConfig.
+    stated = [node.value for node in ast.walk(tree)
+              if isinstance(node, ast.Constant) and "default:" in str(node.value)]
+    assert stated == [" (default: "]
 
 
 def test_model_args_are_typed():

@@ -1,15 +1,23 @@
-"""The committed training recipes (configs/*.yaml) parse, validate and build what they name."""
+"""The training configuration (pixelwise.config, no TensorFlow) and the committed recipes.
+
+The recipes (configs/*.yaml) parse, validate and build what they name.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from pixelwise import models
-from pixelwise.datasets import api as datasets_api
 from pixelwise.class_sets import get_class_set
-from pixelwise.training import TrainConfig, load_config_file
+from pixelwise.config import DropoutRates, TrainConfig, check_resume, load_config_file
+from pixelwise.datasets import api as datasets_api
+from pixelwise.runs import RunFolder
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
@@ -54,3 +62,65 @@ def test_camvid_recipe_trains_from_scratch_and_selects_on_validation():
                    for key in values)
     assert not any("pretrain" in str(v).lower() or "imagenet" in str(v).lower()
                    for v in values.values())
+
+
+def test_config_resolution_and_resume_checks_need_no_tensorflow(tmp_path):
+    """Resolving a config, checking a resume and parsing ``pixelwise train`` flags load no TF."""
+    run = tmp_path / "run"
+    (run / "backup").mkdir(parents=True)
+    stored = TrainConfig(dataset="camvid", epochs=5, dropout_schedule=[0.5, 0.1, 0.9],
+                         out=str(run)).validated().to_dict()
+    (run / "config.json").write_text(json.dumps(stored))
+    (run / "backup" / "training_metadata.json").write_text('{"epoch": 3}')
+    (run / "history.csv").write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
+    script = textwrap.dedent("""
+        import sys
+        from pixelwise.cli import build_parser
+        from pixelwise.cli.train import overrides_from_args
+        from pixelwise.config import check_resume, resolve_config
+        from pixelwise.runs import RunFolder
+        args = build_parser().parse_args(["train", "--resume", "--out", sys.argv[1], "--epochs", "8",
+                                          "--dropout-schedule", "0.5,0.1,0.9"])
+        config = resolve_config(None, overrides_from_args(args), resume=True)
+        print(config.dataset, config.epochs, check_resume(RunFolder(sys.argv[1]), config))
+        print(sorted(m for m in ("tensorflow", "keras", "tensorflow_datasets") if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(run)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["camvid 8 3", "[]"]
+
+
+def test_check_resume_refuses_changed_options_and_finished_runs(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    (run.backup_dir).mkdir(parents=True)
+    config = TrainConfig(epochs=4, out=str(run.path)).validated()
+    run.config_path.write_text(json.dumps(config.to_dict()))
+    (run.backup_dir / "training_metadata.json").write_text('{"epoch": 2}')
+    assert check_resume(run, config) == 2
+    # epochs and batch size may change on resume; the loss may not.
+    assert check_resume(run, TrainConfig(epochs=9, batch_size=8, out=str(run.path)).validated()) == 2
+    with pytest.raises(ValueError, match=r"loss: 'ce' -> 'ce\+dice'"):
+        check_resume(run, TrainConfig(epochs=4, loss="ce+dice", out=str(run.path)).validated())
+    (run.backup_dir / "training_metadata.json").write_text('{"epoch": 4}')
+    with pytest.raises(ValueError, match="already finished 4 of 4"):
+        check_resume(run, config)
+    (run.backup_dir / "training_metadata.json").unlink()
+    run.history_path.write_text("epoch,loss\n0,1.0\n")
+    with pytest.raises(FileNotFoundError, match="BackupAndRestore state"):
+        check_resume(run, config)
+
+
+def test_dropout_schedule_is_parsed_and_checked_by_the_config():
+    rates = DropoutRates.parse("0.5, 0.1, 0.9")
+    assert rates == DropoutRates(0.5, 0.1, 0.9) == DropoutRates.parse([0.5, 0.1, 0.9])
+    assert [rates.rate(epoch) for epoch in (0, 2, 4, 10)] == pytest.approx([0.5, 0.7, 0.9, 0.9])
+    # A negative step lowers the rate, never below 0.
+    assert DropoutRates(0.2, -0.15, 0.5).rate(3) == 0.0
+    config = TrainConfig(dropout_schedule="0.5,0.1,0.9").validated()
+    assert config.dropout_schedule == [0.5, 0.1, 0.9] and config.dropout_rates == rates
+    assert TrainConfig().validated().dropout_rates is None
+    for bad, match in (([0.5, 0.1, 1.0], "start <= cap < 1"), ("0.6,0.1,0.5", "start <= cap"),
+                       ("0.5,0.1", "start,step,cap"), ("a,b,c", "start,step,cap")):
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(dropout_schedule=bad).validated()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import keras
+import matplotlib.colors
 import numpy as np
 import pytest
 from PIL import Image
 
-from pixelwise.callbacks import iou_key, read_history
+from pixelwise.callbacks import iou_key, plot_curves
 from pixelwise.class_sets import CAMVID, VOC
+from pixelwise.history import read_history
 from pixelwise.runs import RunFolder
-from pixelwise.training import TrainConfig, resolve_config, train
+from pixelwise.training import TrainConfig, TrainingData, load_training_data, resolve_config, train
 from training_fixture import TINY, build_voc_fixture, numpy_mean_iou
 
 
@@ -36,6 +39,47 @@ def tensorboard_tags(folder) -> dict[str, list]:
             for value in event.summary.value:
                 tags.setdefault(f"{path.parent.name}/{value.tag}", []).append((event.step, value))
     return tags
+
+
+def png_pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+HISTORY = [  # three epochs as CSVLogger writes them; validation loss diverged in the last
+    {"epoch": 0, "loss": 2.0, "val_loss": 2.5, "pixel_accuracy": 0.40, "val_pixel_accuracy": 0.35,
+     "mean_iou": 0.10, "val_mean_iou": 0.08},
+    {"epoch": 1, "loss": 1.2, "val_loss": 1.9, "pixel_accuracy": 0.55, "val_pixel_accuracy": 0.50,
+     "mean_iou": 0.20, "val_mean_iou": 0.15},
+    {"epoch": 2, "loss": 0.7, "val_loss": math.nan, "pixel_accuracy": 0.70,
+     "val_pixel_accuracy": 0.62, "mean_iou": 0.35, "val_mean_iou": 0.30},
+]
+
+
+def test_plot_curves_draws_each_metric_of_the_history(tmp_path):
+    path = tmp_path / "curves.png"
+    figure = plot_curves(HISTORY, path)
+    panels = ("loss", "pixel_accuracy", "mean_iou")
+    assert [ax.get_title() for ax in figure.axes] == ["loss", "pixel accuracy", "mean IoU"]
+    for ax, key in zip(figure.axes, panels):
+        assert [line.get_label() for line in ax.lines] == ["train", "validation"]
+        for line, prefix in zip(ax.lines, ("", "val_")):
+            assert list(line.get_xdata()) == [1, 2, 3]  # epochs, counted from 1
+            np.testing.assert_array_equal(line.get_ydata(), [r[prefix + key] for r in HISTORY])
+
+    # The PNG holds that figure: 1200x360 px, and both lines of each panel are drawn in
+    # it (hundreds of pixels of each line colour per third; a legend swatch has ~50).
+    pixels = png_pixels(path)
+    assert pixels.shape == (360, 1200, 3)
+    for index, ax in enumerate(figure.axes):
+        panel = pixels[:, 400 * index: 400 * (index + 1)].astype(int)
+        for line in ax.lines:
+            colour = np.array(matplotlib.colors.to_rgb(line.get_color())) * 255
+            assert (np.abs(panel - colour).sum(axis=-1) < 30).sum() > 300, (ax.get_title(), line)
+
+    # Keras' plain "accuracy" stands in for pixel_accuracy; a metric never logged draws nothing.
+    figure = plot_curves([{"epoch": 0, "loss": 1.0, "accuracy": 0.5}])
+    assert [[list(line.get_ydata()) for line in ax.lines] for ax in figure.axes] == [
+        [[1.0]], [[0.5]], []]
 
 
 def test_chapter_defaults_live_in_one_place():
@@ -76,9 +120,11 @@ def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path, capsys
                       "image_summaries": 2, "verbose": 0, "out": str(out),
                       "model_args": {"base_filters": 4}, "dropout_schedule": [0.0, 0.1, 0.2]}
     assert run.class_set() == VOC
-    assert Image.open(run.curves_path).size[0] > 0
 
     rows = read_history(run.history_path)
+    # curves.png is the final history drawn (all 4 epochs), not a stale or empty figure.
+    plot_curves(rows, tmp_path / "redrawn.png")
+    assert np.array_equal(png_pixels(run.curves_path), png_pixels(tmp_path / "redrawn.png"))
     assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
     assert rows[-1]["loss"] < rows[0]["loss"]
     # Exercise 19: the rate in effect is logged, and applied to the model.
@@ -223,6 +269,23 @@ def test_bad_input_fails_before_the_run_folder_is_written(voc, tmp_path):
         tiny_config(voc, out, dropout_schedule=[0.5, 0.1, 1.0])
     with pytest.raises(ValueError, match="Unknown training option"):
         TrainConfig.from_dict({"batchsize": 2})
+
+
+def test_training_data_is_what_the_pipelines_yield(voc, tmp_path):
+    config = tiny_config(voc, tmp_path / "run", class_weights=[0.5] * 21)
+    data = load_training_data(config)
+    assert isinstance(data, TrainingData) and data.class_set == VOC
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        data.steps_per_epoch = 1
+    batches = list(data.train.as_numpy_iterator())
+    assert len(batches) == data.steps_per_epoch
+    images, labels = batches[0]
+    assert images.shape == (2, *data.input_size) == (2, 64, 64, 3)
+    assert labels.shape == (2, 64, 64, 1)
+    assert data.class_weights == [0.5] * 21
+    summary_images, summary_labels = data.summary_images
+    assert summary_images.shape == (2, 64, 64, 3) and summary_labels.shape == (2, 64, 64, 1)
+    assert load_training_data(tiny_config(voc, tmp_path / "run")).class_weights is None
 
 
 def test_resolve_config_precedence(tmp_path):

@@ -16,8 +16,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from pixelwise.callbacks import iou_key, read_history
+from pixelwise.callbacks import iou_key
 from pixelwise.class_sets import VOC
+from pixelwise.history import read_history
 from pixelwise.runs import RunFolder
 from training_fixture import TINY, build_voc_fixture
 
