@@ -33,7 +33,8 @@ def test_help_states_the_chapters_defaults(capsys):
 
 
 def test_every_flag_default_is_read_from_train_config():
-    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    subparsers = next(a for a in build_parser()._actions
+                      if isinstance(a, argparse._SubParsersAction))
     actions = {a.dest: a for a in subparsers.choices["train"]._actions}
     defaults = TrainConfig()
     # Every option has a flag (model_args: the repeatable --model-arg, default {}).

@@ -79,7 +79,8 @@ def test_config_resolution_and_resume_checks_need_no_tensorflow(tmp_path):
         from pixelwise.cli.train import overrides_from_args
         from pixelwise.config import check_resume, resolve_config
         from pixelwise.runs import RunFolder
-        args = build_parser().parse_args(["train", "--resume", "--out", sys.argv[1], "--epochs", "8",
+        args = build_parser().parse_args(["train", "--resume", "--out", sys.argv[1],
+                                          "--epochs", "8",
                                           "--dropout-schedule", "0.5,0.1,0.9"])
         config = resolve_config(None, overrides_from_args(args), resume=True)
         print(config.dataset, config.epochs, check_resume(RunFolder(sys.argv[1]), config))
@@ -99,7 +100,8 @@ def test_check_resume_refuses_changed_options_and_finished_runs(tmp_path):
     (run.backup_dir / "training_metadata.json").write_text('{"epoch": 2}')
     assert check_resume(run, config) == 2
     # epochs and batch size may change on resume; the loss may not.
-    assert check_resume(run, TrainConfig(epochs=9, batch_size=8, out=str(run.path)).validated()) == 2
+    more = TrainConfig(epochs=9, batch_size=8, out=str(run.path)).validated()
+    assert check_resume(run, more) == 2
     with pytest.raises(ValueError, match=r"loss: 'ce' -> 'ce\+dice'"):
         check_resume(run, TrainConfig(epochs=4, loss="ce+dice", out=str(run.path)).validated())
     (run.backup_dir / "training_metadata.json").write_text('{"epoch": 4}')

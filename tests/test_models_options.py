@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import json
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -104,17 +108,17 @@ def test_logits_are_float32_under_mixed_bfloat16(mixed_bfloat16, name, options):
     assert model(x, training=True).dtype == "float32"
 
 
-@pytest.mark.parametrize("name, options, input_shape", [
+@pytest.mark.parametrize("name, options, input_size", [
     ("unet", {"base_filters": 4, "batch_norm": True, "dropout_rate": 0.25}, (64, 64, 3)),
     ("unet", {"base_filters": 4}, (None, None, 3)),
     ("original_unet", {"base_filters": 2, "batch_norm": True, "dropout_rate": 0.1,
                        "padding": "same"}, (32, 32, 1)),
     ("original_unet", {"base_filters": 1}, (188, 188, 1)),
 ])
-def test_keras_file_round_trip_gives_identical_outputs(tmp_path, name, options, input_shape):
-    model = models.build(name, input_size=input_shape, num_classes=3, **options)
-    side = [64 if d is None else d for d in input_shape[:2]]
-    x = np.random.default_rng(2).normal(size=(2, *side, input_shape[2])).astype("float32")
+def test_keras_file_round_trip_gives_identical_outputs(tmp_path, name, options, input_size):
+    model = models.build(name, input_size=input_size, num_classes=3, **options)
+    side = [64 if d is None else d for d in input_size[:2]]
+    x = np.random.default_rng(2).normal(size=(2, *side, input_size[2])).astype("float32")
     restored = run_model_saving_test(model, x, tmp_path)
     assert type(restored) is type(model)
 
@@ -132,7 +136,7 @@ def test_get_config_stores_the_arguments():
     model = models.build("original_unet", input_size=(None, None, 2), num_classes=4,
                          padding="same", base_filters=2, batch_norm=True, dropout_rate=0.3)
     config = model.get_config()
-    assert config == {"input_shape": [None, None, 2], "num_classes": 4, "padding": "same",
+    assert config == {"input_size": [None, None, 2], "num_classes": 4, "padding": "same",
                       "base_filters": 2, "batch_norm": True, "dropout_rate": 0.3,
                       "name": "original_unet"}
     clone = type(model).from_config(config)
@@ -149,17 +153,59 @@ def test_registry_names_and_errors():
         models.build("segnet")
     with pytest.raises(ValueError, match="padding"):
         models.build("unet", input_size=(64, 64, 3), padding="same")
-    with pytest.raises(ValueError, match="pass input_size"):
+    with pytest.raises(ValueError, match=r"\['input_shape'\].*pass input_size=\(height, width"):
         models.build("original_unet", input_shape=(572, 572, 1))
+    assert models.builder("original_unet") is models.original_unet
+    for name in models.available():
+        assert list(inspect.signature(models.builder(name)).parameters)[:2] == [
+            "input_size", "num_classes"]
+
+
+def test_old_config_with_input_shape_still_builds_the_same_model():
+    """pixelwise 0.1 stored the original U-Net's input size as "input_shape"."""
+    old = {"input_shape": [None, None, 2], "num_classes": 4, "padding": "same",
+           "base_filters": 2, "batch_norm": True, "dropout_rate": 0.3, "name": "original_unet"}
+    model = models.OriginalUNet.from_config(old)
+    assert model.input_shape == (None, None, None, 2) and model.input_size == (None, None, 2)
+    assert model.get_config()["input_size"] == [None, None, 2]
+    assert "input_shape" not in model.get_config()
+
+
+def _rewrite_keras_config(path, edit):
+    """Rewrite config.json inside a .keras zip file (to make a file as an older version wrote it)."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    edit(config["config"])
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_keras_file_written_with_the_old_input_shape_key_loads_with_its_weights(tmp_path):
+    model = models.build("original_unet", input_size=(188, 188, 1), num_classes=3, base_filters=1)
+    path = tmp_path / "old.keras"
+    model.save(path)
+    _rewrite_keras_config(path, lambda config: config.update(input_shape=config.pop("input_size")))
+    with zipfile.ZipFile(path) as archive:
+        written = json.loads(archive.read("config.json"))["config"]
+    assert "input_shape" in written and "input_size" not in written
+
+    restored = keras.models.load_model(path, compile=False)
+    assert type(restored) is models.OriginalUNet
+    assert restored.get_config() == model.get_config()
+    x = np.random.default_rng(4).normal(size=(1, 188, 188, 1)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(restored(x)), np.asarray(model(x)))
 
 
 def test_models_use_keras_only_no_tensorflow():
-    import inspect
-
+    import pixelwise.models.geometry
     import pixelwise.models.layers
     import pixelwise.models.original_unet
     import pixelwise.models.unet
 
-    for module in (pixelwise.models.layers, pixelwise.models.unet, pixelwise.models.original_unet):
+    for module in (pixelwise.models.geometry, pixelwise.models.layers, pixelwise.models.unet,
+                   pixelwise.models.original_unet):
         source = inspect.getsource(module)
         assert "import tensorflow" not in source and "tf." not in source, module.__name__

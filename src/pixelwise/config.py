@@ -1,26 +1,23 @@
-"""The training configuration: :class:`TrainConfig`, config files, precedence and run-folder checks.
+"""The training configuration: options, config files, precedence and run-folder checks.
 
-Importable without TensorFlow, Keras or TFDS (``pixelwise --help`` reads the defaults
-from here), and everything here runs before training touches a device:
+Importable without TensorFlow, Keras or TFDS (``pixelwise --help`` reads its defaults
+here), and all of it runs before training touches a device:
 
-* :class:`TrainConfig` — every option of ``pixelwise train``; its defaults are the
-  chapter's and live nowhere else. :meth:`TrainConfig.validated` checks each value.
-* :func:`load_config_file` and :func:`resolve_config` — defaults < the run folder's
+* :class:`TrainConfig` — every option of ``pixelwise train``, with the chapter's defaults
+  (they live nowhere else); :class:`DropoutRates` — the parsed ``dropout_schedule``.
+* :func:`load_config_file`, :func:`resolve_config` — defaults < the run folder's
   ``config.json`` (with ``--resume``) < ``--config FILE`` < flags.
-* :func:`check_writable`, :func:`check_new_run`, :func:`check_resume` — what must hold
-  of the run folder before anything is written to it.
-* :class:`DropoutRates` — exercise 19's schedule, parsed and checked once; the
-  :class:`~pixelwise.callbacks.DropoutSchedule` callback applies it.
+* :func:`check_writable`, :func:`check_new_run`, :func:`check_resume` — what must hold of
+  the run folder before anything is written to it.
 
-The training flow itself is :func:`pixelwise.training.train`.
+The training flow itself is :func:`pixelwise.training.train`. (A little over 400 lines:
+the 27 options, their documentation and their checks are one concern, kept together.)
 
 Example:
     >>> config = TrainConfig(dataset="camvid", image_size="192x256", dropout_schedule="0.5,0.1,0.9")
     >>> config = config.validated()
-    >>> config.image_size, config.dropout_schedule, config.out
-    ([192, 256], [0.5, 0.1, 0.9], 'runs/camvid-unet')
-    >>> config.dropout_rates.rate(epoch=3)
-    0.8
+    >>> config.image_size, config.dropout_schedule, config.out, config.dropout_rates.rate(epoch=3)
+    ([192, 256], [0.5, 0.1, 0.9], 'runs/camvid-unet', 0.8)
 """
 
 from __future__ import annotations
@@ -124,9 +121,8 @@ class DropoutRates:
                 "Expected a dropout schedule with 0 <= start <= cap < 1, received "
                 f"start={start}, step={step}, cap={cap}; e.g. --dropout-schedule 0.5,0.1,0.9."
             )
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "step", step)
-        object.__setattr__(self, "cap", cap)
+        for name, value in (("start", start), ("step", step), ("cap", cap)):
+            object.__setattr__(self, name, value)  # frozen: store the floats once
 
     @classmethod
     def parse(cls, value) -> "DropoutRates":
@@ -138,7 +134,8 @@ class DropoutRates:
             values = []
         if len(values) != 3:
             raise ValueError(
-                f"Expected dropout_schedule as start,step,cap (e.g. 0.5,0.1,0.9), received {value!r}."
+                "Expected dropout_schedule as start,step,cap (e.g. 0.5,0.1,0.9), "
+                f"received {value!r}."
             )
         return cls(*values)
 
@@ -384,7 +381,7 @@ def check_new_run(run: RunFolder) -> None:
 
 
 def check_resume(run: RunFolder, config: TrainConfig) -> int:
-    """Validate a resume of ``run`` with ``config``; return the epoch training continues from (0-based).
+    """Validate resuming ``run`` with ``config``; return the (0-based) epoch training continues from.
 
     Only :data:`RESUMABLE_CHANGES` may differ from the stored ``config.json``, the
     BackupAndRestore state must exist once an epoch has finished, and ``config.epochs``

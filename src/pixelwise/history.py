@@ -1,4 +1,4 @@
-"""A run's ``history.csv`` (one row per epoch, written by Keras' ``CSVLogger``): read, trim, summarise.
+"""A run's ``history.csv`` (one row per epoch, from Keras' ``CSVLogger``): read, trim, summarise.
 
 Standard library only, so the resume checks of :mod:`pixelwise.config` and anything
 reading a finished run need neither TensorFlow nor Keras.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from pixelwise.cli import parse_model_args, parse_value  # noqa: F401  (re-exported)
+from pixelwise.cli import HelpFormatter, parse_model_args, parse_value  # noqa: F401  (re-exported)
 from pixelwise.config import (
     CLASS_WEIGHTS, LOSS_KINDS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
 )
@@ -33,8 +33,6 @@ def _default(name) -> str:
 
 
 def register(subparsers) -> None:
-    from pixelwise.cli import HelpFormatter
-
     parser = subparsers.add_parser(
         "train",
         help="train a segmentation model and write a run folder",

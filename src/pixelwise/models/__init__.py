@@ -6,9 +6,11 @@ Models, by registry name:
 - ``original_unet``: Ronneberger et al. 2015 (``original_unet``), 572 -> 388,
   31,030,658 parameters for 1 channel and 2 classes.
 
-Every model outputs float32 logits (no activation) and accepts ``base_filters``,
-``batch_norm`` and ``dropout_rate``; ``set_dropout_rate(model, rate)`` changes
-the encoder dropout of a built (even compiled) model.
+Every model takes ``input_size=(height, width, channels)`` and ``num_classes``,
+outputs float32 logits (no activation) and accepts ``base_filters``, ``batch_norm``
+and ``dropout_rate``; ``set_dropout_rate(model, rate)`` changes the encoder dropout
+of a built (even compiled) model. Every model states the image sizes it takes in a
+``geometry()`` method (``pixelwise.models.geometry``), which tiling and export read.
 
 Example:
     >>> from pixelwise import models
@@ -17,12 +19,15 @@ Example:
     >>> model = models.build("unet", input_size=(64, 64, 3), num_classes=2, base_filters=8)
     >>> model.output_shape
     (None, 64, 64, 2)
+    >>> geometry_of(model).rule
+    'multiples of 64'
 """
 
 from __future__ import annotations
 
 import inspect
 
+from pixelwise.models.geometry import Geometry, ProbedGeometry, geometry_of
 from pixelwise.models.layers import (
     ScheduledDropout,
     dropout_layers,
@@ -37,10 +42,10 @@ from pixelwise.models.original_unet import (
 )
 from pixelwise.models.unet import UNet, downsample, get_unet, upsample
 
-# name -> (builder, name of the builder's input-size argument)
+#: Registry name -> builder. Every builder takes ``input_size`` and ``num_classes``.
 _REGISTRY = {
-    "unet": (get_unet, "input_size"),
-    "original_unet": (original_unet, "input_shape"),
+    "unet": get_unet,
+    "original_unet": original_unet,
 }
 
 
@@ -55,7 +60,7 @@ def builder(name: str):
         raise ValueError(
             f"Unknown model {name!r}; expected one of {available()} (see 'pixelwise models list')."
         )
-    return _REGISTRY[name][0]
+    return _REGISTRY[name]
 
 
 def build(name: str, input_size=None, num_classes: int | None = None, **options):
@@ -63,10 +68,9 @@ def build(name: str, input_size=None, num_classes: int | None = None, **options)
 
     Args:
         name: str. One of ``available()``: "unet" or "original_unet".
-        input_size: (height, width, channels) or None for the model's default
-            ((256, 256, 3) for unet, (572, 572, 1) for original_unet). Passed as
-            ``input_size`` to ``get_unet`` and as ``input_shape`` to ``original_unet``.
-        num_classes: int or None for the model's default (21 / 2).
+        input_size: (height, width, channels) or None for the builder's default
+            (``pixelwise models list`` shows it).
+        num_classes: int or None for the builder's default.
         **options: Other keyword arguments of the builder, e.g. ``base_filters``,
             ``batch_norm``, ``dropout_rate``, ``padding`` (original_unet only).
 
@@ -83,25 +87,26 @@ def build(name: str, input_size=None, num_classes: int | None = None, **options)
         (None, None, None, 2)
     """
     function = builder(name)
-    size_argument = _REGISTRY[name][1]
     parameters = inspect.signature(function).parameters
     unknown = sorted(set(options) - set(parameters))
-    if size_argument in options:
-        unknown.append(f"{size_argument} (pass input_size)")
     if unknown:
-        valid = ["input_size"] + [p for p in parameters if p != size_argument]
+        # pixelwise 0.1 called the original U-Net's input size "input_shape".
+        hint = "; pass input_size=(height, width, channels)" if "input_shape" in unknown else ""
         raise ValueError(
-            f"Model {name!r} does not take option(s) {unknown}; valid options: {valid}."
+            f"Model {name!r} does not take option(s) {unknown}; valid options: "
+            f"{list(parameters)}{hint}."
         )
     if input_size is not None:
-        options[size_argument] = tuple(input_size)
+        options["input_size"] = tuple(input_size)
     if num_classes is not None:
         options["num_classes"] = num_classes
     return function(**options)
 
 
 __all__ = [
+    "Geometry",
     "OriginalUNet",
+    "ProbedGeometry",
     "ScheduledDropout",
     "UNet",
     "available",
@@ -110,6 +115,7 @@ __all__ = [
     "downsample",
     "dropout_layers",
     "get_dropout_rate",
+    "geometry_of",
     "get_unet",
     "original_unet",
     "set_dropout_rate",

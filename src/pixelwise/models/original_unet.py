@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import keras
 
+from pixelwise.models.geometry import Geometry
 from pixelwise.models.layers import ScheduledDropout
 
 #: Max-pooling steps of the paper's U-Net.
@@ -150,13 +151,13 @@ def skip_crops() -> list[int]:
     return [(e - d) // 2 for e, d in zip(encoder, reversed(decoder))]
 
 
-def check_input_shape(input_shape, padding: str) -> tuple:
+def check_input_size(input_size, padding: str) -> tuple:
     """Validate ``(height, width, channels)`` for ``original_unet`` and return it as a tuple."""
-    shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else None
+    shape = tuple(input_size) if isinstance(input_size, (list, tuple)) else None
     if shape is None or len(shape) != 3:
         raise ValueError(
-            f"Expected input_shape as (height, width, channels), e.g. (572, 572, 1), received "
-            f"{input_shape!r}."
+            f"Expected input_size as (height, width, channels), e.g. (572, 572, 1), received "
+            f"{input_size!r}."
         )
     channels = shape[2]
     if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
@@ -170,9 +171,27 @@ def check_input_shape(input_shape, padding: str) -> tuple:
             raise ValueError(
                 f"With padding='same' the original U-Net pools {DEPTH} times, so height and width "
                 f"must be multiples of {2**DEPTH} (16, 32, ..., 256, ...) or None; received "
-                f"input_shape {shape!r}."
+                f"input_size {shape!r}."
             )
     return shape
+
+
+def geometry_for_padding(padding: str = "valid") -> Geometry:
+    """Input sides, output side and pooling grid of the original U-Net (see ``models.geometry``).
+
+    Args:
+        padding: "valid" (default) or "same".
+
+    Example:
+        >>> geometry_for_padding("valid"), geometry_for_padding("same").rule
+        (Geometry(min_side=188, step=16, border=92, grid=16), 'multiples of 16')
+    """
+    grid = 2**DEPTH
+    if padding == "same":
+        return Geometry(min_side=grid, step=grid, grid=grid)
+    smallest = valid_input_size(1)
+    return Geometry(min_side=smallest, step=grid, border=(smallest - valid_output_size(smallest)) // 2,
+                    grid=grid)
 
 
 def conv_block(x, filters: int, padding: str, batch_norm: bool = False, name: str = "conv"):
@@ -202,7 +221,7 @@ class OriginalUNet(keras.Model):
     """Ronneberger et al.'s U-Net as a functional model that stores its arguments.
 
     Args:
-        input_shape: (height, width, channels), default (572, 572, 1). With valid
+        input_size: (height, width, channels), default (572, 572, 1). With valid
             padding each side is 16 * k + 124 (k >= 4) or None; with same padding a
             multiple of 16 or None.
         num_classes: int, default 2. Channels of the output logits.
@@ -218,12 +237,12 @@ class OriginalUNet(keras.Model):
         name: str, default "original_unet".
     """
 
-    def __init__(self, input_shape=(572, 572, 1), num_classes: int = 2, padding: str = "valid",
+    def __init__(self, input_size=(572, 572, 1), num_classes: int = 2, padding: str = "valid",
                  base_filters: int = 64, batch_norm: bool = False,
                  dropout_rate: float | None = None, name: str = "original_unet", **kwargs):
         if padding not in ("valid", "same"):
             raise ValueError(f"Expected padding 'valid' or 'same', received {padding!r}.")
-        input_shape = check_input_shape(input_shape, padding)
+        input_size = check_input_size(input_size, padding)
         for label, value in (("num_classes", num_classes), ("base_filters", base_filters)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Expected a positive int {label}, received {value!r}.")
@@ -233,7 +252,7 @@ class OriginalUNet(keras.Model):
             )
         crops = skip_crops() if padding == "valid" else [0] * DEPTH
 
-        inputs = keras.Input(input_shape, name="image")
+        inputs = keras.Input(input_size, name="image")
         x, skips = inputs, []
         for level in range(DEPTH + 1):
             x = conv_block(x, base_filters * 2**level, padding, batch_norm, name=f"encoder_{level}")
@@ -249,7 +268,7 @@ class OriginalUNet(keras.Model):
                                      dtype="float32", name="logits")(x)
         super().__init__(inputs=inputs, outputs=logits, name=name, **kwargs)
 
-        self.input_shape_ = input_shape
+        self.input_size = input_size
         self.num_classes = num_classes
         self.padding = padding
         self.base_filters = base_filters
@@ -258,7 +277,7 @@ class OriginalUNet(keras.Model):
 
     def get_config(self):
         return {
-            "input_shape": list(self.input_shape_),
+            "input_size": list(self.input_size),
             "num_classes": self.num_classes,
             "padding": self.padding,
             "base_filters": self.base_filters,
@@ -269,16 +288,24 @@ class OriginalUNet(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        if "input_shape" in config:
+            # .keras files written by pixelwise 0.1 name the input size "input_shape".
+            config["input_size"] = config.pop("input_shape")
         return cls(**config)
 
+    def geometry(self) -> Geometry:
+        """Valid padding: sides 188 + 16k, output 184 px smaller; same padding: multiples of 16."""
+        return geometry_for_padding(self.padding)
 
-def original_unet(input_shape=(572, 572, 1), num_classes: int = 2, padding: str = "valid",
+
+def original_unet(input_size=(572, 572, 1), num_classes: int = 2, padding: str = "valid",
                   base_filters: int = 64, batch_norm: bool = False,
                   dropout_rate: float | None = None, name: str = "original_unet") -> OriginalUNet:
     """Build Ronneberger et al.'s U-Net (see ``OriginalUNet`` for the arguments).
 
     Args:
-        input_shape: (height, width, channels), default (572, 572, 1).
+        input_size: (height, width, channels), default (572, 572, 1).
         num_classes: int, default 2.
         padding: "valid" (default) or "same".
         base_filters: int, default 64.
@@ -291,6 +318,6 @@ def original_unet(input_shape=(572, 572, 1), num_classes: int = 2, padding: str 
         >>> model.output_shape, model.count_params()
         ((None, 388, 388, 2), 31030658)
     """
-    return OriginalUNet(input_shape=input_shape, num_classes=num_classes, padding=padding,
+    return OriginalUNet(input_size=input_size, num_classes=num_classes, padding=padding,
                         base_filters=base_filters, batch_norm=batch_norm,
                         dropout_rate=dropout_rate, name=name)
