@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import keras
 
+from pixelwise.models.geometry import Geometry
 from pixelwise.models.layers import ScheduledDropout
 
 #: Stride-2 encoder blocks: input sides must be multiples of 2**NUM_LEVELS.
@@ -225,6 +226,10 @@ class UNet(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def geometry(self) -> Geometry:
+        """Sides are multiples of 64; the output has the input's size."""
+        return Geometry(min_side=SIZE_MULTIPLE, step=SIZE_MULTIPLE, grid=SIZE_MULTIPLE)
 
 
 def get_unet(input_size=(256, 256, 3), num_classes: int = 21, base_filters: int = 128,
