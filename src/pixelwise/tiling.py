@@ -5,6 +5,10 @@ the image is extended by mirroring at its borders, cut into tiles that overlap,
 each tile is predicted, and only the *valid centre* of each tile's output is
 kept, so the kept centres tile the image exactly once.
 
+What a model takes and gives comes from the model itself: ``geometry_of(model)``
+(``pixelwise.models.geometry``) returns the geometry its class states, or one probed
+from Keras' ``compute_output_shape`` for any other Keras model.
+
 Geometry of one tile (all sizes in pixels, per side)::
 
     input tile  = tile                      (what the model sees)
@@ -31,6 +35,8 @@ import dataclasses
 import math
 
 import numpy as np
+
+from pixelwise.models.geometry import geometry_of
 
 #: Largest input side tried when looking for a tile size a model accepts.
 _MAX_SEARCH = 4096
@@ -90,28 +96,7 @@ def output_shape(model, height: int, width: int) -> tuple[int, int] | None:
     fixed = model_spatial_input(model)
     if (fixed[0] is not None and fixed[0] != height) or (fixed[1] is not None and fixed[1] != width):
         return None
-    if _is_valid_original_unet(model):
-        from pixelwise.models import valid_output_size
-
-        # Keras computes a shape for any side, but pooling odd maps misaligns the crops.
-        try:
-            return valid_output_size(int(height)), valid_output_size(int(width))
-        except ValueError:
-            return None
-    if _is_chapter_unet(model) and (height % _unet_multiple() or width % _unet_multiple()):
-        return None
-    try:
-        shape = model.compute_output_shape((1, height, width, model.input_shape[-1]))
-    except Exception:  # noqa: BLE001 - Keras raises many types for sizes a model can't take
-        return None
-    if shape[1] is None or shape[2] is None:
-        return None
-    out_h, out_w = int(shape[1]), int(shape[2])
-    # Keras computes shapes even where layers disagree (a stride-64 U-Net at 100 px gives
-    # 128): an output larger than the input, or not centred in it, means "can't take it".
-    if not (0 < out_h <= height and 0 < out_w <= width) or (height - out_h) % 2 or (width - out_w) % 2:
-        return None
-    return out_h, out_w
+    return geometry_of(model).output_shape(height, width)
 
 
 def output_size(model, size: int) -> int | None:
@@ -137,12 +122,10 @@ def tile_geometry(model, tile: int, overlap: int | None = None) -> TileGeometry:
 
     Args:
         model: A Keras model taking ``[B, H, W, C]`` images.
-        tile: Input tile side. For the valid-padding original U-Net it must be a size
-            ``pixelwise.models`` accepts (its input/output size helper lists them).
+        tile: Input tile side; one the model's geometry accepts (e.g. a multiple of 64
+            for the chapter U-Net, 188 + 16k for the valid-padding original U-Net).
         overlap: Output pixels shared by neighbouring tiles (dropped ``overlap // 2``
-            at each edge). ``None``: ``tile // 4`` for same-padding models, 0 for
-            valid-padding ones, whose own border already gives every kept pixel its
-            full context.
+            at each edge). ``None``: :func:`default_overlap`.
 
     Returns:
         A :class:`TileGeometry`.
@@ -155,18 +138,12 @@ def tile_geometry(model, tile: int, overlap: int | None = None) -> TileGeometry:
         fixed = model_spatial_input(model)
         if fixed[0] is not None:
             hint = f"this model only takes {fixed[0]}x{fixed[1]}; pass --tile {fixed[0]}"
-        elif _is_valid_original_unet(model):
-            from pixelwise.models import valid_output_size
-
-            try:
-                valid_output_size(tile)
-            except ValueError as exc:
-                hint = str(exc).rstrip(".")
-            else:
-                hint = "it is smaller than the model's input"
         else:
             near = _accepted_sizes_near(model, tile)
             hint = f"sizes near it that work: {near}" if near else "no nearby size works"
+            rule = geometry_of(model).rule
+            if rule:
+                hint += f"; its input sides are {rule}"
         raise ValueError(f"The model cannot take {tile}x{tile} tiles; {hint}.")
     if overlap is None:
         overlap = default_overlap(model, tile, out)
@@ -181,17 +158,16 @@ def tile_geometry(model, tile: int, overlap: int | None = None) -> TileGeometry:
 def default_overlap(model, tile: int, output: int) -> int:
     """Overlap used when none is given.
 
-    Same-padding models: ``tile // 4`` (their zero padding makes tile edges unreliable).
-    The valid-padding original U-Net: ``output % 16``, so that the kept centre is a
-    multiple of 16 and every tile sits on the same 2x2-pooling grid (the model is
-    shift-equivariant only for shifts by multiples of 16); its border already gives
-    each kept pixel its full context. Other valid-padding models: 0.
+    Same-padding models (output side == tile): ``tile // 4`` (their zero padding makes
+    tile edges unreliable). Valid-padding models: ``output % grid`` of the model's
+    geometry, so that the kept centre is a multiple of the grid and every tile sits on
+    the same pooling grid (the original U-Net is shift-equivariant only for shifts by
+    multiples of 16: overlap 4 for every valid tile); their border already gives each
+    kept pixel its full context. Models that state no grid (grid 1): 0.
     """
     if output == tile:
         return tile // 4
-    if _is_valid_original_unet(model):
-        return output % 2 ** _original_unet_depth()
-    return 0
+    return output % geometry_of(model).grid
 
 
 def reflect_indices(indices: np.ndarray, n: int) -> np.ndarray:
@@ -302,8 +278,9 @@ def covering_tile(model, side: int) -> tuple[int, int]:
 
     Used for whole-image prediction with models that cannot take the image's size
     directly (the valid-padding original U-Net, or a U-Net whose sides must be multiples
-    of 64): the image is mirrored out to that tile. The overlap is the model's default,
-    so a whole-image prediction sits on the same grid as a tiled one.
+    of 64): the image is mirrored out to that tile. For valid-padding models with a
+    pooling grid the overlap is the model's default, so a whole-image prediction sits on
+    the same grid as a tiled one; otherwise it is 0.
     """
     fixed = model_spatial_input(model)
     if fixed[0] is not None and fixed[0] == fixed[1]:
@@ -313,13 +290,14 @@ def covering_tile(model, side: int) -> tuple[int, int]:
             f"This model only takes {fixed[0]}x{fixed[1]} inputs, whose output does not cover "
             f"{side}px; pass --tile {fixed[0]} to predict in tiles."
         )
-    if _is_valid_original_unet(model):
-        from pixelwise.models import valid_input_size
-
-        candidate = valid_input_size(int(side) + 2 ** _original_unet_depth())
-        geometry = tile_geometry(model, candidate)
-        if geometry.core >= side:
-            return candidate, 2 * geometry.crop
+    geometry = geometry_of(model)
+    if geometry.border and geometry.grid > 1:
+        # Valid padding on a pooling grid: keep the default overlap, so the kept centre sits
+        # on the grid of a tiled prediction; one grid step more output leaves room for it.
+        candidate = geometry.input_side(int(side) + geometry.grid)
+        sizes = tile_geometry(model, candidate)
+        if sizes.core >= side:
+            return candidate, 2 * sizes.crop
     for candidate in range(side, _MAX_SEARCH + 1):
         out = output_size(model, candidate)
         if out is not None and out >= side:
@@ -329,26 +307,3 @@ def covering_tile(model, side: int) -> tuple[int, int]:
         f"{side}px; pass --tile to predict in tiles."
     )
 
-
-def _is_chapter_unet(model) -> bool:
-    from pixelwise.models import UNet
-
-    return isinstance(model, UNet)
-
-
-def _unet_multiple() -> int:
-    from pixelwise.models.unet import SIZE_MULTIPLE
-
-    return SIZE_MULTIPLE
-
-
-def _original_unet_depth() -> int:
-    from pixelwise.models.original_unet import DEPTH
-
-    return DEPTH
-
-
-def _is_valid_original_unet(model) -> bool:
-    from pixelwise.models import OriginalUNet
-
-    return isinstance(model, OriginalUNet) and model.padding == "valid"
