@@ -15,6 +15,9 @@ def test_list_names_every_registered_model_with_its_options(capsys):
     out = capsys.readouterr().out
     assert "unet " in out and "original_unet " in out
     assert "base_filters=128" in out and "base_filters=64" in out and "dropout_rate=None" in out
+    # One name for one idea: every model's size argument is input_size=(height, width, channels).
+    assert "input_size=(256, 256, 3)" in out and "input_size=(572, 572, 1)" in out
+    assert "input_shape" not in out
 
 
 def test_summary_prints_parameters_output_shape_and_gflops(capsys):

@@ -51,6 +51,7 @@ def _build(args):
 
 
 def run_list(args) -> int:
+    """Print each registered model with its builder's options and their defaults."""
     from pixelwise.models import available, builder
 
     for name in available():
@@ -84,10 +85,12 @@ def run_summary(args) -> int:
 def run_plot(args) -> int:
     from pixelwise.models.summary import check_plot_output, plot_model_graph
 
+    # Options left out keep plot_model_graph's defaults.
+    options = {} if args.dpi is None else {"dpi": args.dpi}
     try:
         check_plot_output(args.out)  # before the (slow) build
         path = plot_model_graph(_build(args), args.out, show_shapes=not args.no_shapes,
-                                expand_nested=args.expand_nested, dpi=args.dpi)
+                                expand_nested=args.expand_nested, **options)
     except ImportError as exc:
         print(f"pixelwise models: error: {exc}", file=sys.stderr)
         return 2
@@ -98,13 +101,15 @@ def run_plot(args) -> int:
 def _add_model_arguments(parser):
     parser.add_argument("name", help="registered model name (see 'pixelwise models list')")
     parser.add_argument("--input-size", nargs="+", metavar="SIZE", default=None,
-                        help="HEIGHT WIDTH CHANNELS or H,W,C (None for a free side); "
-                             "default: the model's own (unet 256 256 3, original_unet 572 572 1)")
+                        help="HEIGHT WIDTH CHANNELS or H,W,C (None for a free side); None: the "
+                             "builder's input_size (see 'pixelwise models list')")
     parser.add_argument("--num-classes", type=int, default=None,
-                        help="output channels; default: the model's own (unet 21, original_unet 2)")
-    parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=[],
+                        help="output channels; None: the builder's num_classes "
+                             "(see 'pixelwise models list')")
+    parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=None,
                         help="builder option, repeatable: base_filters=16, batch_norm=true, "
-                             "dropout_rate=0.5, padding=same (original_unet)")
+                             "dropout_rate=0.5, padding=same (original_unet); None: the "
+                             "builder's defaults (see 'pixelwise models list')")
 
 
 def register(subparsers) -> None:
@@ -134,5 +139,6 @@ def register(subparsers) -> None:
     plot.add_argument("--expand-nested", action="store_true",
                       help="draw the layers inside the downsample/upsample blocks")
     plot.add_argument("--no-shapes", action="store_true", help="omit tensor shapes")
-    plot.add_argument("--dpi", type=int, default=96, help="resolution of raster output")
+    plot.add_argument("--dpi", type=int, default=None,
+                      help="resolution of raster output; None: plot_model_graph's default")
     plot.set_defaults(func=run_plot)
