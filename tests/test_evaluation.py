@@ -75,7 +75,7 @@ def test_metrics_equal_numpy(model, mode):
     examples = _examples()
     kwargs, reference = {}, {}
     if mode == "native-model-size":
-        kwargs, reference = {"input_size": 32}, {"model_size": (32, 32)}
+        kwargs, reference = {"model_image_size": 32}, {"model_size": (32, 32)}
     elif mode == "fixed":
         kwargs, reference = {"image_size": 24}, {"fixed": (24, 24)}
     result = evaluate(model, examples, TINY_CLASSES, **kwargs)
@@ -109,7 +109,7 @@ def test_run_folder_uses_its_training_size_and_writes_results(tmp_path, model):
     run = write_run(tmp_path / "run", model, config={"image_size": 32})
     examples = _examples(1)
     result = evaluate(run, examples)
-    assert result.input_size == (32, 32)
+    assert result.model_image_size == (32, 32)
     iou, *_ = _numpy_metrics(_reference_predictions(model, examples, model_size=(32, 32)), 3)
     np.testing.assert_allclose(result.iou, iou)
 
@@ -120,12 +120,13 @@ def test_run_folder_uses_its_training_size_and_writes_results(tmp_path, model):
     confusion = json.loads(paths["confusion"].read_text())
     assert confusion["matrix"] == result.confusion.tolist()
     assert confusion["class_names"] == list(TINY_CLASSES.class_names)
+    assert metrics["input_size"] == [32, 32] and metrics["resolution"] == "native"
     assert Image.open(paths["heatmap"]).format == "PNG"
     assert not list(run.glob(".*.tmp"))
 
 
 def test_normalised_confusion_rows_sum_to_one():
-    from pixelwise.evaluation import normalised_confusion
+    from pixelwise.drawing import normalised_confusion
 
     matrix = normalised_confusion([[3, 1], [0, 0]])
     np.testing.assert_allclose(matrix, [[0.75, 0.25], [0.0, 0.0]])

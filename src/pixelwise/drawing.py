@@ -1,4 +1,5 @@
-"""Drawing predictions: colour masks by palette lookup, overlays, boxes with class names.
+"""Drawing results: colour masks by palette lookup, overlays, boxes with class names, and
+the confusion matrix of an evaluation as a heat map.
 
 Example:
     >>> import numpy as np
@@ -8,14 +9,18 @@ Example:
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
 
 import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
 from pixelwise.class_sets import ClassSet
 
 if TYPE_CHECKING:
-    from pixelwise.inference import Box
+    from pixelwise.prediction import Box
 
 
 def colorize(labels, palette) -> np.ndarray:
@@ -59,15 +64,12 @@ def draw_boxes(image: np.ndarray, boxes: list[Box], class_set: ClassSet) -> np.n
 
     Args:
         image: uint8 (H, W, 1|3|4) image.
-        boxes: From :func:`find_boxes`.
+        boxes: From :func:`pixelwise.prediction.find_boxes`.
         class_set: Gives each box its class colour.
 
     Returns:
         uint8 (H, W, 3) image.
     """
-    import tensorflow as tf
-    from PIL import Image, ImageDraw, ImageFont
-
     rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
     if not boxes:
         return rgb.copy()
@@ -106,3 +108,42 @@ def _box_colour(class_set: ClassSet, class_id: int) -> tuple[int, int, int]:
 def _text_colour(background) -> tuple[int, int, int]:
     luminance = 0.299 * background[0] + 0.587 * background[1] + 0.114 * background[2]
     return (0, 0, 0) if luminance > 128 else (255, 255, 255)
+
+
+def normalised_confusion(confusion) -> np.ndarray:
+    """Rows divided by their sums (each true class's distribution of predictions); 0 for empty rows."""
+    confusion = np.asarray(confusion, np.float64)
+    totals = confusion.sum(axis=1, keepdims=True)
+    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)
+
+
+def plot_confusion(confusion, class_names) -> bytes:
+    """PNG bytes of the row-normalised confusion matrix as a heat map.
+
+    Args:
+        confusion: (K, K) counts, rows = true class, columns = predicted class.
+        class_names: K names for the axes; cells are annotated up to 25 classes.
+    """
+    # A bare Figure renders with Agg and never touches pyplot's global state or a display.
+    matrix = normalised_confusion(confusion)
+    k = len(class_names)
+    side = max(4.0, 0.45 * k + 2.0)
+    figure = Figure(figsize=(side + 1.0, side))
+    axes = figure.add_subplot()
+    image = axes.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(k), class_names, rotation=90)
+    axes.set_yticks(range(k), class_names)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title("Confusion matrix (rows normalised, void excluded)")
+    if k <= 25:
+        for t in range(k):
+            for p in range(k):
+                if matrix[t, p] >= 0.005:
+                    axes.text(p, t, f"{matrix[t, p]:.2f}", ha="center", va="center", fontsize=7,
+                              color="white" if matrix[t, p] > 0.5 else "black")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()

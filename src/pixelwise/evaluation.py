@@ -9,12 +9,16 @@ in the labels or in the predictions), as Keras' ``MeanIoU`` does. Void pixels
 Resolution:
 
 * **native** (default): each image is resized to the size the model was trained at
-  (``input_size``: the model's fixed input size, else the run's ``image_size``, else
-  the image's own size), predicted, and the softmax probabilities are resized back
-  to the label's size (bilinear) before the argmax, exactly as :func:`pixelwise.predict`
-  does. Labels are never resized. Class ids are never interpolated.
+  (``model_image_size``; default :attr:`pixelwise.runs.LoadedRun.image_size`: the model's
+  fixed input size, else the run's ``image_size``, else the image's own size), predicted,
+  and the softmax probabilities are resized back to the label's size (bilinear) before
+  the argmax, exactly as :func:`pixelwise.predict` does. Labels are never resized. Class
+  ids are never interpolated.
 * **fixed** (``image_size=``): images are resized bilinearly and labels with nearest
   neighbour to ``image_size``, as the training pipeline's validation batches are.
+
+:func:`evaluate_run` and :func:`evaluate_model_file` evaluate on a TFDS split and write
+the results with :func:`write_evaluation` (``pixelwise evaluate``).
 
 Example:
     >>> from pixelwise.data import load_split                       # doctest: +SKIP
@@ -27,14 +31,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from pixelwise.class_sets import ClassSet
-from pixelwise.inference import predict_array, resize_image_uint8, resolve_run, to_channels
+from pixelwise.class_sets import ClassSet, class_set_from_info, resolve_class_set
+from pixelwise.config import normalize_image_size
+from pixelwise.data import load_split, resize_label
+from pixelwise.drawing import plot_confusion
+from pixelwise.files import write_all_atomic
+from pixelwise.inference import to_channels
+from pixelwise.metrics import (
+    class_accuracy_from_confusion, confusion_matrix, iou_from_confusion,
+    mean_class_accuracy_from_confusion, mean_iou_from_confusion, pixel_accuracy_from_confusion,
+)
+from pixelwise.prediction import predict_array, resize_image_uint8
+from pixelwise.runs import DEFAULT_CHECKPOINT, DEFAULT_SPLIT, RunFolder, load_run
 
 
 @dataclasses.dataclass
@@ -46,44 +59,34 @@ class EvaluationResult:
         class_set: Names the classes.
         num_images: Images evaluated.
         resolution: ``"native"`` or ``"HxW"`` (fixed).
-        input_size: (height, width) the model saw, or ``None`` (each image's own size).
+        model_image_size: (height, width) the model saw, or ``None`` (each image's own size).
     """
 
     confusion: np.ndarray
     class_set: ClassSet
     num_images: int
     resolution: str
-    input_size: tuple[int, int] | None
+    model_image_size: tuple[int, int] | None
 
     @property
     def iou(self) -> np.ndarray:
         """Per-class IoU, NaN for classes absent from labels and predictions."""
-        from pixelwise.metrics import iou_from_confusion
-
         return iou_from_confusion(self.confusion)
 
     @property
     def mean_iou(self) -> float:
-        from pixelwise.metrics import mean_iou_from_confusion
-
         return mean_iou_from_confusion(self.confusion)
 
     @property
     def pixel_accuracy(self) -> float:
-        from pixelwise.metrics import pixel_accuracy_from_confusion
-
         return pixel_accuracy_from_confusion(self.confusion)
 
     @property
     def class_accuracy(self) -> np.ndarray:
-        from pixelwise.metrics import class_accuracy_from_confusion
-
         return class_accuracy_from_confusion(self.confusion)
 
     @property
     def mean_class_accuracy(self) -> float:
-        from pixelwise.metrics import mean_class_accuracy_from_confusion
-
         return mean_class_accuracy_from_confusion(self.confusion)
 
     def to_json(self) -> dict:
@@ -92,7 +95,8 @@ class EvaluationResult:
         return {
             "num_images": self.num_images,
             "resolution": self.resolution,
-            "input_size": list(self.input_size) if self.input_size else None,
+            # Key kept from 0.1.0's files: the (height, width) the model saw.
+            "input_size": list(self.model_image_size) if self.model_image_size else None,
             "pixel_accuracy": _finite(self.pixel_accuracy),
             "mean_iou": _finite(self.mean_iou),
             "mean_class_accuracy": _finite(self.mean_class_accuracy),
@@ -123,7 +127,8 @@ class EvaluationResult:
         lines.append(f"{'pixel acc.':<{width}}  {_percent(self.pixel_accuracy):>7}")
         lines.append(f"{'mean acc.':<{width}}  {'':>7}  {_percent(self.mean_class_accuracy):>7}")
         where = "native label resolution" if self.resolution == "native" else f"fixed {self.resolution}"
-        model_size = "x".join(map(str, self.input_size)) if self.input_size else "each image's own size"
+        model_size = ("x".join(map(str, self.model_image_size)) if self.model_image_size
+                      else "each image's own size")
         lines.append(f"{self.num_images} images, metrics at {where}, model input {model_size}, void excluded")
         return "\n".join(lines)
 
@@ -153,43 +158,33 @@ def _examples(examples):
             yield np.asarray(image), np.asarray(label)
 
 
-def default_input_size(model, run_config: dict | None = None) -> tuple[int, int] | None:
-    """The size the model should see: its fixed input size, else the run's ``image_size``."""
-    from pixelwise.data import normalize_image_size
-    from pixelwise.tiling import model_spatial_input
-
-    fixed = model_spatial_input(model)
-    if fixed[0] is not None and fixed[1] is not None:
-        return int(fixed[0]), int(fixed[1])
-    if run_config and run_config.get("image_size") is not None:
-        return normalize_image_size(run_config["image_size"])
-    return None
-
-
 def evaluate(
     model_or_run,
     examples,
-    class_set: ClassSet | None = None,
+    class_set: ClassSet | str | None = None,
     *,
     image_size=None,
-    input_size=None,
-    checkpoint: str = "best",
+    model_image_size=None,
+    checkpoint: str = DEFAULT_CHECKPOINT,
     progress: bool = False,
 ) -> EvaluationResult:
     """Evaluate a model on a split: one confusion matrix over all its pixels.
 
     Args:
-        model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, or a
-            ``.keras`` file.
+        model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, a
+            ``.keras`` file, or a :class:`~pixelwise.runs.LoadedRun`.
         examples: ``tf.data.Dataset`` of dicts with ``image`` (H, W, C) uint8 and ``label``
             (H, W, 1) (what :func:`pixelwise.data.load_split` returns), or an iterable of
             ``(image, label)`` arrays.
-        class_set: The classes; default: the run's. Labels must be class ids or its ignore label.
-        image_size: Evaluate at this fixed size (int or (H, W)) instead of native resolution.
-        input_size: Native mode only: the size the model sees. Default: the model's fixed
-            input size, else the run's ``image_size`` in config.json, else each image's own size.
-        checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders.
-        progress: Print a dot-free progress line to stderr every 50 images.
+        class_set: The classes (or a class set's name or JSON path); default: the run's.
+            Labels must be class ids or its ignore label.
+        image_size: Evaluate at this fixed size (int or (H, W)) instead of native resolution:
+            images and labels are resized to it, as the training pipeline's validation is.
+        model_image_size: Native mode only: the size (int or (H, W)) the model sees. Default:
+            the model's fixed input size, else the run's ``image_size`` in config.json, else
+            each image's own size.
+        checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
+        progress: Print a progress line to stderr every 50 images.
 
     Returns:
         :class:`EvaluationResult`.
@@ -198,20 +193,11 @@ def evaluate(
         >>> result = evaluate(model, [(image, label)], class_set=VOC)   # doctest: +SKIP
         >>> result.mean_iou                                             # doctest: +SKIP
     """
-    import sys
-
-    from pixelwise.data import normalize_image_size, resize_label
-    from pixelwise.metrics import confusion_matrix
-
-    model, class_set, run_config = resolve_run(model_or_run, class_set, checkpoint)
+    loaded = load_run(model_or_run, class_set, checkpoint)
+    model, class_set = loaded.model, loaded.class_set
     channels = model.input_shape[-1]
     image_size = normalize_image_size(image_size)
-    if image_size is not None:
-        model_size = image_size
-    elif input_size is not None:
-        model_size = normalize_image_size(input_size)
-    else:
-        model_size = default_input_size(model, run_config)
+    model_size = image_size or normalize_image_size(model_image_size) or loaded.image_size
 
     num_classes = class_set.num_classes
     confusion = np.zeros((num_classes, num_classes), np.int64)
@@ -228,7 +214,7 @@ def evaluate(
         if image_size is not None:
             image = resize_image_uint8(image, image_size)
             label = resize_label(label, image_size).numpy()
-        predicted, _, _ = predict_array(model, image, size=None if model_size is None else model_size)
+        predicted, _, _ = predict_array(model, image, size=model_size)
         confusion += confusion_matrix(label[..., 0], predicted, num_classes, class_set.ignore_label)
         count += 1
         if progress and count % 50 == 0:
@@ -237,12 +223,12 @@ def evaluate(
         raise ValueError("Expected at least one example to evaluate, received an empty split.")
     resolution = "native" if image_size is None else f"{image_size[0]}x{image_size[1]}"
     return EvaluationResult(confusion=confusion, class_set=class_set, num_images=count,
-                            resolution=resolution, input_size=model_size)
+                            resolution=resolution, model_image_size=model_size)
 
 
 def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
-                 data_dir=None, manual_dir=None, image_size=None, input_size=None,
-                 checkpoint: str = "best", out=None, progress: bool = True):
+                 data_dir=None, manual_dir=None, image_size=None, model_image_size=None,
+                 checkpoint: str = DEFAULT_CHECKPOINT, out=None, progress: bool = True):
     """Evaluate a run folder on a TFDS split and write the results (``pixelwise evaluate``).
 
     Args:
@@ -252,8 +238,8 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
         data_dir: TFDS data directory; default: the run's.
         manual_dir: Downloaded data to build the dataset from if needed; default: the run's.
         image_size: Fixed evaluation size instead of native resolution.
-        input_size: Native mode: size the model sees (see :func:`evaluate`).
-        checkpoint: ``best``, ``last`` or a ``.keras`` file.
+        model_image_size: Native mode: size the model sees (see :func:`evaluate`).
+        checkpoint: ``best``, ``last`` or a ``.keras`` file (default ``best``).
         out: Folder for the results; default: the run folder.
         progress: Report progress on stderr.
 
@@ -265,28 +251,23 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
         FileNotFoundError: No run folder, no checkpoint, dataset not built and not buildable.
         ValueError: The dataset's classes differ from the run's.
     """
-    from pixelwise.data import load_split
-    from pixelwise.class_sets import class_set_from_info
-    from pixelwise.runs import RunFolder
-
     run = run if isinstance(run, RunFolder) else RunFolder(run)
-    config = run.config()
-    run_class_set = run.class_set()
-    run.resolve_checkpoint(checkpoint)  # fail before loading the dataset
+    loaded = load_run(run, checkpoint=checkpoint)  # fails before the dataset is loaded
+    config = loaded.config
     dataset = dataset or config.get("dataset")
     if not dataset:
         raise ValueError(f"Run {str(run.path)!r} does not name its dataset in config.json; pass --dataset.")
-    split = split or config.get("validation_split") or "validation"
+    split = split or config.get("validation_split") or DEFAULT_SPLIT
     examples, info = load_split(dataset, split, data_dir=data_dir or config.get("data_dir"),
                                 manual_dir=manual_dir or config.get("manual_dir"))
     dataset_class_set = class_set_from_info(info)
-    if dataset_class_set.class_names != run_class_set.class_names:
+    if dataset_class_set.class_names != loaded.class_set.class_names:
         raise ValueError(
             f"Dataset {dataset!r} has classes {list(dataset_class_set.class_names)}, the run was "
-            f"trained on {list(run_class_set.class_names)}; evaluate on the dataset it was trained on."
+            f"trained on {list(loaded.class_set.class_names)}; evaluate on the dataset it was trained on."
         )
-    result = evaluate(run, examples, image_size=image_size, input_size=input_size,
-                      checkpoint=checkpoint, progress=progress)
+    result = evaluate(loaded, examples, image_size=image_size, model_image_size=model_image_size,
+                      progress=progress)
     paths = write_evaluation(result, out or run.path, split, extra={
         "dataset": dataset, "run": str(run.path), "checkpoint": checkpoint,
     })
@@ -294,26 +275,27 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
 
 
 def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
-                        class_set: ClassSet | None = None, data_dir=None, manual_dir=None,
-                        image_size=None, input_size=None, progress: bool = True):
+                        class_set: ClassSet | str | None = None, data_dir=None, manual_dir=None,
+                        image_size=None, model_image_size=None, progress: bool = True):
     """Evaluate any ``.keras`` model file on a TFDS split and write the results.
 
     What ``pixelwise evaluate --checkpoint FILE.keras --dataset D --out DIR`` runs when
     there is no run folder: the class set comes from the dataset's metadata (or
     ``class_set``), and the model sees each image at its own size unless it has a fixed
-    input size or ``input_size``/``image_size`` says otherwise.
+    input size or ``model_image_size``/``image_size`` says otherwise.
 
     Args:
         path: A ``.keras`` model file whose outputs are one logit (or probability) per class.
         dataset: TFDS name, e.g. ``"camvid"``.
         split: Split or slice; default ``"validation"``.
         out: Folder for the results (required: there is no run folder to write to).
-        class_set: The classes; default: the dataset's (``class_set_from_info``). Must name
-            the same classes as the dataset when the dataset has a class set.
+        class_set: The classes (a class set, its name or a JSON path); default: the
+            dataset's (``class_set_from_info``). Must name the same classes as the dataset
+            when the dataset has a class set.
         data_dir: TFDS data directory.
         manual_dir: Downloaded data to build the dataset from if needed.
         image_size: Fixed evaluation size instead of native resolution.
-        input_size: Native mode: size the model sees (see :func:`evaluate`).
+        model_image_size: Native mode: size the model sees (see :func:`evaluate`).
         progress: Report progress on stderr.
 
     Returns:
@@ -330,9 +312,6 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
         >>> paths["metrics"].name                                    # doctest: +SKIP
         'eval-validation.json'
     """
-    from pixelwise.data import load_split
-    from pixelwise.class_sets import class_set_from_info
-
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(
@@ -346,7 +325,8 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
             f"Expected --out DIR for the results of {str(path)!r}, received none; without --run "
             "there is no run folder to write eval-SPLIT.json to."
         )
-    split = split or "validation"
+    class_set = resolve_class_set(class_set)
+    split = split or DEFAULT_SPLIT
     examples, info = load_split(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
     try:
         dataset_class_set = class_set_from_info(info)
@@ -365,8 +345,8 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
             f"{class_set.name!r} has {list(class_set.class_names)}; leave out --class-set to use "
             "the dataset's."
         )
-    result = evaluate(path, examples, class_set, image_size=image_size, input_size=input_size,
-                      progress=progress)
+    result = evaluate(path, examples, class_set, image_size=image_size,
+                      model_image_size=model_image_size, progress=progress)
     paths = write_evaluation(result, out, split, extra={
         "dataset": dataset, "checkpoint": str(path), "class_set": class_set.name,
     })
@@ -376,8 +356,9 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
 def write_evaluation(result: EvaluationResult, out_dir, split: str, extra: dict | None = None) -> dict:
     """Write ``eval-<split>.json``, ``confusion-<split>.json`` and ``confusion-<split>.png``.
 
-    Every file is written to a temporary name and renamed, so an interrupted call leaves
-    either the previous file or the new one, never half of one.
+    The three are written under temporary names and then renamed
+    (:func:`pixelwise.files.write_all_atomic`), so an interrupted call leaves the previous
+    files or the new ones, never half of one.
 
     Args:
         result: From :func:`evaluate`.
@@ -389,7 +370,6 @@ def write_evaluation(result: EvaluationResult, out_dir, split: str, extra: dict 
         ``{"metrics": path, "confusion": path, "heatmap": path}``.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     safe = split.replace("/", "_").replace("[", "_").replace("]", "").replace(":", "-")
     paths = {
         "metrics": out_dir / f"eval-{safe}.json",
@@ -402,58 +382,9 @@ def write_evaluation(result: EvaluationResult, out_dir, split: str, extra: dict 
         "rows": "true class", "columns": "predicted class", "void_excluded": True,
         "class_names": list(result.class_set.class_names), "matrix": result.confusion.tolist(),
     }
-    _write_atomic(paths["metrics"], json.dumps(metrics, indent=2).encode())
-    _write_atomic(paths["confusion"], json.dumps(confusion, indent=1).encode())
-    _write_atomic(paths["heatmap"], plot_confusion(result.confusion, result.class_set.class_names))
+    write_all_atomic({
+        paths["metrics"]: json.dumps(metrics, indent=2),
+        paths["confusion"]: json.dumps(confusion, indent=1),
+        paths["heatmap"]: plot_confusion(result.confusion, result.class_set.class_names),
+    })
     return paths
-
-
-def normalised_confusion(confusion) -> np.ndarray:
-    """Rows divided by their sums (each true class's distribution of predictions); 0 for empty rows."""
-    confusion = np.asarray(confusion, np.float64)
-    totals = confusion.sum(axis=1, keepdims=True)
-    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)
-
-
-def plot_confusion(confusion, class_names) -> bytes:
-    """PNG bytes of the row-normalised confusion matrix as a heat map (matplotlib, Agg)."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    matrix = normalised_confusion(confusion)
-    k = len(class_names)
-    side = max(4.0, 0.45 * k + 2.0)
-    figure = Figure(figsize=(side + 1.0, side))
-    axes = figure.add_subplot()
-    image = axes.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
-    axes.set_xticks(range(k), class_names, rotation=90)
-    axes.set_yticks(range(k), class_names)
-    axes.set_xlabel("predicted class")
-    axes.set_ylabel("true class")
-    axes.set_title("Confusion matrix (rows normalised, void excluded)")
-    if k <= 25:
-        for t in range(k):
-            for p in range(k):
-                if matrix[t, p] >= 0.005:
-                    axes.text(p, t, f"{matrix[t, p]:.2f}", ha="center", va="center", fontsize=7,
-                              color="white" if matrix[t, p] > 0.5 else "black")
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -28,24 +28,25 @@ Example:
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from pixelwise.class_sets import ClassSet
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-FORMATS = ("savedmodel", "tflite")
-#: Size used when neither the model nor the run fixes one (the chapter predicts at 512).
-DEFAULT_EXPORT_SIZE = 512
+from pixelwise import tiling
+from pixelwise.class_sets import ClassSet
+from pixelwise.config import normalize_image_size
+from pixelwise.files import replace_dir, staging_dir
+from pixelwise.prediction import ends_in_softmax
+from pixelwise.runs import DEFAULT_CHECKPOINT, DEFAULT_EXPORT_SIZE, EXPORT_FORMATS, load_run
+
+#: ``"savedmodel"`` or ``"tflite"``.
+FORMATS = EXPORT_FORMATS
 
 
 def _serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias: bool,
                     asset_dir: Path | None = None):
-    import tensorflow as tf
-
-    from pixelwise import tiling
-
     channels = int(model.input_shape[-1])
     height, width = size
     # Models that cannot take this size directly (valid-padding models, or the chapter
@@ -66,7 +67,7 @@ def _serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias
             )
         pad, crop = (before, after_h, before, after_w), geometry.crop
     out_dtype = tf.uint8 if class_set.num_classes <= 256 else tf.int32
-    ends_in_softmax = getattr(model.layers[-1], "activation", None) is __import__("keras").activations.softmax
+    outputs_are_probabilities = ends_in_softmax(model)
 
     class Serving(tf.Module):
         def __init__(self):
@@ -91,7 +92,7 @@ def _serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias
             outputs = self.model(x, training=False)
             if tile is not None:
                 outputs = outputs[:, crop:crop + height, crop:crop + width]
-            probs = outputs if ends_in_softmax else tf.nn.softmax(outputs, axis=-1)
+            probs = outputs if outputs_are_probabilities else tf.nn.softmax(outputs, axis=-1)
             probs = tf.image.resize(probs, original, method="bilinear")
             return {"labels": tf.cast(tf.argmax(probs, axis=-1), out_dtype)}
 
@@ -105,22 +106,22 @@ def _serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias
 def export_model(
     model_or_run,
     out,
-    format: str = "savedmodel",  # noqa: A002 - the CLI's --format
+    format: str = EXPORT_FORMATS[0],  # noqa: A002 - the CLI's --format
     *,
-    class_set: ClassSet | None = None,
-    checkpoint: str = "best",
+    class_set: ClassSet | str | None = None,
+    checkpoint: str = DEFAULT_CHECKPOINT,
     size=None,
     overwrite: bool = False,
 ) -> Path:
     """Export a model as a SavedModel directory or a TFLite file with its class names.
 
     Args:
-        model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, or a
-            ``.keras`` file.
+        model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, a
+            ``.keras`` file, or a :class:`~pixelwise.runs.LoadedRun`.
         out: Output directory (created; for SavedModel it *is* the SavedModel).
-        format: ``"savedmodel"`` or ``"tflite"``.
-        class_set: Class set for a bare model; default: the run's.
-        checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders.
+        format: ``"savedmodel"`` (default) or ``"tflite"``.
+        class_set: Class set (or its name, or a JSON path) for a bare model; default: the run's.
+        checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
         size: Side (or (H, W)) the image is resized to inside the graph. Default: the
             model's fixed input size, else the run's training ``image_size``, else 512.
         overwrite: Replace an existing non-empty ``out``.
@@ -131,11 +132,6 @@ def export_model(
     Raises:
         FileExistsError: ``out`` exists, is not empty, and ``overwrite`` is False.
     """
-    from pixelwise import tiling
-    from pixelwise.data import normalize_image_size
-    from pixelwise.evaluation import default_input_size
-    from pixelwise.inference import resolve_run
-
     if format not in FORMATS:
         raise ValueError(f"Expected an export format in {list(FORMATS)}, received {format!r}.")
     out = Path(out)
@@ -144,13 +140,12 @@ def export_model(
             f"Export folder {str(out)!r} already exists and is not empty; choose another --out "
             "or pass --overwrite."
         )
-    model, class_set, run_config = resolve_run(model_or_run, class_set, checkpoint)
-    size = tiling.whole_image_size(model, normalize_image_size(size) if size is not None else (
-        default_input_size(model, run_config) or (DEFAULT_EXPORT_SIZE, DEFAULT_EXPORT_SIZE)))
+    loaded = load_run(model_or_run, class_set, checkpoint)
+    model, class_set = loaded.model, loaded.class_set
+    size = tiling.whole_image_size(model, normalize_image_size(size) or loaded.image_size
+                                   or (DEFAULT_EXPORT_SIZE, DEFAULT_EXPORT_SIZE))
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
+    with staging_dir(out) as staging:
         metadata_dir = staging / "metadata"
         metadata_dir.mkdir()
         (metadata_dir / "class_set.json").write_text(class_set.to_json())
@@ -164,15 +159,11 @@ def export_model(
             (result_dir / "model.tflite").write_bytes(_convert_tflite(model, class_set, size))
             for name in ("class_set.json", "class_names.txt"):
                 shutil.copy(metadata_dir / name, result_dir / name)
-        _replace_dir(result_dir, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        replace_dir(result_dir, out)
     return result
 
 
 def _save_savedmodel(model, class_set, size, directory: Path, asset_dir: Path):
-    import tensorflow as tf
-
     module = _serving_module(model, class_set, size, antialias=True, asset_dir=asset_dir)
     tf.saved_model.save(module, str(directory), signatures={
         "serving_default": module.serve, "class_names": module.get_class_names,
@@ -187,11 +178,6 @@ def _convert_tflite(model, class_set, size) -> bytes:
     model then outputs garbage or fails in READ_VARIABLE), so the concrete function is
     frozen first and converted with ``from_concrete_functions``.
     """
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
     module = _serving_module(model, class_set, size, antialias=False)
     frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
 
@@ -203,18 +189,6 @@ def _convert_tflite(model, class_set, size) -> bytes:
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter.convert()
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    """Move ``new`` to ``out``; an existing ``out`` is removed only once ``new`` is complete."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-        os.replace(new, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, out)
 
 
 def load_class_names(artefact) -> list[str]:

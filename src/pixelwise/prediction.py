@@ -1,0 +1,221 @@
+"""Prediction on arrays: label maps, confidence, per-class pixel counts and boxes.
+
+What :func:`pixelwise.predict` computes once the image is an array (reading files and
+writing outputs is :mod:`pixelwise.inference`):
+
+* :func:`predict_array`: either the image is resized to ``size`` x ``size`` (bilinear,
+  as the chapter does) and the softmax probabilities resized back to the image's own
+  size (bilinear, then argmax: class ids are never interpolated), or it is predicted at
+  native resolution in overlapping tiles (``tile=``, see :mod:`pixelwise.tiling`);
+* :func:`count_pixels`: the chapter's ``pixels_per_label`` by class name;
+* :func:`find_boxes`: bounding boxes of the connected regions (8-connected) of every
+  non-background class, with their area and mean confidence (exercise 20).
+
+Example:
+    >>> labels = np.array([[0, 1, 1], [0, 0, 1]])
+    >>> count_pixels(labels, ClassSet("ab", ("background", "cat"), ((0, 0, 0), (9, 9, 9))))
+    {'background': 3, 'cat': 3}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+from scipy import ndimage
+
+from pixelwise import tiling
+from pixelwise.class_sets import ClassSet
+from pixelwise.data import resize_image
+from pixelwise.runs import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """One connected region of one class.
+
+    ``box`` is ``(x_min, y_min, x_max, y_max)`` in pixel-edge coordinates of the input
+    image: the region spans columns ``x_min .. x_max - 1`` and rows ``y_min .. y_max - 1``.
+    ``area`` counts the region's pixels (not the box's); ``mean_confidence`` is the mean
+    softmax probability of the predicted class over them.
+    """
+
+    class_id: int
+    class_name: str
+    box: tuple[int, int, int, int]
+    area: int
+    mean_confidence: float
+
+    def to_json(self) -> dict:
+        return {
+            "class_id": self.class_id, "class_name": self.class_name, "box": list(self.box),
+            "area": self.area, "mean_confidence": round(self.mean_confidence, 6),
+        }
+
+
+@dataclasses.dataclass
+class Prediction:
+    """What :func:`pixelwise.predict` returns for one image (all at the input's original size).
+
+    Attributes:
+        labels: (H, W) integer class ids.
+        confidence: (H, W) float32 softmax probability of the predicted class.
+        counts: Pixels per class name, every class listed; sums to H * W.
+        boxes: :class:`Box` per connected region of each non-background class.
+        class_set: The class set the ids refer to.
+        probabilities: (H, W, K) float32 softmax, only with ``return_probabilities=True``.
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    counts: dict[str, int]
+    boxes: list[Box]
+    class_set: ClassSet
+    probabilities: np.ndarray | None = None
+
+    @classmethod
+    def from_labels(cls, labels: np.ndarray, confidence: np.ndarray | None, class_set: ClassSet,
+                    min_area: int = DEFAULT_MIN_AREA,
+                    probabilities: np.ndarray | None = None) -> Prediction:
+        """Counts and boxes of a label map (see :func:`count_pixels`, :func:`find_boxes`)."""
+        if confidence is None:
+            confidence = np.ones(np.shape(labels), np.float32)
+        return cls(labels=labels, confidence=confidence, counts=count_pixels(labels, class_set),
+                   boxes=find_boxes(labels, confidence, class_set, min_area=min_area),
+                   class_set=class_set, probabilities=probabilities)
+
+    def to_json(self) -> dict:
+        height, width = self.labels.shape
+        return {
+            "height": int(height), "width": int(width), "class_set": self.class_set.name,
+            "counts": self.counts, "boxes": [box.to_json() for box in self.boxes],
+        }
+
+
+# ----------------------------------------------------------------------------- label maps
+
+
+def ends_in_softmax(model) -> bool:
+    """Whether the model's last layer already applies softmax (its outputs are probabilities)."""
+    activation = getattr(model.layers[-1], "activation", None) if model.layers else None
+    return activation is keras.activations.softmax
+
+
+def predict_array(model, image: np.ndarray, size=DEFAULT_PREDICT_SIZE, tile=None, overlap=None,
+                  return_probabilities=False, batch_size=DEFAULT_TILE_BATCH):
+    """Labels, confidence (and probabilities) of a uint8 (H, W, C) image, at its own size.
+
+    Args:
+        model: ``keras.Model`` whose outputs are one logit (or probability) per class.
+        image: uint8 (H, W, C), C the model's input channels.
+        size: Side (or (H, W)) the image is resized to for a whole-image prediction
+            (default 512, the chapter's); a model with a fixed input size uses that size
+            instead; ``None``: the image's own size. Sizes the model cannot take are
+            mirrored out to one it can (:func:`pixelwise.tiling.covering_tile`).
+        tile: Predict at native resolution in overlapping ``tile``-sized tiles instead.
+        overlap: Tile overlap in pixels; default: :func:`pixelwise.tiling.tile_geometry`'s.
+        return_probabilities: Also return the (H, W, K) float32 softmax.
+        batch_size: Tiles per forward pass (default 4).
+
+    Returns:
+        ``(labels, confidence, probabilities)``: (H, W) uint8 class ids (int32 beyond 256
+        classes), (H, W) float32 probability of the predicted class, and the probabilities
+        or ``None``.
+    """
+    softmax_out = ends_in_softmax(model)
+    height, width = image.shape[:2]
+    if tile is not None:
+        result = tiling.predict_tiled(
+            model, image, tile, overlap, batch_size=batch_size,
+            return_probabilities=return_probabilities, outputs_are_probabilities=softmax_out,
+        )
+        return result.labels, result.confidence, result.probabilities
+
+    target = tiling.whole_image_size(model, size) or (height, width)
+    if target != (height, width):
+        image = resize_image_uint8(image, target)
+    resized = image.astype(np.float32) / 255.0
+    if tiling.output_shape(model, *target) == target:
+        outputs = np.asarray(model.predict_on_batch(resized[None]), np.float32)[0]
+        probs = outputs if softmax_out else tiling.softmax(outputs)
+    else:
+        # Valid-padding model, or a size the model can't take directly: one square tile
+        # with mirrored borders whose output covers the (resized) image.
+        covering, covering_overlap = tiling.covering_tile(model, max(target))
+        probs = tiling.predict_tiled(
+            model, resized, covering, covering_overlap, batch_size=batch_size,
+            return_probabilities=True, outputs_are_probabilities=softmax_out,
+        ).probabilities
+    if probs.shape[:2] != (height, width):
+        # Probabilities, not class ids, are interpolated; the argmax comes after.
+        probs = tf.image.resize(probs, (height, width), method="bilinear").numpy()
+    labels = probs.argmax(axis=-1).astype(np.uint8 if probs.shape[-1] <= 256 else np.int32)
+    confidence = probs.max(axis=-1).astype(np.float32)
+    return labels, confidence, (probs.astype(np.float32) if return_probabilities else None)
+
+
+def resize_image_uint8(image: np.ndarray, size) -> np.ndarray:
+    """Resize a uint8 image exactly as the training pipeline does (bilinear, antialiased, rounded)."""
+    resized = resize_image(image, size).numpy()
+    return np.clip(np.round(resized), 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- counts and boxes
+
+
+def count_pixels(labels: np.ndarray, class_set: ClassSet) -> dict[str, int]:
+    """Pixels per class name (the chapter's ``pixels_per_label``); every class is listed."""
+    counts = np.bincount(np.asarray(labels).ravel().astype(np.int64), minlength=class_set.num_classes)
+    return {name: int(counts[i]) for i, name in enumerate(class_set.class_names)}
+
+
+def background_ids(class_set: ClassSet) -> set[int]:
+    """Class ids named ``background`` (case-insensitive): they get no boxes."""
+    return {i for i, name in enumerate(class_set.class_names) if name.lower() == "background"}
+
+
+def find_boxes(labels: np.ndarray, confidence: np.ndarray | None, class_set: ClassSet,
+               min_area: int = DEFAULT_MIN_AREA) -> list[Box]:
+    """Bounding boxes of the 8-connected regions of each non-background class (exercise 20).
+
+    Args:
+        labels: (H, W) class ids.
+        confidence: (H, W) probability of the predicted class, or ``None`` (confidence 1).
+        class_set: Names the classes; classes named ``background`` are skipped.
+        min_area: Regions with fewer pixels are dropped (default 100).
+
+    Returns:
+        Boxes sorted by class id, then by position (top to bottom, left to right).
+
+    Example:
+        >>> labels = np.zeros((4, 6), np.uint8)
+        >>> labels[1:3, 2:5] = 1
+        >>> cats = ClassSet("ab", ("background", "cat"), ((0, 0, 0), (9, 9, 9)))
+        >>> [(b.class_name, b.box, b.area) for b in find_boxes(labels, None, cats, min_area=1)]
+        [('cat', (2, 1, 5, 3), 6)]
+    """
+    labels = np.asarray(labels)
+    if confidence is None:
+        confidence = np.ones(labels.shape, np.float32)
+    skip = background_ids(class_set)
+    connectivity = np.ones((3, 3), dtype=bool)
+    boxes = []
+    for class_id in np.unique(labels):
+        class_id = int(class_id)
+        if class_id in skip or class_id >= class_set.num_classes:
+            continue
+        regions, count = ndimage.label(labels == class_id, structure=connectivity)
+        areas = np.bincount(regions.ravel(), minlength=count + 1)
+        sums = np.bincount(regions.ravel(), weights=confidence.ravel(), minlength=count + 1)
+        for index, slices in enumerate(ndimage.find_objects(regions), start=1):
+            if slices is None or areas[index] < min_area:
+                continue
+            rows, cols = slices
+            boxes.append(Box(
+                class_id=class_id, class_name=class_set.class_names[class_id],
+                box=(int(cols.start), int(rows.start), int(cols.stop), int(rows.stop)),
+                area=int(areas[index]), mean_confidence=float(sums[index] / areas[index]),
+            ))
+    return sorted(boxes, key=lambda b: (b.class_id, b.box[1], b.box[0]))
