@@ -10,8 +10,8 @@ here), and all of it runs before training touches a device:
 * :func:`check_writable`, :func:`check_new_run`, :func:`check_resume` — what must hold of
   the run folder before anything is written to it.
 
-The training flow itself is :func:`pixelwise.training.train`. (A little over 400 lines:
-the 27 options, their documentation and their checks are one concern, kept together.)
+The training flow itself is :func:`pixelwise.training.train`. This module is a little
+long because the 27 options, their documentation and their checks are one concern.
 
 Example:
     >>> config = TrainConfig(dataset="camvid", image_size="192x256", dropout_schedule="0.5,0.1,0.9")
