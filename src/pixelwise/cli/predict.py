@@ -1,0 +1,87 @@
+"""``pixelwise predict``: a thin layer over :func:`pixelwise.inference.predict_files`.
+
+Examples::
+
+    pixelwise predict photo.jpg street.png --run runs/camvid --out predictions/
+    pixelwise predict big.tif.png --run runs/isbi --tile 572 --out predictions/
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pixelwise.cli import HelpFormatter
+from pixelwise.cli.model_options import add_model_options, model_source
+from pixelwise.runs import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
+
+
+def _size(value: str):
+    if value.lower() == "native":
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size <= 0:
+        raise ValueError(f"Expected --size N (pixels) or 'native', received {value!r}.")
+    return size
+
+
+def _report(result) -> None:
+    """One line per image as soon as it is done: its size, pixel counts, boxes, outputs."""
+    if result.error is not None:
+        print(f"pixelwise predict: error: {result.error}", file=sys.stderr)
+        return
+    prediction = result.prediction
+    height, width = prediction.labels.shape
+    counts = sorted(((n, c) for n, c in prediction.counts.items() if c), key=lambda nc: -nc[1])
+    listed = ", ".join(f"{name} {count}" for name, count in counts)
+    print(f"{result.path} ({width}x{height}): {listed}; {len(prediction.boxes)} boxes -> "
+          f"{result.outputs['json'].parent}/{result.outputs['json'].stem}_*")
+
+
+def run_predict(args) -> int:
+    from pixelwise.inference import predict_files
+
+    model_or_run, class_set, checkpoint = model_source(args)
+    results = predict_files(
+        model_or_run, args.images, args.out, class_set=class_set, checkpoint=checkpoint,
+        on_result=_report, size=args.size, tile=args.tile, overlap=args.overlap,
+        min_area=args.min_area, batch_size=args.batch_size,
+    )
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        print(f"pixelwise predict: {len(failed)} of {len(results)} images failed: "
+              + ", ".join(str(r.path) for r in failed), file=sys.stderr)
+        return 2
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``predict`` subcommand."""
+    predict = subparsers.add_parser(
+        "predict", formatter_class=HelpFormatter,
+        help="segment images: colour mask, overlay, boxes and per-class pixel counts",
+        description="For each IMAGE writes NAME_mask.png, NAME_overlay.png, NAME_boxes.png and "
+        "NAME.json (pixel counts by class name, boxes of connected regions with area and mean "
+        "confidence), all at the image's own size. A bad image is reported and skipped; the "
+        "others are still processed and the exit status is 2.",
+    )
+    predict.add_argument("images", nargs="+", metavar="IMAGE",
+                         help="JPEG, PNG, BMP, GIF (first frame) or WebP files")
+    add_model_options(predict)
+    options = predict.add_argument_group("prediction")
+    options.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    options.add_argument("--size", type=_size, default=DEFAULT_PREDICT_SIZE, metavar="N|native",
+                         help="side the image is resized to for a whole-image prediction (ignored "
+                         "with a fixed-size model or --tile)")
+    options.add_argument("--tile", type=int, default=None, metavar="N",
+                         help="predict at native resolution in overlapping NxN tiles (large images)")
+    options.add_argument("--overlap", type=int, default=None, metavar="PX",
+                         help="tile overlap (default: tile/4 for same-padding models, the model's "
+                         "own border for the valid-padding original U-Net)")
+    options.add_argument("--min-area", type=int, default=DEFAULT_MIN_AREA, metavar="PX",
+                         help="connected regions smaller than this get no box")
+    options.add_argument("--batch-size", type=int, default=DEFAULT_TILE_BATCH,
+                         help="tiles per forward pass")
+    predict.set_defaults(func=run_predict)
