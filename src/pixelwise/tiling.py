@@ -207,7 +207,7 @@ def predict_tiled(
         model: Keras model, ``[B, T, T, C]`` float images in [0, 1] -> ``[B, T', T', K]`` logits.
         image: ``(H, W, C)`` array, uint8 or float in [0, 1] (``C`` = the model's input channels).
         tile: Input tile side (see :func:`tile_geometry`).
-        overlap: See :func:`tile_geometry`; default depends on the model's padding.
+        overlap: See :func:`tile_geometry`; ``None``: :func:`default_overlap`.
         batch_size: Tiles per forward pass (memory grows with it, not with the image).
         return_probabilities: Also return the stitched (H, W, K) float32 softmax;
             this is the one output whose size grows with the image times classes.
@@ -218,15 +218,15 @@ def predict_tiled(
     """
     if image.ndim != 3:
         raise ValueError(f"Expected an (H, W, C) image array, received shape {image.shape}.")
-    geometry = tile_geometry(model, tile, overlap)
+    sizes = tile_geometry(model, tile, overlap)
     height, width = image.shape[:2]
     labels = None
     confidence = np.zeros((height, width), np.float32)
     probabilities = None
-    core, margin, crop = geometry.core, geometry.margin, geometry.crop
+    core, margin, crop = sizes.core, sizes.margin, sizes.crop
 
     origins = [(y, x) for y in _tile_origins(height, core) for x in _tile_origins(width, core)]
-    offsets = np.arange(geometry.tile)
+    offsets = np.arange(sizes.tile)
     for start in range(0, len(origins), batch_size):
         batch_origins = origins[start:start + batch_size]
         batch = np.stack([
