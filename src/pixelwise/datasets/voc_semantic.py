@@ -1,9 +1,11 @@
 """PASCAL VOC semantic segmentation: what ``voc2007_semantic`` and ``voc2012_semantic`` share.
 
 The builders themselves are thin (``voc2007_semantic/`` and ``voc2012_semantic/``,
-TFDS layout); this module holds the archive names and URLs, finding the data
-(download, or a manual directory with the tars or an extracted ``VOCdevkit/``),
-and example generation.
+TFDS layout, each naming its :class:`VocRelease`); this module holds the archive
+names and URLs, finding the data (download, or a manual directory with the tars
+or an extracted ``VOCdevkit/``) and planning each split from its
+``ImageSets/Segmentation`` list; :class:`~pixelwise.datasets.segmentation_builder.SegmentationBuilder`
+turns the planned pairs into examples and reports the bad ones.
 
 Labels are VOC's palette PNGs read as indices: 0 = background, 1..20 the
 classes of :data:`pixelwise.class_sets.VOC`, 255 = void (kept, never
@@ -19,15 +21,18 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from pixelwise.class_sets import VOC
-from pixelwise.datasets.common import InvalidExampleError, SegmentationBuilder
+from pixelwise.datasets.segmentation_builder import SegmentationBuilder
+from pixelwise.datasets.split_plan import ExamplePair, SplitPlan
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +54,50 @@ themselves or extracted (`DIR/VOCdevkit/VOC{year}/...`). Archives: {urls}
 """
 
 
-def manual_instructions(year: int, tar_names: dict[str, str]) -> str:
-    files = "\n".join(f"  {name}" for name in tar_names.values())
-    urls = " ".join(VOC_URLS[0].format(year=year) + name for name in tar_names.values())
-    return _INSTRUCTIONS.format(year=year, files=files, urls=urls)
+@dataclasses.dataclass(frozen=True)
+class VocRelease:
+    """What differs between the PASCAL VOC releases: the year, its archives, its splits.
+
+    TFDS' own ``voc`` builder makes these ``BuilderConfig``s of one builder. pixelwise
+    keeps one registered builder per release instead (``voc2007_semantic``,
+    ``voc2012_semantic``), each naming its release: a config would add its name to the
+    data path (``voc_semantic/2007/1.0.0``) and orphan every dataset already built.
+
+    Attributes:
+        year: 2007 or 2012.
+        tar_names: ``{part: official archive name}``, e.g.
+            ``{"trainval": "VOCtrainval_06-Nov-2007.tar"}``.
+        splits: ``{split: (VOC list name, part)}``, e.g. ``{"validation": ("val", "trainval")}``.
+    """
+
+    year: int
+    tar_names: Mapping[str, str]
+    splits: Mapping[str, tuple[str, str]]
+
+    def part_lists(self, part: str) -> list[str]:
+        """The ``ImageSets/Segmentation`` lists inside archive ``part``."""
+        return [list_name for list_name, p in self.splits.values() if p == part]
+
+    def manual_instructions(self) -> str:
+        """The builder's ``MANUAL_DOWNLOAD_INSTRUCTIONS``."""
+        files = "\n".join(f"  {name}" for name in self.tar_names.values())
+        urls = " ".join(VOC_URLS[0].format(year=self.year) + name for name in self.tar_names.values())
+        return _INSTRUCTIONS.format(year=self.year, files=files, urls=urls)
+
+
+VOC2007 = VocRelease(
+    year=2007,
+    tar_names={"trainval": "VOCtrainval_06-Nov-2007.tar", "test": "VOCtest_06-Nov-2007.tar"},
+    # The 2007 test archive has segmentation labels.
+    splits={"train": ("train", "trainval"), "validation": ("val", "trainval"),
+            "test": ("test", "test")},
+)
+# The 2012 test labels are not public, so there is no test split.
+VOC2012 = VocRelease(
+    year=2012,
+    tar_names={"trainval": "VOCtrainval_11-May-2012.tar"},
+    splits={"train": ("train", "trainval"), "validation": ("val", "trainval")},
+)
 
 
 def find_voc_dir(root, year: int, list_names) -> Path | None:
@@ -68,35 +113,51 @@ def find_voc_dir(root, year: int, list_names) -> Path | None:
     return None
 
 
+def plan_voc_split(voc_dir, list_name: str) -> SplitPlan:
+    """The pairs listed in ``ImageSets/Segmentation/<list_name>.txt``, keyed by VOC id.
+
+    Example:
+        >>> plan = plan_voc_split("VOCdevkit/VOC2007", "val")  # doctest: +SKIP
+        >>> plan.listed[0].filename  # doctest: +SKIP
+        '000033.jpg'
+    """
+    voc_dir = Path(voc_dir)
+    list_path = voc_dir / "ImageSets" / "Segmentation" / f"{list_name}.txt"
+    with tf.io.gfile.GFile(os.fspath(list_path), "r") as f:
+        ids = [line.strip() for line in f if line.strip()]
+    pairs = [
+        ExamplePair(example_id, voc_dir / "JPEGImages" / f"{example_id}.jpg",
+                    voc_dir / "SegmentationClass" / f"{example_id}.png", f"{example_id}.jpg")
+        for example_id in ids
+    ]
+    return SplitPlan(pairs, source=list_path.name)
+
+
 class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
-    """Shared builder of ``voc{year}_semantic``; subclasses set the class attributes below."""
+    """Shared builder of ``voc{year}_semantic``; a registered subclass names its ``RELEASE``."""
 
     CLASS_SET = VOC
-    #: 2007 or 2012.
-    YEAR: int
-    #: ``{part: official archive name}``, e.g. ``{"trainval": "VOCtrainval_06-Nov-2007.tar"}``.
-    TAR_NAMES: dict[str, str]
-    #: ``{split: (VOC list name, part)}``.
-    SPLITS: dict[str, tuple[str, str]]
+    #: The release this builder reads (:data:`VOC2007` or :data:`VOC2012`).
+    RELEASE: VocRelease
     #: Base URLs tried in order (``{year}`` is filled in).
     DATA_URLS: tuple[str, ...] = VOC_URLS
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self._segmentation_info(
-            homepage=f"http://host.robots.ox.ac.uk/pascal/VOC/voc{self.YEAR}/"
+            homepage=f"http://host.robots.ox.ac.uk/pascal/VOC/voc{self.RELEASE.year}/"
         )
 
-    # -- finding the data ------------------------------------------------------------------
+    def expected_manual_files(self) -> str:
+        return f"{', '.join(self.RELEASE.tar_names.values())} (or their extracted VOCdevkit/)"
 
-    def _part_lists(self, part: str) -> list[str]:
-        return [list_name for list_name, p in self.SPLITS.values() if p == part]
+    # -- finding the data ------------------------------------------------------------------
 
     def find_manual_sources(self, manual_dir) -> dict[str, Path]:
         """``{part: extracted VOC dir or tar path}`` found in ``manual_dir`` (possibly partial)."""
         manual_dir = Path(manual_dir)
         found: dict[str, Path] = {}
-        for part, tar_name in self.TAR_NAMES.items():
-            voc_dir = find_voc_dir(manual_dir, self.YEAR, self._part_lists(part))
+        for part, tar_name in self.RELEASE.tar_names.items():
+            voc_dir = find_voc_dir(manual_dir, self.RELEASE.year, self.RELEASE.part_lists(part))
             if voc_dir is not None:
                 found[part] = voc_dir
             elif (manual_dir / tar_name).is_file():
@@ -104,12 +165,12 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
         return found
 
     def _manual_voc_dirs(self, dl_manager, manual_dir: Path, found: dict[str, Path]) -> dict[str, Path]:
-        missing = [part for part in self.TAR_NAMES if part not in found]
+        missing = [part for part in self.RELEASE.tar_names if part not in found]
         if missing:
-            names = ", ".join(self.TAR_NAMES[part] for part in missing)
+            names = ", ".join(self.RELEASE.tar_names[part] for part in missing)
             lists = ", ".join(
-                f"VOCdevkit/VOC{self.YEAR}/ImageSets/Segmentation/{n}.txt"
-                for part in missing for n in self._part_lists(part)
+                f"VOCdevkit/VOC{self.RELEASE.year}/ImageSets/Segmentation/{n}.txt"
+                for part in missing for n in self.RELEASE.part_lists(part)
             )
             raise FileNotFoundError(
                 f"{self.name}: expected {names} (or the extracted {lists}) in the manual "
@@ -127,9 +188,9 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
             except Exception as exc:  # tfds raises several types for broken archives
                 raise ValueError(
                     f"{self.name}: expected {source} to be the official tar archive "
-                    f"{self.TAR_NAMES[part]}, but it cannot be extracted ({type(exc).__name__}: "
+                    f"{self.RELEASE.tar_names[part]}, but it cannot be extracted ({type(exc).__name__}: "
                     f"{exc}). Replace it with the archive from "
-                    f"{self.DATA_URLS[0].format(year=self.YEAR)}{self.TAR_NAMES[part]}."
+                    f"{self.DATA_URLS[0].format(year=self.RELEASE.year)}{self.RELEASE.tar_names[part]}."
                 ) from exc
             voc_dirs[part] = self._voc_dir_in(extracted, part, source)
         return voc_dirs
@@ -146,22 +207,22 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
             )
 
     def _voc_dir_in(self, extracted, part: str, source) -> Path:
-        voc_dir = find_voc_dir(extracted, self.YEAR, self._part_lists(part))
+        voc_dir = find_voc_dir(extracted, self.RELEASE.year, self.RELEASE.part_lists(part))
         if voc_dir is None:
             lists = ", ".join(
-                f"VOCdevkit/VOC{self.YEAR}/ImageSets/Segmentation/{n}.txt" for n in self._part_lists(part)
+                f"VOCdevkit/VOC{self.RELEASE.year}/ImageSets/Segmentation/{n}.txt" for n in self.RELEASE.part_lists(part)
             )
             raise ValueError(
-                f"{self.name}: expected {source} ({self.TAR_NAMES[part]}) to contain {lists}; "
-                f"it does not. Is it the PASCAL VOC {self.YEAR} archive (with segmentation)?"
+                f"{self.name}: expected {source} ({self.RELEASE.tar_names[part]}) to contain {lists}; "
+                f"it does not. Is it the PASCAL VOC {self.RELEASE.year} archive (with segmentation)?"
             )
         return voc_dir
 
     def _download_voc_dirs(self, dl_manager) -> dict[str, Path]:
         errors = []
         for base in self.DATA_URLS:
-            base = base.format(year=self.YEAR)
-            urls = {part: base + name for part, name in self.TAR_NAMES.items()}
+            base = base.format(year=self.RELEASE.year)
+            urls = {part: base + name for part, name in self.RELEASE.tar_names.items()}
             try:
                 extracted = dl_manager.download_and_extract(urls)
             except tfds.download.download_manager.NonMatchingChecksumError:
@@ -172,12 +233,12 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
                 continue
             return {part: self._voc_dir_in(path, part, urls[part]) for part, path in extracted.items()}
         raise ConnectionError(
-            f"{self.name}: could not download {', '.join(self.TAR_NAMES.values())} from any of "
+            f"{self.name}: could not download {', '.join(self.RELEASE.tar_names.values())} from any of "
             f"{len(errors)} location(s):\n  " + "\n  ".join(errors) + "\n"
             + self.MANUAL_DOWNLOAD_INSTRUCTIONS
         )
 
-    def _split_generators(self, dl_manager):
+    def _plan_splits(self, dl_manager) -> dict[str, SplitPlan]:
         try:
             manual_dir = Path(dl_manager.manual_dir)
         except AssertionError:  # no manual dir, or it is empty
@@ -187,37 +248,10 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
             voc_dirs = self._manual_voc_dirs(dl_manager, manual_dir, found)
         else:
             if manual_dir:
-                logger.info("%s: no VOC %s archives in %s; downloading.", self.name, self.YEAR, manual_dir)
+                logger.info("%s: no VOC %s archives in %s; downloading.", self.name,
+                            self.RELEASE.year, manual_dir)
             voc_dirs = self._download_voc_dirs(dl_manager)
         return {
-            split: self._generate_examples(voc_dir=voc_dirs[part], list_name=list_name, split=split)
-            for split, (list_name, part) in self.SPLITS.items()
+            split: plan_voc_split(voc_dirs[part], list_name)
+            for split, (list_name, part) in self.RELEASE.splits.items()
         }
-
-    # -- examples ------------------------------------------------------------------------
-
-    def _generate_examples(self, voc_dir, list_name: str, split: str):
-        """Yields ``(id, example)`` for every id of ``ImageSets/Segmentation/<list_name>.txt``.
-
-        Unusable examples are skipped and recorded with :meth:`_skip`.
-        """
-        voc_dir = Path(voc_dir)
-        list_path = voc_dir / "ImageSets" / "Segmentation" / f"{list_name}.txt"
-        with tf.io.gfile.GFile(os.fspath(list_path), "r") as f:
-            ids = [line.strip() for line in f if line.strip()]
-        seen = set()
-        for example_id in ids:
-            if example_id in seen:
-                self._skip(split, example_id, f"listed twice in {list_path.name}")
-                continue
-            seen.add(example_id)
-            try:
-                example = self._load_example(
-                    voc_dir / "JPEGImages" / f"{example_id}.jpg",
-                    voc_dir / "SegmentationClass" / f"{example_id}.png",
-                    example_id,
-                )
-            except InvalidExampleError as exc:
-                self._skip(split, example_id, str(exc))
-                continue
-            yield example_id, example

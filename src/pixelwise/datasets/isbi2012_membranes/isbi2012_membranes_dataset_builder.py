@@ -22,10 +22,11 @@ import logging
 import tensorflow_datasets as tfds
 
 from pixelwise.class_sets import ISBI2012
-from pixelwise.datasets.common import SegmentationBuilder, require_manual_dir
 from pixelwise.datasets.isbi2012_membranes.isbi2012_sources import (
-    NUM_SLICES, SPLIT_SLICES, IsbiSource, find_isbi_source,
+    NUM_SLICES, SPLIT_SLICES, TIFF_IMAGES, TIFF_LABELS, find_isbi_source, load_slice,
 )
+from pixelwise.datasets.segmentation_builder import SegmentationBuilder, require_manual_dir
+from pixelwise.datasets.split_plan import ExamplePair, SplitPlan
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ class Builder(SegmentationBuilder):
             homepage="https://imagej.net/events/isbi-2012-segmentation-challenge"
         )
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    def expected_manual_files(self) -> str:
+        return f"{TIFF_IMAGES} + {TIFF_LABELS}, or image/N.png + label/N.png"
+
+    def _plan_splits(self, dl_manager: tfds.download.DownloadManager) -> dict[str, SplitPlan]:
         source = find_isbi_source(require_manual_dir(dl_manager))
         num_slices = source.num_slices()
         logger.info("isbi2012_membranes: reading %d slices (%s) from %s",
@@ -77,12 +81,13 @@ class Builder(SegmentationBuilder):
                            num_slices, ", ".join(absent))
         self.info.metadata[ABSENT_SPLITS_KEY] = absent
         self.info.metadata[SOURCE_LAYOUT_KEY] = source.layout
-        return {split: self._generate_examples(split, source) for split in present}
+        # Every slice of a present split is planned: missing ones are reported as skipped.
+        listing = TIFF_IMAGES if source.layout == "tiff" else "image/"
+        return {
+            split: SplitPlan([source.pair(i) for i in SPLIT_SLICES[split]], source=listing)
+            for split in present
+        }
 
-    def _generate_examples(self, split: str, source: IsbiSource):
-        for index, filename, image, label in source.examples(SPLIT_SLICES[split]):
-            key = f"{index:02d}"
-            if isinstance(label, Exception):
-                self._skip(split, key, str(label))
-                continue
-            yield key, {"image": image, "image/filename": filename, "label": label}
+    def _load_pair(self, pair: ExamplePair) -> dict:
+        image, label = load_slice(pair)
+        return {"image": image, "image/filename": pair.filename, "label": label}

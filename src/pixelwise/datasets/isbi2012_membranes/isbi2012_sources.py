@@ -6,23 +6,30 @@ often come as one PNG per slice, ``image/N.png`` and ``label/N.png``. In both,
 labels are 0 for membrane and 255 for cell interior; pixelwise stores
 1 = membrane, 0 = cell interior (:data:`ISBI2012`).
 
+Each slice is one :class:`~pixelwise.datasets.split_plan.ExamplePair` (for the
+stacks: both stack files and the page), read by :func:`load_slice`.
+
 Example:
     >>> source = find_isbi_source(epath.Path("../shared/datasets/isbi2012"))
     >>> source.layout, source.num_slices()
     ('png', 30)
+    >>> source.pair(3).filename
+    '3.png'
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
 
 import numpy as np
 from etils import epath
-from PIL import Image, ImageSequence
+from PIL import Image
 
-from pixelwise.datasets.common import InvalidExampleError, decode_image, read_bytes
+from pixelwise.datasets.decoding import (
+    InvalidExampleError, decode_image, open_image, read_bytes,
+)
+from pixelwise.datasets.split_plan import ExamplePair
 
 TIFF_IMAGES = "train-volume.tif"
 TIFF_LABELS = "train-labels.tif"
@@ -74,23 +81,54 @@ def _gray_page(page: Image.Image, source: str) -> np.ndarray:
     )
 
 
-def read_tiff_stack(path: epath.Path) -> list[np.ndarray]:
-    """All pages of a multi-page TIFF as 8-bit grayscale ``(H, W)`` arrays.
-
-    Raises:
-        ValueError: the file cannot be decoded as a TIFF stack.
-    """
+def _open_stack(path: epath.Path):
+    """``(file, PIL image)`` of a TIFF stack, as ValueError when it cannot be decoded."""
+    stream = epath.Path(path).open("rb")
     try:
-        with Image.open(io.BytesIO(read_bytes(path))) as stack:
-            return [_gray_page(page, f"{path.name} page {i}")
-                    for i, page in enumerate(ImageSequence.Iterator(stack))]
-    except InvalidExampleError as exc:
-        raise ValueError(f"Cannot read {path}: {exc}.") from None
+        return stream, Image.open(stream)
     except Exception as exc:  # PIL raises many types for corrupt files
+        stream.close()
         raise ValueError(
             f"Expected {path} to be a multi-page 8-bit grayscale TIFF stack; could not decode it "
             f"({type(exc).__name__}: {exc}). Replace it with the challenge's original file."
         ) from None
+
+
+def count_pages(path: epath.Path) -> int:
+    """Pages of a TIFF stack.
+
+    Raises:
+        ValueError: the file cannot be decoded as a TIFF stack.
+    """
+    stream, stack = _open_stack(path)
+    with stream, stack:
+        return getattr(stack, "n_frames", 1)
+
+
+def read_tiff_page(path: epath.Path, page: int) -> np.ndarray:
+    """Page ``page`` of a multi-page TIFF as an 8-bit grayscale ``(H, W)`` array.
+
+    Only that page is decoded (PIL seeks to it).
+
+    Raises:
+        InvalidExampleError: the stack has no such page, or the page cannot be decoded.
+    """
+    name = epath.Path(path).name
+    try:
+        stream, stack = _open_stack(path)
+    except ValueError as exc:
+        raise InvalidExampleError(str(exc)) from None
+    with stream, stack:
+        pages = getattr(stack, "n_frames", 1)
+        if page >= pages:
+            raise InvalidExampleError(f"{name} has no page {page} ({pages} pages)")
+        try:
+            stack.seek(page)
+            stack.load()
+        except Exception as exc:  # PIL raises many types for corrupt files
+            raise InvalidExampleError(
+                f"cannot decode {name} page {page}: {type(exc).__name__}: {exc}") from None
+        return _gray_page(stack, f"{name} page {page}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,47 +139,51 @@ class IsbiSource:
     layout: str
 
     def num_slices(self) -> int:
-        """Slices available: pages of the image stack, or the highest ``image/N.png`` + 1."""
+        """Slices available: pages of the image stack, or the highest ``image/N.png`` + 1.
+
+        Raises:
+            ValueError: a TIFF stack (images or labels) cannot be decoded.
+        """
         if self.layout == "tiff":
-            with Image.open(io.BytesIO(read_bytes(self.root / TIFF_IMAGES))) as stack:
-                return getattr(stack, "n_frames", 1)
+            count_pages(self.root / TIFF_LABELS)  # a broken label stack fails the build here
+            return count_pages(self.root / TIFF_IMAGES)
         indices = [int(p.stem) for p in (self.root / "image").glob("*.png")
                    if re.fullmatch(r"\d+", p.stem)]
         return max(indices) + 1 if indices else 0
 
-    def examples(self, indices):
-        """Yield ``(index, filename, image (H, W, 1), label (H, W, 1)  or InvalidExampleError)``.
-
-        The error is yielded, not raised, so the builder can skip that slice and go on.
-        """
+    def pair(self, index: int) -> ExamplePair:
+        """Slice ``index`` as a pair; its key is the slice index, so both layouts give the same keys."""
+        key = f"{index:02d}"
         if self.layout == "tiff":
-            images = read_tiff_stack(self.root / TIFF_IMAGES)
-            labels = read_tiff_stack(self.root / TIFF_LABELS)
-        for index in indices:
-            try:
-                if self.layout == "tiff":
-                    filename = f"{TIFF_IMAGES}:{index}"
-                    if index >= len(images):
-                        raise InvalidExampleError(f"{TIFF_IMAGES} has no page {index} ({len(images)} pages)")
-                    if index >= len(labels):
-                        raise InvalidExampleError(f"{TIFF_LABELS} has no page {index} ({len(labels)} pages)")
-                    image = images[index][..., np.newaxis]
-                    label = label_from_challenge(labels[index], f"{TIFF_LABELS} page {index}")
-                else:
-                    filename = f"{index}.png"
-                    label_path = self.root / "label" / filename
-                    image, _ = decode_image(self.root / "image" / filename, channels=1)
-                    raw = Image.open(io.BytesIO(read_bytes(label_path)))
-                    label = label_from_challenge(_gray_page(raw, f"label/{filename}"), f"label/{filename}")
-                if image.shape[:2] != label.shape[:2]:
-                    raise InvalidExampleError(
-                        f"image is {image.shape[1]}x{image.shape[0]} (WxH) but label is "
-                        f"{label.shape[1]}x{label.shape[0]}"
-                    )
-            except InvalidExampleError as exc:
-                yield index, None, None, exc
-                continue
-            yield index, filename, image, label
+            return ExamplePair(key, self.root / TIFF_IMAGES, self.root / TIFF_LABELS,
+                               f"{TIFF_IMAGES}:{index}", page=index)
+        filename = f"{index}.png"
+        return ExamplePair(key, self.root / "image" / filename, self.root / "label" / filename,
+                           filename)
+
+
+def load_slice(pair: ExamplePair) -> tuple[np.ndarray, np.ndarray]:
+    """``(image (H, W, 1), label (H, W, 1))`` of one slice, labels in pixelwise's ids.
+
+    Raises:
+        InvalidExampleError: a file or page is missing or undecodable, the label holds
+            values other than 0 and 255, or the sizes differ.
+    """
+    if pair.page is not None:
+        image = read_tiff_page(pair.image_path, pair.page)[..., np.newaxis]
+        where = f"{TIFF_LABELS} page {pair.page}"
+        raw = read_tiff_page(pair.label_path, pair.page)
+    else:
+        image, _ = decode_image(pair.image_path, channels=1)
+        where = f"label/{pair.filename}"
+        raw = _gray_page(open_image(read_bytes(pair.label_path), where), where)
+    label = label_from_challenge(raw, where)
+    if image.shape[:2] != label.shape[:2]:
+        raise InvalidExampleError(
+            f"image is {image.shape[1]}x{image.shape[0]} (WxH) but label is "
+            f"{label.shape[1]}x{label.shape[0]}"
+        )
+    return image, label
 
 
 def find_isbi_source(manual_dir: epath.PathLike) -> IsbiSource:

@@ -12,9 +12,7 @@ Example:
 
 import tensorflow_datasets as tfds
 
-from pixelwise.datasets.voc_semantic import VocSemanticBuilder, manual_instructions
-
-_TAR_NAMES = {"trainval": "VOCtrainval_06-Nov-2007.tar", "test": "VOCtest_06-Nov-2007.tar"}
+from pixelwise.datasets.voc_semantic import VOC2007, VocSemanticBuilder
 
 
 class Builder(VocSemanticBuilder):
@@ -22,11 +20,5 @@ class Builder(VocSemanticBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: palette indices as labels, void kept as 255."}
-    YEAR = 2007
-    TAR_NAMES = _TAR_NAMES
-    SPLITS = {
-        "train": ("train", "trainval"),
-        "validation": ("val", "trainval"),
-        "test": ("test", "test"),
-    }
-    MANUAL_DOWNLOAD_INSTRUCTIONS = manual_instructions(2007, _TAR_NAMES)
+    RELEASE = VOC2007
+    MANUAL_DOWNLOAD_INSTRUCTIONS = VOC2007.manual_instructions()

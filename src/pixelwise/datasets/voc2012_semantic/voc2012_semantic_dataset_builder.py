@@ -12,9 +12,7 @@ Example:
 
 import tensorflow_datasets as tfds
 
-from pixelwise.datasets.voc_semantic import VocSemanticBuilder, manual_instructions
-
-_TAR_NAMES = {"trainval": "VOCtrainval_11-May-2012.tar"}
+from pixelwise.datasets.voc_semantic import VOC2012, VocSemanticBuilder
 
 
 class Builder(VocSemanticBuilder):
@@ -22,7 +20,5 @@ class Builder(VocSemanticBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: palette indices as labels, void kept as 255."}
-    YEAR = 2012
-    TAR_NAMES = _TAR_NAMES
-    SPLITS = {"train": ("train", "trainval"), "validation": ("val", "trainval")}
-    MANUAL_DOWNLOAD_INSTRUCTIONS = manual_instructions(2012, _TAR_NAMES)
+    RELEASE = VOC2012
+    MANUAL_DOWNLOAD_INSTRUCTIONS = VOC2012.manual_instructions()
