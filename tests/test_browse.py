@@ -10,8 +10,6 @@ from PIL import Image
 
 import pixelwise.datasets  # noqa: F401  (registers the builders)
 from pixelwise.cli import main
-from pixelwise.cli import datasets as datasets_cli
-from pixelwise.datasets import browse as browse_module
 from pixelwise.datasets.browse import browse, legend_entries, render_example
 from pixelwise.class_sets import CAMVID, ISBI2012
 
@@ -91,7 +89,9 @@ def test_cli_browse_and_its_errors(tmp_path, capsys):
     write_tiny_camvid(tmp_path / "CamVid")
     common = ["--data-dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "out")]
     assert main(["datasets", "browse", "camvid", "--split", "train", *common]) == 2
-    assert "not prepared" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is not built in" in err and "pixelwise datasets build camvid --manual-dir DIR" in err
+    assert not (tmp_path / "out").exists()
     assert main(["datasets", "browse", "camvid", "--split", "validation", "-n", "1", *common,
                  "--manual-dir", str(tmp_path / "CamVid")]) == 0
     assert "Wrote 1 picture(s)" in capsys.readouterr().out
@@ -99,8 +99,3 @@ def test_cli_browse_and_its_errors(tmp_path, capsys):
     assert main(["datasets", "browse", "camvid", "--split", "train", *common]) == 2
     err = capsys.readouterr().err
     assert "no split 'train'" in err and "['validation']" in err
-
-
-def test_cli_defaults_match_the_library():
-    assert datasets_cli.BROWSE_NUM_EXAMPLES == browse_module.DEFAULT_NUM_EXAMPLES
-    assert datasets_cli.BROWSE_ALPHA == browse_module.DEFAULT_ALPHA

@@ -1,17 +1,23 @@
-"""`pixelwise datasets list|build|info` run in-process through pixelwise.cli.main."""
+"""`pixelwise datasets list|build|info|browse` run in-process through pixelwise.cli.main."""
 
 from __future__ import annotations
 
-import pytest
+import inspect
+import re
 
-from pixelwise.cli import main
-from voc_fixture import write_voc_fixture
+import pytest
+import tensorflow_datasets as tfds
+
+from pixelwise import dataset_defaults
+from pixelwise.cli import build_parser, main
+from pixelwise.datasets import api
+from pixelwise.datasets.browse import browse
 
 
 @pytest.fixture(scope="module")
-def voc_manual(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli_voc")
-    return write_voc_fixture(root / "manual", 2007), root
+def voc_manual(voc2007, tmp_path_factory):
+    """(the session's VOC 2007 fixture, a folder for this module's data dir)."""
+    return voc2007, tmp_path_factory.mktemp("cli_voc")
 
 
 def test_list(capsys):
@@ -65,10 +71,55 @@ def test_build_errors_are_one_line(tmp_path, capsys):
     assert "voc2007_semantic" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["build", "info"])
-def test_help_states_defaults(command, capsys):
+def _option_help(help_text: str, option: str) -> str:
+    """The help of one option, whitespace normalised (argparse wraps it over lines)."""
+    blocks = re.split(r"\n(?=  -)", help_text)
+    matching = [b for b in blocks if re.match(rf"\s*(-\w \w+, )?{re.escape(option)}\b", b)]
+    assert len(matching) == 1, (option, help_text)
+    return " ".join(matching[0].split())
+
+
+def _signature_defaults(function) -> dict:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
+
+
+# command -> {option: (dest, the API's default for it)}
+API_DEFAULTS = {
+    "build": {"--data-dir": ("data_dir", _signature_defaults(api.build)["data_dir"]),
+              "--manual-dir": ("manual_dir", _signature_defaults(api.build)["manual_dir"]),
+              "--download-dir": ("download_dir", _signature_defaults(api.build)["download_dir"])},
+    "info": {"--data-dir": ("data_dir", _signature_defaults(api.get_builder)["data_dir"])},
+    "browse": {"--split": ("split", dataset_defaults.BROWSE_SPLIT),
+               "--num-examples": ("num_examples", _signature_defaults(browse)["num_examples"]),
+               "--alpha": ("alpha", _signature_defaults(browse)["alpha"]),
+               "--data-dir": ("data_dir", _signature_defaults(browse)["data_dir"]),
+               "--manual-dir": ("manual_dir", _signature_defaults(browse)["manual_dir"])},
+}
+
+
+@pytest.mark.parametrize("command", sorted(API_DEFAULTS))
+def test_help_states_the_api_defaults(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["datasets", command, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "--data-dir" in out and "(default: None)" in out
+    for option, (_, default) in API_DEFAULTS[command].items():
+        assert _option_help(out, option).endswith(f"(default: {default})"), option
+    if "--data-dir" in API_DEFAULTS[command]:
+        # None means TFDS' own folder; the help names it as TFDS resolves it.
+        assert tfds.core.constants.get_default_data_dir() in _option_help(out, "--data-dir")
+
+
+@pytest.mark.parametrize("command", sorted(API_DEFAULTS))
+def test_parsed_defaults_are_the_api_defaults(command):
+    args = build_parser().parse_args(["datasets", command, "voc2007_semantic"]
+                                     + (["--out", "pictures"] if command == "browse" else []))
+    for option, (dest, default) in API_DEFAULTS[command].items():
+        assert getattr(args, dest) == default, option
+    assert (dataset_defaults.BROWSE_NUM_EXAMPLES, dataset_defaults.BROWSE_ALPHA) == (8, 0.5)
+
+
+def test_tfds_data_dir_follows_the_environment_like_tfds(monkeypatch, tmp_path):
+    assert dataset_defaults.tfds_data_dir() == tfds.core.constants.get_default_data_dir()
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    assert dataset_defaults.tfds_data_dir() == tfds.core.constants.get_default_data_dir() == str(tmp_path)

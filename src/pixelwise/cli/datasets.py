@@ -1,8 +1,11 @@
-"""``pixelwise datasets``: list, build and describe pixelwise's TFDS datasets.
+"""``pixelwise datasets``: list, build, describe and browse pixelwise's TFDS datasets.
 
 Each subcommand is one ``_add_<name>(subparsers)`` function listed in
 ``SUBCOMMANDS``; to add one, write such a function and append it there.
-Handlers only parse arguments and call :mod:`pixelwise.datasets.api`.
+Handlers only parse arguments and call :mod:`pixelwise.datasets.api` (imported
+inside them: it loads TensorFlow). Defaults come from the API: folders default to
+None as in :func:`pixelwise.datasets.api.build`, the others are read from
+:mod:`pixelwise.dataset_defaults`, which ``browse`` uses too.
 """
 
 from __future__ import annotations
@@ -10,34 +13,30 @@ from __future__ import annotations
 import argparse
 import logging
 
-#: Default data directory shown in --help (TFDS' own default).
-DEFAULT_DATA_DIR = "~/tensorflow_datasets"
+from pixelwise.class_sets import class_set_from_info
+from pixelwise.cli import HelpFormatter
+from pixelwise.dataset_defaults import (
+    BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT, tfds_data_dir,
+)
 
 
-def _api():
-    # Imported lazily so `pixelwise --help` does not wait for TensorFlow.
-    from pixelwise.datasets import api
-
-    return api
-
-
-def _formatter():
-    from pixelwise.cli import HelpFormatter
-
-    return HelpFormatter
+def _data_dir_help(what: str) -> str:
+    return f"{what} (None: TFDS' default, {tfds_data_dir()})"
 
 
 # -- list -------------------------------------------------------------------------------
 
 def run_list(args: argparse.Namespace) -> int:
-    for name in _api().available():
+    from pixelwise.datasets import api
+
+    for name in api.available():
         print(name)
     return 0
 
 
 def _add_list(subparsers) -> None:
     parser = subparsers.add_parser(
-        "list", help="list the datasets pixelwise provides", formatter_class=_formatter(),
+        "list", help="list the datasets pixelwise provides", formatter_class=HelpFormatter,
         description="List the TFDS builders pixelwise registers (usable with tfds.load after "
         "`import pixelwise.datasets`).",
     )
@@ -65,7 +64,8 @@ def run_build(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
-    api = _api()
+    from pixelwise.datasets import api
+
     try:
         builder = api.build(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir,
                             download_dir=args.download_dir)
@@ -79,7 +79,7 @@ def run_build(args: argparse.Namespace) -> int:
 def _add_build(subparsers) -> None:
     parser = subparsers.add_parser(
         "build", help="download (or read offline) and prepare a dataset",
-        formatter_class=_formatter(),
+        formatter_class=HelpFormatter,
         description="Prepare a dataset with TFDS (progress bars per split), then print the "
         "examples per split, every skipped example with its reason, and where it was written.\n"
         "Offline: --manual-dir DIR with the original archives (e.g. VOCtrainval_06-Nov-2007.tar "
@@ -87,7 +87,7 @@ def _add_build(subparsers) -> None:
     )
     parser.add_argument("name", help="dataset name (see `pixelwise datasets list`)")
     parser.add_argument("--data-dir", default=None,
-                        help=f"where the prepared dataset goes (None: TFDS default, {DEFAULT_DATA_DIR})")
+                        help=_data_dir_help("where the prepared dataset goes"))
     parser.add_argument("--manual-dir", default=None,
                         help="folder with the source archives for offline builds (None: "
                         "<data-dir>/downloads/manual, else download)")
@@ -100,8 +100,7 @@ def _add_build(subparsers) -> None:
 
 def format_info(builder) -> str:
     """The text ``pixelwise datasets info`` prints."""
-    from pixelwise.class_sets import class_set_from_info
-    from pixelwise.datasets.common import skipped_examples
+    from pixelwise.datasets.split_plan import skipped_examples
 
     info = builder.info
     lines = [f"{builder.name} {builder.version}", f"Features: {info.features}"]
@@ -122,18 +121,20 @@ def format_info(builder) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    print(format_info(_api().get_builder(args.name, data_dir=args.data_dir)))
+    from pixelwise.datasets import api
+
+    print(format_info(api.get_builder(args.name, data_dir=args.data_dir)))
     return 0
 
 
 def _add_info(subparsers) -> None:
     parser = subparsers.add_parser(
         "info", help="features, splits with counts, class names with colours",
-        formatter_class=_formatter(),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("name", help="dataset name (see `pixelwise datasets list`)")
     parser.add_argument("--data-dir", default=None,
-                        help=f"where the prepared dataset is (None: TFDS default, {DEFAULT_DATA_DIR})")
+                        help=_data_dir_help("where the prepared dataset is"))
     parser.set_defaults(func=run_info)
 
 
@@ -150,31 +151,26 @@ def run_browse(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Defaults of `datasets browse`, equal to pixelwise.datasets.browse's (a test checks it);
-#: repeated here so that `pixelwise --help` does not import TensorFlow.
-BROWSE_NUM_EXAMPLES, BROWSE_ALPHA = 8, 0.5
-
-
 def _add_browse(subparsers) -> None:
     parser = subparsers.add_parser(
         "browse", help="write image | colour label | overlay PNGs to look at a split",
-        formatter_class=_formatter(),
+        formatter_class=HelpFormatter,
         description="Write one PNG per example (the first N of the split): the image, its label "
         "in the class colours, and the label over the image, with a legend of the classes "
         "present and their pixel share.",
     )
     parser.add_argument("name", help="dataset name (see `pixelwise datasets list`)")
-    parser.add_argument("--split", default="train", help="split to look at")
+    parser.add_argument("--split", default=BROWSE_SPLIT, help="split to look at")
     parser.add_argument("--out", required=True, help="folder for the PNGs (created if needed)")
     parser.add_argument("-n", "--num-examples", type=int, default=BROWSE_NUM_EXAMPLES,
                         help="how many examples")
     parser.add_argument("--alpha", type=float, default=BROWSE_ALPHA,
                         help="opacity of the colour label in the overlay")
     parser.add_argument("--data-dir", default=None,
-                        help=f"where the prepared dataset is (None: TFDS default, {DEFAULT_DATA_DIR})")
+                        help=_data_dir_help("where the prepared dataset is"))
     parser.add_argument("--manual-dir", default=None,
-                        help="build the dataset from this folder first if it is not prepared "
-                        "(None: it must be prepared)")
+                        help="build the dataset from this folder first if it is not built "
+                        "(None: it must be built)")
     parser.set_defaults(func=run_browse)
 
 
@@ -185,7 +181,7 @@ SUBCOMMANDS = [_add_list, _add_build, _add_info, _add_browse]
 def register(subparsers) -> None:
     """Add ``pixelwise datasets ...`` to the top-level parser's subparsers."""
     parser = subparsers.add_parser(
-        "datasets", help="list, build and describe datasets", formatter_class=_formatter(),
+        "datasets", help="list, build and describe datasets", formatter_class=HelpFormatter,
         description="Datasets pixelwise provides as TensorFlow Datasets builders.",
     )
     commands = parser.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND")

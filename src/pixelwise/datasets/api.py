@@ -15,8 +15,10 @@ import os
 from pathlib import Path
 
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
-from pixelwise.datasets.common import SegmentationBuilder, skipped_examples
+from pixelwise.datasets.segmentation_builder import SegmentationBuilder
+from pixelwise.datasets.split_plan import skipped_examples
 
 
 def _builder_classes() -> dict[str, type]:
@@ -50,61 +52,105 @@ def _expand(path) -> str | None:
 
 
 def get_builder(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
-    """The (not necessarily prepared) builder ``name`` of pixelwise.
+    """The (not necessarily prepared) builder ``name``.
 
     Args:
-        name: One of :func:`available`.
-        data_dir: TFDS data directory (default: TFDS' own, ``~/tensorflow_datasets``).
+        name: One of :func:`available`, or another registered TFDS dataset name.
+        data_dir: TFDS data directory (default None: TFDS' own,
+            :func:`pixelwise.dataset_defaults.tfds_data_dir`).
 
     Raises:
-        ValueError: ``name`` is not a pixelwise dataset.
+        ValueError: ``name`` is neither a pixelwise dataset nor a registered TFDS one.
     """
     classes = _builder_classes()
-    if name not in classes:
+    if name in classes:
+        return classes[name](data_dir=_expand(data_dir))
+    try:
+        return tfds.builder(name, data_dir=_expand(data_dir))
+    except tfds.core.registered.DatasetNotFoundError:
         raise ValueError(
             f"Unknown dataset {name!r}; expected one of {sorted(classes)} "
-            "(see `pixelwise datasets list`)."
-        )
-    return classes[name](data_dir=_expand(data_dir))
+            "(see `pixelwise datasets list`) or another registered TFDS dataset name."
+        ) from None
 
 
-def build(name: str, data_dir=None, manual_dir=None, download_dir=None) -> tfds.core.DatasetBuilder:
-    """Download (or read from ``manual_dir``) and prepare dataset ``name``; return its builder.
+def _how_to_build(name: str, data_dir) -> str:
+    data_dir_option = f" --data-dir {data_dir}" if data_dir else ""
+    return (f"build it first with `pixelwise datasets build {name} --manual-dir DIR{data_dir_option}`"
+            " or pass manual_dir / --manual-dir")
 
-    Building twice is cheap: an already prepared dataset is reused. TFDS shows a
-    progress bar per split; skipped examples are logged and kept in
-    ``builder.info.metadata["skipped"]`` (see :func:`skipped_examples`).
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
+          download: bool = True) -> tfds.core.DatasetBuilder:
+    """Dataset ``name``, prepared: built first (downloaded, or read from ``manual_dir``) if missing.
+
+    The one place pixelwise builds a dataset that is not there yet
+    (:func:`pixelwise.data.load_split` calls it). An already prepared dataset is
+    reused as it is. TFDS shows a progress bar per split; skipped examples are
+    logged and kept in ``builder.info.metadata["skipped"]`` (see
+    :func:`~pixelwise.datasets.split_plan.skipped_examples`).
 
     Args:
-        name: One of :func:`available`, e.g. ``"voc2007_semantic"``.
-        data_dir: Where the prepared dataset goes (default ``~/tensorflow_datasets``).
+        name: One of :func:`available`, e.g. ``"voc2007_semantic"`` (or another
+            registered TFDS dataset).
+        data_dir: Where the prepared dataset is or goes (default None: TFDS' own,
+            ``~/tensorflow_datasets``).
         manual_dir: Folder holding the original archives (or their extracted
             contents) for offline builds; nothing is downloaded when it has them.
-        download_dir: Where downloads and extractions go (default
+        download_dir: Where downloads and extractions go (default None:
             ``<data_dir>/downloads``).
+        download: Whether a dataset that is not prepared may be built when no
+            ``manual_dir`` is given (downloading it); False raises instead.
 
     Returns:
         The prepared ``tfds.core.DatasetBuilder``; ``builder.as_dataset(split=...)``
         gives the data.
 
     Raises:
-        ValueError: unknown name or broken archive.
-        FileNotFoundError: ``manual_dir`` does not exist, or lacks an archive.
+        ValueError: unknown name, or a broken archive.
+        FileNotFoundError: the dataset is not prepared and may not be built, or
+            ``manual_dir`` does not exist or lacks an archive.
+        ConnectionError: the download failed from every location.
 
     Example:
         >>> builder = build("voc2007_semantic", data_dir="/tmp/tfds", manual_dir="~/voc")  # doctest: +SKIP
         >>> ds = builder.as_dataset(split="train")  # doctest: +SKIP
     """
     builder = get_builder(name, data_dir)
+    if builder.is_prepared():
+        return builder
+    where, how = builder.data_dir, _how_to_build(name, data_dir)
     manual_dir = _expand(manual_dir)
-    if manual_dir is not None and not Path(manual_dir).is_dir():
-        expected = ", ".join(getattr(builder, "TAR_NAMES", {}).values()) or "its source files"
+    if manual_dir is None and not download:
         raise FileNotFoundError(
-            f"Manual directory {manual_dir} does not exist; expected a folder holding {expected} "
-            f"for {name}. Create it and put the files there, or leave out manual_dir to download."
+            f"Dataset {name!r} is not built in {where} and building it was not allowed; {how}."
+        )
+    if manual_dir is not None and not Path(manual_dir).is_dir():
+        expected = (builder.expected_manual_files() if isinstance(builder, SegmentationBuilder)
+                    else "its source files")
+        raise FileNotFoundError(
+            f"Dataset {name!r} is not built in {where}, and the manual directory {manual_dir} "
+            f"does not exist; expected a folder holding {expected}. Create it and put the files "
+            "there, or leave out manual_dir to download."
         )
     config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
-    builder.download_and_prepare(download_dir=_expand(download_dir), download_config=config)
+    context = f"Dataset {name!r} is not built in {where} and could not be built"
+    try:
+        builder.download_and_prepare(download_dir=_expand(download_dir), download_config=config)
+    except NonMatchingChecksumError:
+        raise
+    except Exception as error:  # tfds raises many types here (network, asserts, IO)
+        if type(error) in (FileNotFoundError, ValueError, ConnectionError):
+            # pixelwise's builders already say what was expected and how to fix it.
+            raise type(error)(f"{context}: {error}") from error
+        raise FileNotFoundError(
+            f"{context} ({type(error).__name__}: {_first_line(error)}); {how}."
+        ) from error
     return builder
 
 

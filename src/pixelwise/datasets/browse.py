@@ -20,17 +20,21 @@ import re
 from pathlib import Path
 
 import numpy as np
+import tensorflow_datasets as tfds
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from pixelwise.class_sets import ClassSet, class_set_from_info
-from pixelwise.inference import overlay
+from pixelwise.dataset_defaults import BROWSE_ALPHA, BROWSE_NUM_EXAMPLES
+from pixelwise.datasets import api
+from pixelwise.drawing import overlay
 
-#: Default number of examples written by :func:`browse`.
-DEFAULT_NUM_EXAMPLES = 8
+#: Default number of examples written by :func:`browse` (old name of
+#: :data:`pixelwise.dataset_defaults.BROWSE_NUM_EXAMPLES`).
+DEFAULT_NUM_EXAMPLES = BROWSE_NUM_EXAMPLES
 #: Default opacity of the colour label in the overlay panel.
-DEFAULT_ALPHA = 0.5
+DEFAULT_ALPHA = BROWSE_ALPHA
 _PANEL_INCHES = 4.0
 _LEGEND_INCHES = 2.6
 
@@ -128,31 +132,20 @@ def browse(name: str, split: str, out_dir, num_examples: int = DEFAULT_NUM_EXAMP
         num_examples: How many examples, from the start of the split (default 8).
         data_dir: TFDS data directory (default TFDS' own).
         manual_dir: When given, the dataset is built from it first if it is not
-            prepared yet; otherwise it must already be prepared.
+            prepared yet (:func:`pixelwise.datasets.api.build`); otherwise it must
+            already be prepared.
         alpha: Opacity of the colour label in the overlay panel.
 
     Returns:
         The paths written, in split order.
 
     Raises:
-        FileNotFoundError: the dataset is not prepared and no ``manual_dir`` was given.
+        FileNotFoundError: the dataset is not built and no ``manual_dir`` was given.
         ValueError: unknown dataset or split, or ``num_examples`` < 1.
     """
-    import tensorflow_datasets as tfds
-
-    from pixelwise.datasets import api
-
     if num_examples < 1:
         raise ValueError(f"Expected num_examples >= 1, received {num_examples}.")
-    if manual_dir is not None:
-        builder = api.build(name, data_dir=data_dir, manual_dir=manual_dir)
-    else:
-        builder = api.get_builder(name, data_dir=data_dir)
-        if not builder.is_prepared():
-            raise FileNotFoundError(
-                f"Dataset {name!r} is not prepared in {builder.data_dir}; build it first with "
-                f"`pixelwise datasets build {name} --manual-dir DIR`, or pass --manual-dir DIR."
-            )
+    builder = api.build(name, data_dir=data_dir, manual_dir=manual_dir, download=False)
     splits = sorted(builder.info.splits)
     if split not in splits:
         raise ValueError(f"Dataset {name!r} has no split {split!r}; expected one of {splits}.")
