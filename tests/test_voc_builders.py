@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 
 import numpy as np
@@ -13,7 +14,7 @@ from PIL import Image
 
 import pixelwise.datasets as pd
 from pixelwise.datasets.common import InvalidExampleError, decode_label
-from voc_fixture import TAR_NAMES, VOID_COLOR, voc_colormap, write_voc_fixture
+from voc_fixture import TAR_NAMES, VOID_COLOR, voc_colormap
 
 VOC_CLASS_NAMES = [
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
@@ -30,18 +31,13 @@ REASON_WORDS = {
 }
 
 
-def _build(tmp_path_factory, year: int, source: str):
-    root = tmp_path_factory.mktemp(f"voc{year}_{source}")
-    fixture = write_voc_fixture(root / "manual", year, tars=source == "tars",
-                                extracted=source == "extracted")
-    builder = pd.build(f"voc{year}_semantic", data_dir=root / "data", manual_dir=root / "manual")
-    return fixture, builder
-
-
-@pytest.fixture(scope="module", params=[(2007, "tars"), (2007, "extracted"), (2012, "tars")],
+@pytest.fixture(scope="module", params=["voc2007", "voc2007_extracted", "voc2012"],
                 ids=["2007-tars", "2007-extracted", "2012-tars"])
 def built(request, tmp_path_factory):
-    return _build(tmp_path_factory, *request.param)
+    """(fixture, builder): the session's VOC fixture as manual dir, built into a fresh data dir."""
+    fixture = request.getfixturevalue(request.param)
+    data_dir = tmp_path_factory.mktemp(request.param) / "data"
+    return fixture, pd.build(f"voc{fixture.year}_semantic", data_dir=data_dir, manual_dir=fixture.root)
 
 
 def _read_split(builder, split):
@@ -132,19 +128,20 @@ def test_chapter_tfds_load_works(built):
 
 # -- errors ------------------------------------------------------------------------------
 
-def test_missing_test_archive_names_the_file(tmp_path):
-    fixture = write_voc_fixture(tmp_path / "manual", 2007)
-    fixture.tars["test"].unlink()
+def test_missing_test_archive_names_the_file(voc2007, tmp_path):
+    (tmp_path / "manual").mkdir()
+    shutil.copy(voc2007.tars["trainval"], tmp_path / "manual")  # ... and not the test archive
     with pytest.raises(FileNotFoundError) as err:
         pd.build("voc2007_semantic", data_dir=tmp_path / "data", manual_dir=tmp_path / "manual")
     message = str(err.value)
     assert "VOCtest_06-Nov-2007.tar" in message and str(tmp_path / "manual") in message
 
 
-def test_wrong_archive_says_what_was_expected(tmp_path):
+def test_wrong_archive_says_what_was_expected(voc2012, tmp_path):
     manual = tmp_path / "manual"
-    write_voc_fixture(manual, 2012)  # a 2012 archive ...
-    (manual / TAR_NAMES[2012]["trainval"]).rename(manual / TAR_NAMES[2007]["trainval"])  # ... named 2007
+    manual.mkdir()
+    # A 2012 archive named as the 2007 one.
+    shutil.copy(voc2012.tars["trainval"], manual / TAR_NAMES[2007]["trainval"])
     with tarfile.open(manual / TAR_NAMES[2007]["test"], "w"):
         pass  # an empty tar
     with pytest.raises(ValueError, match=r"VOCdevkit/VOC2007/ImageSets/Segmentation/train.txt"):

@@ -21,7 +21,7 @@ from tensorflow_datasets.core.download.download_manager import NonMatchingChecks
 
 import pixelwise.datasets as pd
 from pixelwise.datasets.voc2007_semantic import voc2007_semantic_dataset_builder as voc2007
-from voc_fixture import TAR_NAMES, write_voc_fixture
+from voc_fixture import TAR_NAMES
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -30,10 +30,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """(fixture, base_url, requests log) with the 2007 tars served from 127.0.0.1."""
-    root = tmp_path_factory.mktemp("served")
-    fixture = write_voc_fixture(root, 2007)
+def served(voc2007):
+    """(fixture, base_url, requests log) with the session's 2007 tars served from 127.0.0.1."""
+    fixture, root = voc2007, voc2007.root
     requests = []
 
     class Handler(_QuietHandler):

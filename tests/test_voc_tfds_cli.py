@@ -13,15 +13,13 @@ import sys
 import pytest
 import tensorflow_datasets as tfds
 
-from voc_fixture import write_voc_fixture
-
 _MISSING = [m for m in ("apache_beam", "mlcroissant") if importlib.util.find_spec(m) is None]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(bool(_MISSING), reason=f"tfds CLI needs {_MISSING}: pip install -e '.[tfds-cli]'")
-def test_tfds_build_imports_pixelwise(tmp_path):
-    fixture = write_voc_fixture(tmp_path / "manual", 2007)
+def test_tfds_build_imports_pixelwise(voc2007, tmp_path):
+    fixture = voc2007
     result = subprocess.run(
         [sys.executable, "-m", "tensorflow_datasets.scripts.cli.main", "build",
          "--imports", "pixelwise.datasets", "voc2007_semantic",
