@@ -1,0 +1,115 @@
+"""runs.load_run: one way to get a model ready for use, from a run folder, a .keras file or a model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from run_fixture import TINY_CLASSES, tiny_conv_model, tiny_unet, write_run
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_conv_model()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, model):
+    return write_run(tmp_path_factory.mktemp("run"), model, config={"image_size": [48, 64]},
+                     checkpoints=("best", "last"))
+
+
+def _same_outputs(loaded_model, model):
+    x = np.random.default_rng(0).uniform(size=(1, 24, 40, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded_model(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_run_folder_brings_class_set_config_and_training_size(run_dir, model):
+    from pixelwise.runs import RunFolder, load_run
+
+    loaded = load_run(run_dir)
+    assert loaded.class_set == TINY_CLASSES
+    assert loaded.config == {"image_size": [48, 64]}
+    assert loaded.image_size == (48, 64)
+    assert loaded.checkpoint_path == run_dir / "checkpoints" / "best.keras"
+    _same_outputs(loaded.model, model)
+    last = load_run(RunFolder(run_dir), checkpoint="last")
+    assert last.checkpoint_path.name == "last.keras" and last.image_size == (48, 64)
+
+
+def test_keras_file_inside_a_run_uses_its_class_set_but_not_its_config(run_dir):
+    from pixelwise.runs import load_run
+
+    loaded = load_run(run_dir / "checkpoints" / "best.keras")
+    assert loaded.class_set == TINY_CLASSES
+    assert loaded.config is None and loaded.image_size is None
+    assert loaded.checkpoint_path == run_dir / "checkpoints" / "best.keras"
+
+
+def test_loose_keras_file_needs_a_class_set_by_object_name_or_json(tmp_path, run_dir, model):
+    from pixelwise.runs import load_run
+
+    loose = tmp_path / "models" / "loose.keras"
+    loose.parent.mkdir()
+    shutil.copy(run_dir / "checkpoints" / "best.keras", loose)
+    with pytest.raises(ValueError, match="--class-set"):
+        load_run(loose)
+    with pytest.raises(ValueError, match="outputs 3 channels, the class set 'isbi2012' has 2"):
+        load_run(loose, class_set="isbi2012")
+    (tmp_path / "tiny.json").write_text(TINY_CLASSES.to_json())
+    for class_set in (TINY_CLASSES, tmp_path / "tiny.json", str(tmp_path / "tiny.json")):
+        loaded = load_run(loose, class_set=class_set)
+        assert loaded.class_set == TINY_CLASSES and loaded.config is None
+    _same_outputs(loaded.model, model)
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        load_run(loose, class_set=tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="Unknown class set 'tiny'"):
+        load_run(loose, class_set="tiny")
+
+
+def test_keras_model_in_memory(model):
+    from pixelwise.class_sets import VOC
+    from pixelwise.runs import load_run
+
+    loaded = load_run(model, TINY_CLASSES)
+    assert loaded.model is model and loaded.image_size is None
+    assert loaded.config is None and loaded.checkpoint_path is None
+    assert load_run(tiny_unet(input_size=(64, 128)), TINY_CLASSES).image_size == (64, 128)
+    with pytest.raises(ValueError, match="class set"):
+        load_run(model)
+    with pytest.raises(ValueError, match="mismatch"):
+        load_run(model, VOC)
+
+
+def test_loaded_run_passes_through_or_takes_another_class_set(model):
+    from pixelwise.class_sets import ClassSet, VOC
+    from pixelwise.runs import load_run
+
+    loaded = load_run(model, TINY_CLASSES)
+    assert load_run(loaded) is loaded
+    renamed = ClassSet("other", ("a", "b", "c"), TINY_CLASSES.palette)
+    assert load_run(loaded, renamed).class_set == renamed and load_run(loaded, renamed).model is model
+    with pytest.raises(ValueError, match="mismatch"):
+        load_run(loaded, VOC)
+
+
+def test_run_folder_errors_say_what_is_missing(tmp_path, model):
+    from pixelwise.runs import load_run
+
+    with pytest.raises(FileNotFoundError, match="does not exist; pass --run"):
+        load_run(tmp_path / "nowhere")
+    empty = write_run(tmp_path / "empty", model, checkpoints=())
+    with pytest.raises(FileNotFoundError, match="no best checkpoint"):
+        load_run(empty)
+    square = write_run(tmp_path / "square", model, config={"image_size": 32})
+    assert load_run(square).image_size == (32, 32)
+    odd = write_run(tmp_path / "odd", model, config={"image_size": "wide"})
+    with pytest.raises(ValueError, match=r"image_size as \[height, width\].*config.json"):
+        load_run(odd)
+    (square / "class_set.json").unlink()
+    with pytest.raises(FileNotFoundError, match="no class_set.json"):
+        load_run(square)
+    assert json.loads((square / "config.json").read_text()) == {"image_size": 32}
