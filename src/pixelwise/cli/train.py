@@ -14,6 +14,7 @@ import argparse
 from pixelwise.cli import HelpFormatter, parse_model_args, parse_value  # noqa: F401  (re-exported)
 from pixelwise.config import (
     CLASS_WEIGHTS, LOSS_KINDS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
+    resolve_config,
 )
 
 _DEFAULTS = TrainConfig()
@@ -124,7 +125,7 @@ def overrides_from_args(args) -> dict:
 
 
 def run_train(args) -> int:
-    from pixelwise.training import resolve_config, train
+    from pixelwise.training import train  # TensorFlow: loaded only when training runs
 
     config = resolve_config(getattr(args, "config", None), overrides_from_args(args),
                             resume=args.resume)
