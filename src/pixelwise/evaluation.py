@@ -38,7 +38,7 @@ import numpy as np
 
 from pixelwise.class_sets import ClassSet, class_set_from_info, resolve_class_set
 from pixelwise.config import normalize_image_size
-from pixelwise.data import load_split, resize_label
+from pixelwise.data import load_split
 from pixelwise.drawing import plot_confusion
 from pixelwise.files import write_all_atomic
 from pixelwise.inference import to_channels
@@ -48,6 +48,7 @@ from pixelwise.metrics import (
 )
 from pixelwise.prediction import predict_array, resize_image_uint8
 from pixelwise.runs import DEFAULT_CHECKPOINT, DEFAULT_SPLIT, RunFolder, load_run
+from pixelwise.transforms import resize_label
 
 
 @dataclasses.dataclass

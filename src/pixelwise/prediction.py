@@ -28,8 +28,8 @@ from scipy import ndimage
 
 from pixelwise import tiling
 from pixelwise.class_sets import ClassSet
-from pixelwise.data import resize_image
 from pixelwise.runs import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
+from pixelwise.transforms import resize_image
 
 
 @dataclasses.dataclass(frozen=True)
