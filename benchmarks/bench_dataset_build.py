@@ -1,7 +1,7 @@
 """Dataset-build benchmark: label conversion vs the chapter's loop, and a full VOC-layout build.
 
 1. **Label conversion** on the same label PNGs: the chapter's per-colour ``tf.Variable`` loop
-   (``chapter_reference.chapter_decode_label``) vs ``pixelwise.datasets.common.decode_label``.
+   (``chapter_reference.chapter_decode_label``) vs ``pixelwise.datasets.decoding.decode_label``.
    The PNGs are VOC-style labels made from real CamVid annotations (``trainannot/``): class id
    ``i`` -> VOC palette index ``i``, CamVid void (11) -> VOC void (255). They are written twice,
    as palette PNGs (VOC's real format) and as RGB PNGs (what the chapter assumes), so both of
@@ -87,7 +87,7 @@ def make_label_pngs(count: int) -> tuple[list[bytes], list[bytes], str]:
 def bench_label_conversion(count: int, repeats: int) -> dict:
     from chapter_reference import chapter_decode_label
     from pixelwise.class_sets import VOC
-    from pixelwise.datasets.common import decode_label
+    from pixelwise.datasets.decoding import decode_label
 
     palette_pngs, rgb_pngs, source = make_label_pngs(count)
 

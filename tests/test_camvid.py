@@ -15,7 +15,7 @@ from pixelwise.datasets.camvid.camvid_sources import (
     find_camvid_root, parse_split_list, split_pairs,
 )
 from pixelwise.class_sets import CAMVID
-from pixelwise.datasets.common import skipped_examples
+from pixelwise.datasets.split_plan import skipped_examples
 
 
 def build_camvid(manual_dir: Path, data_dir: Path) -> tfds.core.DatasetBuilder:

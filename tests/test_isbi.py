@@ -12,7 +12,7 @@ from PIL import Image
 
 import pixelwise.datasets  # noqa: F401  (registers the builders)
 from pixelwise.class_sets import ISBI2012
-from pixelwise.datasets.common import skipped_examples
+from pixelwise.datasets.split_plan import skipped_examples
 from pixelwise.datasets.isbi2012_membranes.isbi2012_sources import (
     find_isbi_source, label_from_challenge,
 )

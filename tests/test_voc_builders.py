@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import pixelwise.datasets as pd
-from pixelwise.datasets.common import InvalidExampleError, decode_label
+from pixelwise.datasets.decoding import InvalidExampleError, decode_label
 from voc_fixture import TAR_NAMES, VOID_COLOR, voc_colormap
 
 VOC_CLASS_NAMES = [

@@ -14,5 +14,5 @@ from pixelwise.datasets.camvid import camvid_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.isbi2012_membranes import isbi2012_membranes_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.voc2007_semantic import voc2007_semantic_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.voc2012_semantic import voc2012_semantic_dataset_builder  # noqa: F401,E402
-from pixelwise.datasets.common import skipped_examples  # noqa: F401,E402
+from pixelwise.datasets.split_plan import skipped_examples  # noqa: F401,E402
 from pixelwise.datasets.api import available, build  # noqa: F401,E402
