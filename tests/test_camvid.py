@@ -151,6 +151,17 @@ def test_bad_examples_are_skipped_and_reported(tmp_path):
     assert check_split_exactly(builder, "train", root, "train") == 1
 
 
+def test_split_without_one_usable_example_names_the_reason(tmp_path):
+    root = tmp_path / "CamVid"
+    write_camvid(root, {"val": 2})
+    for label in (root / "valannot").iterdir():
+        label.unlink()
+    with pytest.raises(ValueError, match=r"none of the 2 example\(s\) listed in val\.txt can be used; "
+                       r"the first: val_000: label file not found: valannot/val_000\.png"):
+        build_camvid(root, tmp_path / "tfds")
+    assert not tfds.builder("camvid", data_dir=str(tmp_path / "tfds")).is_prepared()
+
+
 def _copy_real_subset(camvid_dir: Path, dest: Path, counts: dict[str, int]) -> None:
     """Copy the first few listed examples of each real split, list lines unchanged."""
     for folder, count in counts.items():

@@ -140,13 +140,25 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
 
         Which pairs were left out, and why, is worked out after the build
         (:func:`~pixelwise.datasets.split_plan.plan_skip_report`).
+
+        Raises:
+            ValueError: no pair of the split loads (TFDS would only say that no
+                example was yielded; this names the first pair's reason).
         """
-        for pair in plan.pairs():
+        pairs, loaded, first_error = plan.pairs(), 0, None
+        for pair in pairs:
             try:
                 example = self._load_pair(pair)
-            except InvalidExampleError:
+            except InvalidExampleError as exc:
+                first_error = first_error or f"{pair.key}: {exc}"
                 continue
+            loaded += 1
             yield pair.key, example
+        if pairs and not loaded:
+            raise ValueError(
+                f"{self.name}: none of the {len(pairs)} example(s) listed in {plan.source} can be "
+                f"used; the first: {first_error}. Check the files named there."
+            )
 
     def _load_pair(self, pair: ExamplePair) -> dict:
         """Decode and check one image file and its label file.
