@@ -78,6 +78,11 @@ class VocRelease:
         """The ``ImageSets/Segmentation`` lists inside archive ``part``."""
         return [list_name for list_name, p in self.splits.values() if p == part]
 
+    def list_paths(self, parts) -> str:
+        """``VOCdevkit/VOC{year}/ImageSets/Segmentation/<list>.txt`` of ``parts``, for messages."""
+        return ", ".join(f"VOCdevkit/VOC{self.year}/ImageSets/Segmentation/{name}.txt"
+                         for part in parts for name in self.part_lists(part))
+
     def manual_instructions(self) -> str:
         """The builder's ``MANUAL_DOWNLOAD_INSTRUCTIONS``."""
         files = "\n".join(f"  {name}" for name in self.tar_names.values())
@@ -165,16 +170,14 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
         return found
 
     def _manual_voc_dirs(self, dl_manager, manual_dir: Path, found: dict[str, Path]) -> dict[str, Path]:
-        missing = [part for part in self.RELEASE.tar_names if part not in found]
+        release = self.RELEASE
+        missing = [part for part in release.tar_names if part not in found]
         if missing:
-            names = ", ".join(self.RELEASE.tar_names[part] for part in missing)
-            lists = ", ".join(
-                f"VOCdevkit/VOC{self.RELEASE.year}/ImageSets/Segmentation/{n}.txt"
-                for part in missing for n in self.RELEASE.part_lists(part)
-            )
+            names = ", ".join(release.tar_names[part] for part in missing)
+            present = sorted(p.name for p in found.values())
             raise FileNotFoundError(
-                f"{self.name}: expected {names} (or the extracted {lists}) in the manual "
-                f"directory {manual_dir}; found only {sorted(p.name for p in found.values())}. "
+                f"{self.name}: expected {names} (or the extracted {release.list_paths(missing)}) "
+                f"in the manual directory {manual_dir}; found only {present}. "
                 f"Add the missing archive there, or remove the directory to download instead."
             )
         voc_dirs = {}
@@ -186,11 +189,11 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
             try:
                 extracted = dl_manager.extract(source)
             except Exception as exc:  # tfds raises several types for broken archives
+                tar_name = release.tar_names[part]
                 raise ValueError(
-                    f"{self.name}: expected {source} to be the official tar archive "
-                    f"{self.RELEASE.tar_names[part]}, but it cannot be extracted ({type(exc).__name__}: "
-                    f"{exc}). Replace it with the archive from "
-                    f"{self.DATA_URLS[0].format(year=self.RELEASE.year)}{self.RELEASE.tar_names[part]}."
+                    f"{self.name}: expected {source} to be the official tar archive {tar_name}, "
+                    f"but it cannot be extracted ({type(exc).__name__}: {exc}). Replace it with "
+                    f"the archive from {self.DATA_URLS[0].format(year=release.year)}{tar_name}."
                 ) from exc
             voc_dirs[part] = self._voc_dir_in(extracted, part, source)
         return voc_dirs
@@ -207,14 +210,13 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
             )
 
     def _voc_dir_in(self, extracted, part: str, source) -> Path:
-        voc_dir = find_voc_dir(extracted, self.RELEASE.year, self.RELEASE.part_lists(part))
+        release = self.RELEASE
+        voc_dir = find_voc_dir(extracted, release.year, release.part_lists(part))
         if voc_dir is None:
-            lists = ", ".join(
-                f"VOCdevkit/VOC{self.RELEASE.year}/ImageSets/Segmentation/{n}.txt" for n in self.RELEASE.part_lists(part)
-            )
             raise ValueError(
-                f"{self.name}: expected {source} ({self.RELEASE.tar_names[part]}) to contain {lists}; "
-                f"it does not. Is it the PASCAL VOC {self.RELEASE.year} archive (with segmentation)?"
+                f"{self.name}: expected {source} ({release.tar_names[part]}) to contain "
+                f"{release.list_paths([part])}; it does not. Is it the PASCAL VOC {release.year} "
+                "archive (with segmentation)?"
             )
         return voc_dir
 
