@@ -8,7 +8,7 @@ import re
 import pytest
 import tensorflow_datasets as tfds
 
-from pixelwise import dataset_defaults
+from pixelwise import defaults as dataset_defaults
 from pixelwise.cli import build_parser, main
 from pixelwise.datasets import api
 from pixelwise.datasets.browse import browse

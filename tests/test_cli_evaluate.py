@@ -111,16 +111,15 @@ def test_export_cli_savedmodel(tmp_path, capsys):
     np.testing.assert_array_equal(serve(images=tf.constant(images))["labels"].numpy(), logits.argmax(-1))
 
 
-def test_evaluate_cli_on_the_voc_fixture_equals_numpy(tmp_path, capsys):
+def test_evaluate_cli_on_the_voc_fixture_equals_numpy(voc2007, voc2007_built, tmp_path, capsys):
     """A real TFDS build of the VOC fixture; labels from the fixture's own arrays."""
     import tensorflow as tf
 
     from pixelwise.data import load_split
     from pixelwise.class_sets import VOC
-    from voc_fixture import write_voc_fixture
 
-    fixture = write_voc_fixture(tmp_path / "manual", year=2007)
-    options = {"data_dir": str(tmp_path / "tfds"), "manual_dir": str(tmp_path / "manual")}
+    fixture = voc2007
+    options = dict(voc2007_built)
     model = tiny_unet(num_classes=21)
     run = write_run(tmp_path / "run", model, class_set=VOC,
                     config={"dataset": "voc2007_semantic", "image_size": 64, **options})
@@ -150,18 +149,17 @@ def test_evaluate_cli_on_the_voc_fixture_equals_numpy(tmp_path, capsys):
     assert (run / "confusion-validation.png").exists()
 
 
-def test_evaluate_cli_on_a_bare_keras_file_equals_numpy(tmp_path, capsys):
+def test_evaluate_cli_on_a_bare_keras_file_equals_numpy(voc2007, tmp_path, capsys):
     """No run folder: any .keras file, the class set from the dataset's metadata, results in --out."""
     from pixelwise.data import load_split
-    from voc_fixture import write_voc_fixture
 
     model = tiny_conv_model(num_classes=21)  # any size: native resolution needs no resizing
     model_file = tmp_path / "models" / "voc-conv.keras"
     model_file.parent.mkdir()
     model.save(model_file)
-    fixture = write_voc_fixture(tmp_path / "manual", year=2007)
+    fixture = voc2007  # evaluate builds the dataset from it into tmp_path / "tfds"
     data = ["--dataset", "voc2007_semantic", "--data-dir", tmp_path / "tfds",
-            "--manual-dir", tmp_path / "manual"]
+            "--manual-dir", voc2007.root]
 
     # Without --out or --dataset: one clear line, before any dataset is built.
     for argv, expected in (([*data], "--out DIR"), (["--out", tmp_path / "o"], "--dataset D")):
@@ -219,11 +217,8 @@ def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_pat
     assert code == 0 and (tmp_path / "o4" / "a_mask.png").exists()
 
 
-def test_evaluate_cli_refuses_a_dataset_with_other_classes(tmp_path, capsys):
-    from voc_fixture import write_voc_fixture
-
-    write_voc_fixture(tmp_path / "manual", year=2007)
-    options = {"data_dir": str(tmp_path / "tfds"), "manual_dir": str(tmp_path / "manual")}
+def test_evaluate_cli_refuses_a_dataset_with_other_classes(voc2007_built, tmp_path, capsys):
+    options = dict(voc2007_built)
     run = write_run(tmp_path / "run", tiny_conv_model(), config={"dataset": "voc2007_semantic", **options})
     code, _, stderr = _main(["evaluate", "--run", run], capsys)
     assert code == 2 and "trained on ['background', 'disc', 'square']" in stderr
@@ -285,13 +280,13 @@ def test_evaluate_cli_on_real_camvid_at_native_resolution(tmp_path, camvid_dir, 
 
 
 @pytest.mark.slow
-def test_evaluate_a_trained_run_reproduces_its_validation_metrics(tmp_path, capsys):
+def test_evaluate_a_trained_run_reproduces_its_validation_metrics(voc2007_built, tmp_path, capsys):
     """The run-folder contract with the real training code: `pixelwise evaluate --image-size`
     at the training size gives the val_pixel_accuracy / val_mean_iou that `fit` logged."""
     from pixelwise.training import TrainConfig, train
-    from training_fixture import TINY, build_voc_fixture
+    from training_fixture import TINY
 
-    voc = build_voc_fixture(tmp_path)
+    voc = dict(voc2007_built)
     out = tmp_path / "run"
     train(TrainConfig.from_dict({**TINY, **voc, "out": str(out), "epochs": 1}))
     logged = json.loads((out / "metrics.json").read_text())["final"]

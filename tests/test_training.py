@@ -17,12 +17,12 @@ from pixelwise.class_sets import CAMVID, VOC
 from pixelwise.history import read_history
 from pixelwise.runs import RunFolder
 from pixelwise.training import TrainConfig, TrainingData, load_training_data, resolve_config, train
-from training_fixture import TINY, build_voc_fixture, numpy_mean_iou
+from training_fixture import TINY, numpy_mean_iou
 
 
-@pytest.fixture(scope="module")
-def voc(tmp_path_factory):
-    return build_voc_fixture(tmp_path_factory.mktemp("voc"))
+@pytest.fixture
+def voc(voc2007_built):
+    return voc2007_built
 
 
 def tiny_config(voc, out, **options) -> TrainConfig:
@@ -263,7 +263,7 @@ def test_bad_input_fails_before_the_run_folder_is_written(voc, tmp_path):
     with pytest.raises(ValueError, match="does not take option"):
         train(tiny_config(voc, out, model_args={"base_filter": 4}))
     with pytest.raises(FileNotFoundError, match="not built"):
-        train(tiny_config({"data_dir": voc["data_dir"]}, out, dataset="camvid"))
+        train(tiny_config({"data_dir": str(tmp_path / "empty")}, out, dataset="camvid"))
     assert not out.exists()
     with pytest.raises(ValueError, match="start <= cap < 1"):
         tiny_config(voc, out, dropout_schedule=[0.5, 0.1, 1.0])

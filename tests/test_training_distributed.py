@@ -20,16 +20,16 @@ from pixelwise.callbacks import iou_key
 from pixelwise.class_sets import VOC
 from pixelwise.history import read_history
 from pixelwise.runs import RunFolder
-from training_fixture import TINY, build_voc_fixture
+from training_fixture import TINY
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT = 420
 
 
-@pytest.fixture(scope="module")
-def voc(tmp_path_factory):
-    return build_voc_fixture(tmp_path_factory.mktemp("voc"))
+@pytest.fixture
+def voc(voc2007_built):
+    return voc2007_built
 
 
 def _env(tmp_path, **extra):

@@ -1,30 +1,12 @@
-"""Shared helpers of the training tests: a built VOC fixture and tiny configurations."""
+"""Shared helpers of the training tests: tiny configurations and a NumPy mean IoU."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-from voc_fixture import write_voc_fixture
 
 #: Options that make a run tiny: 64 px, a 4-filter U-Net, 2 images a batch, no summaries noise.
 TINY = dict(image_size=64, batch_size=2, model_args={"base_filters": 4}, verbose=0,
             image_summaries=2)
-
-
-def build_voc_fixture(root: Path) -> dict:
-    """Write the VOC fixture under ``root`` and build ``voc2007_semantic`` from it.
-
-    Returns the ``data_dir`` / ``manual_dir`` options of a TrainConfig.
-    """
-    from pixelwise.data import load_split
-
-    manual = root / "manual"
-    write_voc_fixture(manual, year=2007)
-    options = {"data_dir": str(root / "tfds"), "manual_dir": str(manual)}
-    load_split("voc2007_semantic", "train", options["data_dir"], options["manual_dir"])
-    return options
 
 
 def numpy_mean_iou(labels: np.ndarray, logits: np.ndarray, num_classes: int,

@@ -47,7 +47,8 @@ from pixelwise.metrics import (
     mean_class_accuracy_from_confusion, mean_iou_from_confusion, pixel_accuracy_from_confusion,
 )
 from pixelwise.prediction import predict_array, resize_image_uint8
-from pixelwise.runs import DEFAULT_CHECKPOINT, DEFAULT_SPLIT, RunFolder, load_run
+from pixelwise.runs import RunFolder, load_run
+from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_SPLIT
 from pixelwise.transforms import resize_label
 
 

@@ -39,7 +39,8 @@ from pixelwise.class_sets import ClassSet
 from pixelwise.config import normalize_image_size
 from pixelwise.files import replace_dir, staging_dir
 from pixelwise.prediction import ends_in_softmax
-from pixelwise.runs import DEFAULT_CHECKPOINT, DEFAULT_EXPORT_SIZE, EXPORT_FORMATS, load_run
+from pixelwise.runs import load_run
+from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_EXPORT_SIZE, EXPORT_FORMATS
 
 #: ``"savedmodel"`` or ``"tflite"``.
 FORMATS = EXPORT_FORMATS

@@ -37,9 +37,8 @@ from pixelwise.files import write_all_atomic
 from pixelwise.prediction import (  # noqa: F401
     Box, Prediction, count_pixels, find_boxes, predict_array, resize_image_uint8,
 )
-from pixelwise.runs import (
-    DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH, load_run,
-)
+from pixelwise.runs import load_run
+from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
 
 #: Formats ``predict`` reads (Pillow format names).
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")

@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from pixelwise import tiling
 from pixelwise.class_sets import ClassSet
-from pixelwise.runs import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
+from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
 from pixelwise.transforms import resize_image
 
 

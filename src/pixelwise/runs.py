@@ -32,26 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from pixelwise.class_sets import ClassSet, resolve_class_set
+from pixelwise.defaults import DEFAULT_CHECKPOINT
 
 CHECKPOINT_NAMES = ("best", "last")
-
-# Defaults of using a trained model (evaluate, predict, export). The API's signatures use
-# them and the CLI shows them in --help; they live here because this module imports no
-# TensorFlow.
-#: The checkpoint of a run folder that is loaded unless another is named.
-DEFAULT_CHECKPOINT = "best"
-#: The split evaluated when neither the caller nor the run names one.
-DEFAULT_SPLIT = "validation"
-#: Side an image is resized to for a whole-image prediction (the chapter predicts at 512x512).
-DEFAULT_PREDICT_SIZE = 512
-#: Connected regions smaller than this many pixels get no box.
-DEFAULT_MIN_AREA = 100
-#: Tiles per forward pass in tiled prediction.
-DEFAULT_TILE_BATCH = 4
-#: Export formats, the first being the default.
-EXPORT_FORMATS = ("savedmodel", "tflite")
-#: Export size when neither the model nor the run fixes one.
-DEFAULT_EXPORT_SIZE = 512
 
 
 class RunFolder:

@@ -5,7 +5,7 @@ Each subcommand is one ``_add_<name>(subparsers)`` function listed in
 Handlers only parse arguments and call :mod:`pixelwise.datasets.api` (imported
 inside them: it loads TensorFlow). Defaults come from the API: folders default to
 None as in :func:`pixelwise.datasets.api.build`, the others are read from
-:mod:`pixelwise.dataset_defaults`, which ``browse`` uses too.
+:mod:`pixelwise.defaults`, which ``browse`` uses too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 
 from pixelwise.class_sets import class_set_from_info
 from pixelwise.cli import HelpFormatter
-from pixelwise.dataset_defaults import (
+from pixelwise.defaults import (
     BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT, tfds_data_dir,
 )
 

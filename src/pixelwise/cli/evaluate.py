@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pixelwise.cli import HelpFormatter
 from pixelwise.cli.model_options import add_model_options, model_source
-from pixelwise.runs import DEFAULT_SPLIT
+from pixelwise.defaults import DEFAULT_SPLIT
 
 
 def run_evaluate(args) -> int:

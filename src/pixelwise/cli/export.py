@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pixelwise.cli import HelpFormatter
 from pixelwise.cli.model_options import add_model_options, model_source
-from pixelwise.runs import DEFAULT_EXPORT_SIZE, EXPORT_FORMATS
+from pixelwise.defaults import DEFAULT_EXPORT_SIZE, EXPORT_FORMATS
 
 
 def run_export(args) -> int:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixelwise.class_sets import resolve_class_set
-from pixelwise.runs import CHECKPOINT_NAMES, DEFAULT_CHECKPOINT, RunFolder
+from pixelwise.runs import CHECKPOINT_NAMES, RunFolder
+from pixelwise.defaults import DEFAULT_CHECKPOINT
 
 
 def add_model_options(parser) -> None:

@@ -57,7 +57,7 @@ def get_builder(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
     Args:
         name: One of :func:`available`, or another registered TFDS dataset name.
         data_dir: TFDS data directory (default None: TFDS' own,
-            :func:`pixelwise.dataset_defaults.tfds_data_dir`).
+            :func:`pixelwise.defaults.tfds_data_dir`).
 
     Raises:
         ValueError: ``name`` is neither a pixelwise dataset nor a registered TFDS one.

@@ -26,12 +26,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from pixelwise.class_sets import ClassSet, class_set_from_info
-from pixelwise.dataset_defaults import BROWSE_ALPHA, BROWSE_NUM_EXAMPLES
+from pixelwise.defaults import BROWSE_ALPHA, BROWSE_NUM_EXAMPLES
 from pixelwise.datasets import api
 from pixelwise.drawing import overlay
 
 #: Default number of examples written by :func:`browse` (old name of
-#: :data:`pixelwise.dataset_defaults.BROWSE_NUM_EXAMPLES`).
+#: :data:`pixelwise.defaults.BROWSE_NUM_EXAMPLES`).
 DEFAULT_NUM_EXAMPLES = BROWSE_NUM_EXAMPLES
 #: Default opacity of the colour label in the overlay panel.
 DEFAULT_ALPHA = BROWSE_ALPHA

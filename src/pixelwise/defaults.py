@@ -1,4 +1,6 @@
-"""Defaults of pixelwise's dataset functions, in a module that imports no TensorFlow.
+"""Defaults of pixelwise's public functions, in one module that imports no TensorFlow.
+
+Training defaults are the fields of :class:`pixelwise.config.TrainConfig`; the others are here.
 
 :mod:`pixelwise.datasets` imports TFDS (it registers the builders), so the defaults that
 ``pixelwise datasets --help`` shows live here: :func:`pixelwise.datasets.browse.browse`
@@ -30,3 +32,20 @@ def tfds_data_dir() -> str:
     it is where ``data_dir=None`` puts and finds prepared datasets.
     """
     return os.environ.get("TFDS_DATA_DIR", os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
+
+
+# Using a trained model (evaluate, predict, export).
+#: The checkpoint of a run folder that is loaded unless another is named.
+DEFAULT_CHECKPOINT = "best"
+#: The split evaluated when neither the caller nor the run names one.
+DEFAULT_SPLIT = "validation"
+#: Side an image is resized to for a whole-image prediction (the chapter predicts at 512x512).
+DEFAULT_PREDICT_SIZE = 512
+#: Connected regions smaller than this many pixels get no box.
+DEFAULT_MIN_AREA = 100
+#: Tiles per forward pass in tiled prediction.
+DEFAULT_TILE_BATCH = 4
+#: Export formats, the first being the default.
+EXPORT_FORMATS = ("savedmodel", "tflite")
+#: Export size when neither the model nor the run fixes one.
+DEFAULT_EXPORT_SIZE = 512
