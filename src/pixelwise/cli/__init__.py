@@ -133,11 +133,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pixelwise: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            IsADirectoryError, PermissionError) as exc:
-        print(f"pixelwise {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:
+        # Bad input and unwritable or missing paths: one line, exit 2 (the API leaves nothing
+        # half-written). An OSError without a message still names the path it failed on.
+        print(f"pixelwise {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in str(exc):
+        text = f"{exc}: {exc.filename}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover
