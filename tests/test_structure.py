@@ -46,30 +46,50 @@ def saved_model_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("imports, load", [
-    ("import keras, pixelwise", "keras.saving.load_model"),  # the issue's snippet, exactly
-    ("import pixelwise, keras", "keras.saving.load_model"),  # registered when Keras loads
-    ("import pixelwise\nimport tensorflow as tf", "tf.keras.models.load_model"),  # TF imports Keras
-])
-def test_import_pixelwise_is_enough_to_load_its_keras_files(saved_model_file, imports, load, tmp_path):
-    code = (f"{imports}\n"
-            f"model = {load}({str(saved_model_file)!r})\n"
-            "print(type(model).__module__, type(model).__name__, model.count_params())\n"
-            "import numpy as np\n"
-            "logs = model.evaluate(np.zeros((1, 64, 64, 3)), np.zeros((1, 64, 64, 1)), verbose=0,\n"
-            "                      return_dict=True)\n"
-            "print(sorted(logs))\n")
-    result = _run_python(code, cwd=tmp_path)
+LOAD_CASES = {
+    "issue snippet": ("import keras, pixelwise", "keras.saving.load_model"),  # exactly as reported
+    "pixelwise first": ("import pixelwise, keras", "keras.saving.load_model"),  # registered on Keras' load
+    "via tf.keras": ("import pixelwise\nimport tensorflow as tf", "tf.keras.models.load_model"),
+}
+
+
+@pytest.fixture(scope="module")
+def load_results(saved_model_file, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """Each way of loading, and Keras alone, in its own fresh process; run side by side."""
+    codes = {
+        name: (f"{imports}\n"
+               f"model = {load}({str(saved_model_file)!r})\n"
+               "print(type(model).__module__, type(model).__name__, model.count_params())\n"
+               "import numpy as np\n"
+               "logs = model.evaluate(np.zeros((1, 64, 64, 3)), np.zeros((1, 64, 64, 1)), verbose=0,\n"
+               "                      return_dict=True)\n"
+               "print(sorted(logs))\n")
+        for name, (imports, load) in LOAD_CASES.items()
+    }
+    codes["keras alone"] = f"import keras\nkeras.saving.load_model({str(saved_model_file)!r})"
+    cwd = tmp_path_factory.mktemp("load")
+    processes = {name: subprocess.Popen([sys.executable, "-c", code], cwd=cwd, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for name, code in codes.items()}
+    results = {}
+    for name, process in processes.items():
+        stdout, stderr = process.communicate(timeout=300)
+        results[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return results
+
+
+@pytest.mark.parametrize("case", sorted(LOAD_CASES))
+def test_import_pixelwise_is_enough_to_load_its_keras_files(load_results, case):
+    result = load_results[case]
     assert result.returncode == 0, result.stderr[-3000:]
     first, second = result.stdout.strip().splitlines()[-2:]
     assert first.startswith("pixelwise.models.unet UNet ")
     assert "mean_iou" in second and "pixel_accuracy" in second
 
 
-def test_keras_alone_cannot_load_them(saved_model_file, tmp_path):
+def test_keras_alone_cannot_load_them(load_results):
     # Guards the test above: without pixelwise the classes are unknown, so that test is not vacuous.
-    result = _run_python(f"import keras\nkeras.saving.load_model({str(saved_model_file)!r})",
-                         cwd=tmp_path)
+    result = load_results["keras alone"]
     assert result.returncode != 0
     assert "pixelwise>UNet" in result.stderr
 
