@@ -184,11 +184,22 @@ ISBI2012 = ClassSet(
     void_color=(255, 0, 0),
 )
 
-CLASS_SETS: dict[str, ClassSet] = {c.name: c for c in (VOC, CAMVID, ISBI2012)}
+#: ``synthetic_shapes``, the drawn quickstart dataset: shapes and thin lines on a textured
+#: background; a 1-pixel void ring (255) surrounds each shape.
+SYNTHETIC_SHAPES = ClassSet(
+    name="synthetic_shapes",
+    class_names=("background", "disc", "box", "triangle", "line"),
+    palette=((0, 0, 0), (230, 25, 75), (60, 180, 75), (0, 130, 200), (255, 225, 25)),
+)
+
+CLASS_SETS: dict[str, ClassSet] = {
+    c.name: c for c in (VOC, CAMVID, ISBI2012, SYNTHETIC_SHAPES)
+}
 
 
 def get_class_set(name: str) -> ClassSet:
-    """Return a built-in class set by name (``voc``, ``camvid``, ``isbi2012``)."""
+    """Return a built-in class set by name (``voc``, ``camvid``, ``isbi2012``,
+    ``synthetic_shapes``)."""
     try:
         return CLASS_SETS[name]
     except KeyError:
@@ -227,6 +238,6 @@ def class_set_from_info(info) -> ClassSet:
 
 
 __all__: Sequence[str] = [
-    "ClassSet", "VOC", "CAMVID", "ISBI2012", "IGNORE_LABEL", "VOID_COLOR",
+    "ClassSet", "VOC", "CAMVID", "ISBI2012", "SYNTHETIC_SHAPES", "IGNORE_LABEL", "VOID_COLOR",
     "CLASS_SETS", "get_class_set", "resolve_class_set", "class_set_from_info",
 ]

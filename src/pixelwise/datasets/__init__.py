@@ -1,7 +1,8 @@
 """pixelwise datasets: TFDS builders registered on import, and their class sets.
 
 Importing this package registers ``voc2007_semantic``, ``voc2012_semantic``,
-``camvid`` and ``isbi2012_membranes`` with TFDS, so the chapter's code works::
+``camvid``, ``isbi2012_membranes`` and ``synthetic_shapes`` with TFDS, so the
+chapter's code works::
 
     import pixelwise.datasets  # noqa: F401
     dataset, info = tfds.load("voc2007_semantic", with_info=True)
@@ -12,6 +13,7 @@ from pixelwise.class_sets import (  # noqa: F401  (old import path kept)
 )
 from pixelwise.datasets.camvid import camvid_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.isbi2012_membranes import isbi2012_membranes_dataset_builder  # noqa: F401,E402
+from pixelwise.datasets.synthetic_shapes import synthetic_shapes_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.voc2007_semantic import voc2007_semantic_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.voc2012_semantic import voc2012_semantic_dataset_builder  # noqa: F401,E402
 from pixelwise.datasets.split_plan import skipped_examples  # noqa: F401,E402
