@@ -10,9 +10,10 @@ import pytest
 
 from pixelwise.class_sets import ClassSet
 from pixelwise.metrics import (
-    MeanIoU, PixelAccuracy, class_accuracy_from_confusion, confusion_matrix, iou_from_confusion,
-    mean_class_accuracy_from_confusion, mean_iou_from_confusion, pixel_accuracy_from_confusion,
-    segmentation_metrics,
+    MeanIoU, PixelAccuracy, class_accuracy_from_confusion, confusion_matrix, dice_from_confusion,
+    frequency_weighted_iou_from_confusion, iou_from_confusion, mean_class_accuracy_from_confusion,
+    mean_dice_from_confusion, mean_iou_from_confusion, pixel_accuracy_from_confusion,
+    precision_from_confusion, recall_from_confusion, segmentation_metrics,
 )
 
 VOID = 255
@@ -186,3 +187,46 @@ def test_confusion_matrix_rejects_bad_input():
         confusion_matrix(np.array([0, 7]), np.array([0, 1]), 4)
     with pytest.raises(ValueError, match="predictions in 0..3"):
         confusion_matrix(np.array([0, 1]), np.array([0, 4]), 4)
+
+
+@pytest.mark.parametrize("seed, absent", [(5, ()), (6, (1,)), (7, (0, 3))])
+def test_precision_recall_dice_and_frequency_weighted_iou_equal_numpy(seed, absent):
+    """Each score from explicit per-class pixel sets, never from a confusion matrix."""
+    labels, logits = random_batch(seed, absent=absent)
+    truth_map, predicted_map = labels[..., 0], logits.argmax(-1)
+    # A class predicted somewhere but never in the labels: precision 0, recall NaN.
+    stray = (truth_map == 2) & (predicted_map == 2)
+    if 3 in absent:
+        predicted_map = np.where(stray, 3, predicted_map)
+    cm = confusion_matrix(truth_map, predicted_map, K)
+    valid = truth_map != VOID
+    precision, recall, dice, iou, support = [], [], [], [], []
+    for c in range(K):
+        truth, predicted = valid & (truth_map == c), valid & (predicted_map == c)
+        both = (truth & predicted).sum()
+        precision.append(both / predicted.sum() if predicted.sum() else math.nan)
+        recall.append(both / truth.sum() if truth.sum() else math.nan)
+        sizes = truth.sum() + predicted.sum()
+        dice.append(2 * both / sizes if sizes else math.nan)
+        union = (truth | predicted).sum()
+        iou.append(both / union if union else math.nan)
+        support.append(truth.sum())
+    np.testing.assert_allclose(precision_from_confusion(cm), precision)
+    np.testing.assert_allclose(recall_from_confusion(cm), recall)
+    np.testing.assert_allclose(dice_from_confusion(cm), dice)
+    assert mean_dice_from_confusion(cm) == pytest.approx(np.nanmean(dice))
+    weights = np.array(support) / valid.sum()
+    expected_fw = sum(w * v for w, v in zip(weights, iou) if w > 0)
+    assert frequency_weighted_iou_from_confusion(cm) == pytest.approx(expected_fw)
+    # Dice and IoU of one class are tied: D = 2 IoU / (1 + IoU).
+    iou = np.array(iou)
+    np.testing.assert_allclose(dice_from_confusion(cm), 2 * iou / (1 + iou))
+    if 3 in absent and stray.any():
+        assert precision_from_confusion(cm)[3] == 0 and math.isnan(recall_from_confusion(cm)[3])
+
+
+def test_scores_of_an_empty_matrix_are_nan():
+    empty = np.zeros((3, 3), np.int64)
+    assert math.isnan(frequency_weighted_iou_from_confusion(empty))
+    assert math.isnan(mean_dice_from_confusion(empty))
+    assert np.isnan(precision_from_confusion(empty)).all() and np.isnan(dice_from_confusion(empty)).all()

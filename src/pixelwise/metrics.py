@@ -24,7 +24,10 @@ class, columns: predicted class):
 
 IoU of class ``c`` is ``TP / (TP + FP + FN)``; a class with an empty union (never in
 the labels nor in the predictions) has IoU NaN and is left out of the mean, as
-Keras' ``MeanIoU`` and mmsegmentation do.
+Keras' ``MeanIoU`` and mmsegmentation do. The same matrix gives precision, recall,
+Dice (F1) and the frequency-weighted IoU. Boundary IoU needs the label maps themselves
+(:mod:`pixelwise.boundary_iou`); the interval of mean IoU needs one matrix per image
+(:mod:`pixelwise.bootstrap`).
 """
 
 from __future__ import annotations
@@ -260,8 +263,57 @@ def mean_class_accuracy_from_confusion(cm) -> float:
     return float(np.nanmean(accuracy)) if np.any(~np.isnan(accuracy)) else float("nan")
 
 
+def precision_from_confusion(cm) -> np.ndarray:
+    """Per-class precision ``TP / (TP + FP)``; NaN for classes never predicted."""
+    cm = np.asarray(cm, dtype=np.float64)
+    predicted = cm.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(predicted > 0, np.diag(cm) / predicted, np.nan)
+
+
+def recall_from_confusion(cm) -> np.ndarray:
+    """Per-class recall ``TP / (TP + FN)`` (the per-class accuracy); NaN for classes absent from the labels."""
+    return class_accuracy_from_confusion(cm)
+
+
+def dice_from_confusion(cm) -> np.ndarray:
+    """Per-class Dice (F1) ``2 TP / (2 TP + FP + FN)``; NaN where the union is empty (as IoU)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    true_positive = np.diag(cm)
+    total = cm.sum(axis=0) + cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, 2 * true_positive / total, np.nan)
+
+
+def mean_dice_from_confusion(cm) -> float:
+    """Mean Dice over the classes with a non-empty union (the classes of the mean IoU)."""
+    dice = dice_from_confusion(cm)
+    return float(np.nanmean(dice)) if np.any(~np.isnan(dice)) else float("nan")
+
+
+def frequency_weighted_iou_from_confusion(cm) -> float:
+    """IoU of each class weighted by its share of the (non-void) labelled pixels (Long et al. 2015).
+
+    ``sum_c (support_c / total) * IoU_c``; a class absent from the labels weighs nothing.
+    NaN for an empty matrix.
+
+    Example:
+        >>> frequency_weighted_iou_from_confusion([[3, 1], [0, 0]])   # 4 pixels, all class 0
+        0.75
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    support = cm.sum(axis=1)
+    total = support.sum()
+    if total == 0:
+        return float("nan")
+    iou = np.nan_to_num(iou_from_confusion(cm))
+    return float(np.sum(support / total * iou))
+
+
 __all__ = [
     "MeanIoU", "PixelAccuracy", "segmentation_metrics", "confusion_matrix",
     "iou_from_confusion", "mean_iou_from_confusion", "pixel_accuracy_from_confusion",
     "class_accuracy_from_confusion", "mean_class_accuracy_from_confusion",
+    "precision_from_confusion", "recall_from_confusion", "dice_from_confusion",
+    "mean_dice_from_confusion", "frequency_weighted_iou_from_confusion",
 ]
