@@ -49,3 +49,18 @@ DEFAULT_TILE_BATCH = 4
 EXPORT_FORMATS = ("savedmodel", "tflite")
 #: Export size when neither the model nor the run fixes one.
 DEFAULT_EXPORT_SIZE = 512
+
+# Evaluation and prediction modes, test-time augmentation, extra metrics.
+#: How an image is predicted: ``whole`` (resized to one size, one pass) or ``slide`` (native
+#: resolution in overlapping tiles, :mod:`pixelwise.tiling`); the first is the default.
+PREDICTION_MODES = ("whole", "slide")
+#: Test-time augmentation spec: ``none``, ``flip``, ``scales=0.75,1,1.25`` or both, comma-joined.
+DEFAULT_TTA = "none"
+#: Boundary IoU band width as a fraction of the image diagonal (Cheng et al. 2021).
+DEFAULT_BOUNDARY_RATIO = 0.02
+#: Bootstrap resamples for the interval of mean IoU (0: no interval).
+DEFAULT_BOOTSTRAP_RESAMPLES = 1000
+#: Seed of the bootstrap resampling, so the interval is reproducible.
+DEFAULT_BOOTSTRAP_SEED = 0
+#: Coverage of the bootstrap interval (percentiles 2.5 and 97.5).
+DEFAULT_CONFIDENCE = 0.95
