@@ -3,9 +3,13 @@
 Every file pixelwise writes for a user (predictions, evaluation results, exports) goes
 through here. A file is written under a temporary name in its own folder (same file
 system, so the rename is atomic) and renamed only once complete; an interrupted call
-leaves either the previous file or the new one. Temporary files are created by
-:func:`tempfile.mkstemp`, so the files written are readable by their owner only
-(mode 0600).
+leaves either the previous file or the new one. Files get the mode any new file gets
+(0666 less the umask: 0644 under the usual umask 022), not :func:`tempfile.mkstemp`'s
+private 0600.
+
+An output that cannot be written (its folder is a file, read-only, not permitted, full)
+raises an ``OSError`` of the same kind whose message names the path, the reason and the
+fix (choose another ``--out``), with nothing left behind.
 
 Importable without TensorFlow.
 
@@ -19,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -53,20 +58,53 @@ def write_all_atomic(files: Mapping[os.PathLike | str, bytes | str]) -> list[Pat
         The paths written, in the order given.
     """
     staged: list[tuple[str, Path]] = []
+    mode = new_file_mode()
     try:
         for path, data in files.items():
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            staged.append((temp, path))
-            with os.fdopen(handle, "wb") as file:
-                file.write(data.encode() if isinstance(data, str) else data)
+            with explained(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+                staged.append((temp, path))
+                with os.fdopen(handle, "wb") as file:
+                    file.write(data.encode() if isinstance(data, str) else data)
+                os.chmod(temp, mode)
         for temp, path in staged:
-            os.replace(temp, path)
+            with explained(path):
+                os.replace(temp, path)
     finally:
         for temp, _ in staged:
             Path(temp).unlink(missing_ok=True)
     return [path for _, path in staged]
+
+
+@contextlib.contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """A temporary file beside ``path`` for a writer that takes a file name; renamed on success.
+
+    The temporary name keeps ``path``'s extension (``keras.utils.plot_model`` picks the
+    format from it). The file is renamed to ``path`` when the block ends without error,
+    and removed otherwise.
+
+    Example:
+        >>> out = Path(tempfile.mkdtemp()) / "graph.dot"
+        >>> with atomic_path(out) as temp:
+        ...     _ = temp.write_text("digraph {}")
+        >>> out.read_text()
+        'digraph {}'
+    """
+    path = Path(path)
+    with explained(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    try:
+        os.chmod(temp, new_file_mode())
+        yield Path(temp)
+        with explained(path):
+            os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -86,8 +124,9 @@ def staging_dir(out) -> Iterator[Path]:
         ['model.txt']
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    with explained(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         yield staging
     finally:
@@ -105,12 +144,89 @@ def replace_dir(new, out) -> Path:
         ``out`` as a :class:`~pathlib.Path`.
     """
     new, out = Path(new), Path(out)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-        os.replace(new, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, out)
+    with explained(out):
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(new, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(new, out)
     return out
+
+
+# ----------------------------------------------------------------------------- modes and errors
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0666 less the process umask."""
+    return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # No /proc (macOS, kernels before 4.7): reading it means setting it; set it back at once.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def make_dirs(folder) -> Path:
+    """``folder`` and its parents, created if missing; a clear error when that cannot be done."""
+    folder = Path(folder)
+    with explained(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+_REASONS = {
+    errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+    errno.EROFS: "the file system is read-only", errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+}
+
+
+@contextlib.contextmanager
+def explained(path) -> Iterator[None]:
+    """Re-raise an ``OSError`` met while writing ``path`` as one naming the path, the cause and the fix.
+
+    The new error has the same class (``PermissionError`` stays one), except that a
+    file where a folder should be is a ``NotADirectoryError`` (``mkdir`` reports it as
+    ``FileExistsError``).
+
+    Example:
+        >>> afile = Path(tempfile.mkdtemp()) / "afile"
+        >>> _ = afile.write_text("x")
+        >>> make_dirs(afile / "out")          # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        NotADirectoryError: Cannot write '.../afile/out': '.../afile' is a file, not a folder; choose another output folder (--out).
+    """
+    path = Path(path)
+    try:
+        yield
+    except OSError as exc:
+        blocker = _file_in_the_way(path)
+        if blocker is not None:
+            raise NotADirectoryError(
+                f"Cannot write {str(path)!r}: {str(blocker)!r} is a file, not a folder; choose "
+                "another output folder (--out)."
+            ) from exc
+        reason = _REASONS.get(exc.errno) or exc.strerror or str(exc)
+        raise type(exc)(
+            f"Cannot write {str(path)!r}: {reason}; choose a writable output folder (--out)."
+        ) from exc
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` (itself excluded) when it is not a folder."""
+    for ancestor in path.parents:
+        if ancestor.exists() or ancestor.is_symlink():
+            return None if ancestor.is_dir() else ancestor
+    return None
