@@ -134,8 +134,11 @@ class ClassSet:
         return cls.from_metadata(json.loads(text))
 
 
-def _voc_palette(n: int) -> list[tuple[int, int, int]]:
-    """PASCAL VOC's bit-interleaved colour map (VOCdevkit's ``labelcolormap``)."""
+def voc_palette(n: int) -> list[tuple[int, int, int]]:
+    """The first ``n`` colours of PASCAL VOC's bit-interleaved colour map (VOCdevkit's ``labelcolormap``).
+
+    Also the colours of datasets whose class file gives none (``classes.txt``).
+    """
     palette = []
     for i in range(n):
         r = g = b = 0
@@ -157,7 +160,7 @@ VOC = ClassSet(
         "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
         "pottedplant", "sheep", "sofa", "train", "tvmonitor",
     ),
-    palette=tuple(_voc_palette(21)),
+    palette=tuple(voc_palette(21)),
 )
 
 #: CamVid, 11-class SegNet version; annotation value 11 ("Unlabelled") becomes 255.
@@ -192,14 +195,38 @@ SYNTHETIC_SHAPES = ClassSet(
     palette=((0, 0, 0), (230, 25, 75), (60, 180, 75), (0, 130, 200), (255, 225, 25)),
 )
 
+#: Oxford-IIIT Pet trimaps as two classes: 1 (pet) -> 1, 2 (background) -> 0, 3 (border) -> 255.
+OXFORD_IIIT_PET = ClassSet(
+    name="oxford_iiit_pet",
+    class_names=("background", "pet"),
+    palette=((0, 0, 0), (128, 0, 0)),
+)
+
+#: Cityscapes' 19 evaluation classes (train ids 0..18, cityscapesScripts' labels.py), its colours.
+CITYSCAPES = ClassSet(
+    name="cityscapes",
+    class_names=(
+        "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+        "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
+        "motorcycle", "bicycle",
+    ),
+    palette=(
+        (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
+        (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152),
+        (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100),
+        (0, 80, 100), (0, 0, 230), (119, 11, 32),
+    ),
+    void_color=(0, 0, 0),
+)
+
 CLASS_SETS: dict[str, ClassSet] = {
-    c.name: c for c in (VOC, CAMVID, ISBI2012, SYNTHETIC_SHAPES)
+    c.name: c for c in (VOC, CAMVID, ISBI2012, SYNTHETIC_SHAPES, OXFORD_IIIT_PET, CITYSCAPES)
 }
 
 
 def get_class_set(name: str) -> ClassSet:
     """Return a built-in class set by name (``voc``, ``camvid``, ``isbi2012``,
-    ``synthetic_shapes``)."""
+    ``synthetic_shapes``, ``oxford_iiit_pet``, ``cityscapes``)."""
     try:
         return CLASS_SETS[name]
     except KeyError:
@@ -238,6 +265,6 @@ def class_set_from_info(info) -> ClassSet:
 
 
 __all__: Sequence[str] = [
-    "ClassSet", "VOC", "CAMVID", "ISBI2012", "SYNTHETIC_SHAPES", "IGNORE_LABEL", "VOID_COLOR",
-    "CLASS_SETS", "get_class_set", "resolve_class_set", "class_set_from_info",
+    "ClassSet", "VOC", "CAMVID", "ISBI2012", "SYNTHETIC_SHAPES", "OXFORD_IIIT_PET", "CITYSCAPES",
+    "IGNORE_LABEL", "VOID_COLOR", "voc_palette", "CLASS_SETS", "get_class_set", "resolve_class_set", "class_set_from_info",
 ]
