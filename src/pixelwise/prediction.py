@@ -3,10 +3,14 @@
 What :func:`pixelwise.predict` computes once the image is an array (reading files and
 writing outputs is :mod:`pixelwise.inference`):
 
-* :func:`predict_array`: either the image is resized to ``size`` x ``size`` (bilinear,
-  as the chapter does) and the softmax probabilities resized back to the image's own
-  size (bilinear, then argmax: class ids are never interpolated), or it is predicted at
-  native resolution in overlapping tiles (``tile=``, see :mod:`pixelwise.tiling`);
+* :func:`predict_probabilities`: the softmax probabilities of one image at its own size,
+  under a mode and a test-time augmentation (:class:`pixelwise.tta.TTA`). Mode ``whole``: the image is
+  resized to ``size`` x ``size`` (bilinear, as the chapter does) and the probabilities
+  resized back (bilinear). Mode ``slide``: native resolution in overlapping tiles
+  (:mod:`pixelwise.tiling`). With TTA every view (a scale, flipped or not) is predicted
+  the same way, its probabilities brought back to the image's size (and flipped back),
+  and the views averaged; only then is the argmax taken;
+* :func:`predict_array`: labels and confidence from those (class ids are never interpolated);
 * :func:`count_pixels`: the chapter's ``pixels_per_label`` by class name;
 * :func:`find_boxes`: bounding boxes of the connected regions (8-connected) of every
   non-background class, with their area and mean confidence (exercise 20).
@@ -28,8 +32,9 @@ from scipy import ndimage
 
 from pixelwise import tiling
 from pixelwise.class_sets import ClassSet
-from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
+from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH, PREDICTION_MODES
 from pixelwise.transforms import resize_image
+from pixelwise.tta import TTA
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,8 +108,131 @@ def ends_in_softmax(model) -> bool:
     return activation is keras.activations.softmax
 
 
+def resolve_mode(mode: str | None, tile: int | None) -> str:
+    """``whole`` or ``slide``; ``None`` means ``slide`` when a tile size is given, else ``whole``."""
+    if mode is None:
+        return "slide" if tile is not None else "whole"
+    if mode not in PREDICTION_MODES:
+        raise ValueError(f"Expected a mode in {PREDICTION_MODES}, received {mode!r}.")
+    if mode == "whole" and tile is not None:
+        raise ValueError(
+            f"Expected no tile size with mode 'whole', received tile {tile}; pass --mode slide "
+            "to predict in tiles, or leave out --tile."
+        )
+    return mode
+
+
+def default_tile(model, size) -> int:
+    """Tile side of mode ``slide`` when none is given: a fixed-size model's input side, else
+    the (smaller) side of ``size``, the whole-image size (the training size in evaluation)."""
+    fixed = tiling.model_spatial_input(model)
+    if fixed[0] is not None and fixed[0] == fixed[1]:
+        return fixed[0]
+    if size is None:
+        raise ValueError(
+            "Expected a tile size for mode 'slide', received none, and neither the model nor "
+            "the run fixes an image size; pass --tile N (e.g. the training image size)."
+        )
+    return min(size) if isinstance(size, (tuple, list)) else int(size)
+
+
+def predict_probabilities(model, image: np.ndarray, *, mode: str | None = None,
+                          size=DEFAULT_PREDICT_SIZE, tile: int | None = None,
+                          overlap: int | None = None, tta=None,
+                          batch_size: int = DEFAULT_TILE_BATCH) -> np.ndarray:
+    """Softmax probabilities of a uint8 (H, W, C) image at its own size, averaged over TTA views.
+
+    Args:
+        model: ``keras.Model`` whose outputs are one logit (or probability) per class.
+        image: uint8 (H, W, C), C the model's input channels.
+        mode: ``whole`` or ``slide`` (default: ``slide`` if ``tile`` is given, else ``whole``).
+        size: Mode ``whole``: side (or (H, W)) the image is resized to (default 512); a model
+            with a fixed input size uses that; ``None``: the image's own size. Sizes the
+            model cannot take are mirrored out to one it can. Mode ``slide``: the default
+            tile side (:func:`default_tile`).
+        tile: Mode ``slide``: tile side (see :func:`pixelwise.tiling.tile_geometry`).
+        overlap: Mode ``slide``: tile overlap in pixels; default: the tiling module's.
+        tta: A :class:`TTA` or its spec, e.g. ``"flip,scales=0.75,1,1.25"`` (default none).
+        batch_size: Tiles per forward pass (default 4).
+
+    Returns:
+        (H, W, K) float32, each pixel's probabilities summing to 1.
+
+    Example:
+        >>> probs = predict_probabilities(model, image, tta="flip")   # doctest: +SKIP
+        >>> probs.shape[:2] == image.shape[:2]                        # doctest: +SKIP
+        True
+    """
+    mode, tta = resolve_mode(mode, tile), TTA.parse(tta)
+    if mode == "slide" and tile is None:
+        tile = default_tile(model, size)
+    total = None
+    for scale, flipped in tta.views:
+        view = image[:, ::-1] if flipped else image
+        if mode == "slide":
+            probs = _slide_probabilities(model, view, tile, overlap, scale, batch_size)
+        else:
+            probs = _whole_probabilities(model, view, size, scale, batch_size)
+        if flipped:
+            probs = probs[:, ::-1]
+        total = probs if total is None else total + probs
+    return np.ascontiguousarray(total / len(tta.views), dtype=np.float32)
+
+
+def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    return max(1, int(round(size[0] * scale))), max(1, int(round(size[1] * scale)))
+
+
+def _to_image_size(probs: np.ndarray, height: int, width: int) -> np.ndarray:
+    if probs.shape[:2] == (height, width):
+        return probs
+    # Probabilities, not class ids, are interpolated; the argmax comes after.
+    return tf.image.resize(probs, (height, width), method="bilinear").numpy()
+
+
+def _slide_probabilities(model, image, tile, overlap, scale, batch_size) -> np.ndarray:
+    height, width = image.shape[:2]
+    if scale != 1:
+        image = resize_image_uint8(image, _scaled((height, width), scale))
+    probs = tiling.predict_tiled(
+        model, image, tile, overlap, batch_size=batch_size, return_probabilities=True,
+        outputs_are_probabilities=ends_in_softmax(model),
+    ).probabilities
+    return _to_image_size(probs, height, width)
+
+
+def _whole_probabilities(model, image, size, scale, batch_size) -> np.ndarray:
+    height, width = image.shape[:2]
+    target = tiling.whole_image_size(model, size) or (height, width)
+    if scale != 1:
+        fixed = tiling.model_spatial_input(model)
+        if fixed[0] is not None and fixed[1] is not None:
+            raise ValueError(
+                f"This model only takes {fixed[0]}x{fixed[1]} inputs, so whole images cannot be "
+                f"rescaled (TTA scale {scale:g}); use --mode slide (tiles of {fixed[0]}) or no scales."
+            )
+        target = _scaled(target, scale)
+    if target != (height, width):
+        image = resize_image_uint8(image, target)
+    resized = image.astype(np.float32) / 255.0
+    softmax_out = ends_in_softmax(model)
+    if tiling.output_shape(model, *target) == target:
+        outputs = np.asarray(model.predict_on_batch(resized[None]), np.float32)[0]
+        probs = outputs if softmax_out else tiling.softmax(outputs)
+    else:
+        # Valid-padding model, or a size the model can't take directly: one square tile
+        # with mirrored borders whose output covers the (resized) image.
+        covering, covering_overlap = tiling.covering_tile(model, max(target))
+        probs = tiling.predict_tiled(
+            model, resized, covering, covering_overlap, batch_size=batch_size,
+            return_probabilities=True, outputs_are_probabilities=softmax_out,
+        ).probabilities
+    return _to_image_size(probs, height, width)
+
+
 def predict_array(model, image: np.ndarray, size=DEFAULT_PREDICT_SIZE, tile=None, overlap=None,
-                  return_probabilities=False, batch_size=DEFAULT_TILE_BATCH):
+                  return_probabilities=False, batch_size=DEFAULT_TILE_BATCH, *,
+                  mode: str | None = None, tta=None):
     """Labels, confidence (and probabilities) of a uint8 (H, W, C) image, at its own size.
 
     Args:
@@ -118,42 +246,27 @@ def predict_array(model, image: np.ndarray, size=DEFAULT_PREDICT_SIZE, tile=None
         overlap: Tile overlap in pixels; default: :func:`pixelwise.tiling.tile_geometry`'s.
         return_probabilities: Also return the (H, W, K) float32 softmax.
         batch_size: Tiles per forward pass (default 4).
+        mode: ``whole`` or ``slide``; default ``slide`` if ``tile`` is given, else ``whole``.
+        tta: Test-time augmentation, a :class:`TTA` or its spec (default none).
 
     Returns:
         ``(labels, confidence, probabilities)``: (H, W) uint8 class ids (int32 beyond 256
         classes), (H, W) float32 probability of the predicted class, and the probabilities
         or ``None``.
     """
-    softmax_out = ends_in_softmax(model)
-    height, width = image.shape[:2]
-    if tile is not None:
+    mode, tta = resolve_mode(mode, tile), TTA.parse(tta)
+    if mode == "slide" and tta.views == [(1.0, False)] and not return_probabilities:
+        # One tiled pass keeps only labels and confidence: no (H, W, K) array.
         result = tiling.predict_tiled(
-            model, image, tile, overlap, batch_size=batch_size,
-            return_probabilities=return_probabilities, outputs_are_probabilities=softmax_out,
+            model, image, tile if tile is not None else default_tile(model, size), overlap,
+            batch_size=batch_size, outputs_are_probabilities=ends_in_softmax(model),
         )
-        return result.labels, result.confidence, result.probabilities
-
-    target = tiling.whole_image_size(model, size) or (height, width)
-    if target != (height, width):
-        image = resize_image_uint8(image, target)
-    resized = image.astype(np.float32) / 255.0
-    if tiling.output_shape(model, *target) == target:
-        outputs = np.asarray(model.predict_on_batch(resized[None]), np.float32)[0]
-        probs = outputs if softmax_out else tiling.softmax(outputs)
-    else:
-        # Valid-padding model, or a size the model can't take directly: one square tile
-        # with mirrored borders whose output covers the (resized) image.
-        covering, covering_overlap = tiling.covering_tile(model, max(target))
-        probs = tiling.predict_tiled(
-            model, resized, covering, covering_overlap, batch_size=batch_size,
-            return_probabilities=True, outputs_are_probabilities=softmax_out,
-        ).probabilities
-    if probs.shape[:2] != (height, width):
-        # Probabilities, not class ids, are interpolated; the argmax comes after.
-        probs = tf.image.resize(probs, (height, width), method="bilinear").numpy()
+        return result.labels, result.confidence, None
+    probs = predict_probabilities(model, image, mode=mode, size=size, tile=tile, overlap=overlap,
+                                  tta=tta, batch_size=batch_size)
     labels = probs.argmax(axis=-1).astype(np.uint8 if probs.shape[-1] <= 256 else np.int32)
     confidence = probs.max(axis=-1).astype(np.float32)
-    return labels, confidence, (probs.astype(np.float32) if return_probabilities else None)
+    return labels, confidence, (probs if return_probabilities else None)
 
 
 def resize_image_uint8(image: np.ndarray, size) -> np.ndarray:
