@@ -1,16 +1,20 @@
 """The download path: fixture tars served over HTTP on 127.0.0.1, verified against checksums.tsv.
 
 The builder under test is the real ``voc2007_semantic`` builder with two class
-attributes redirected: ``DATA_URLS`` (to the local server) and the checksums
+attributes redirected: ``DATA_URLS`` (to the local server, or to 127.0.0.1 ports
+where nothing listens, standing for a machine without network) and the checksums
 file (to one listing the fixture tars). Download, checksum validation,
-extraction and generation are TFDS' and pixelwise's real code.
+extraction and generation are TFDS' and pixelwise's real code. No test sends
+anything to an address other than 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +98,73 @@ def test_download_verifies_checksums_and_builds(served, tmp_path):
     downloaded = {p.stat().st_size for p in (tmp_path / "data" / "downloads").rglob("*.tar")
                   if p.is_file()}
     assert set(fixture.sizes.values()) <= downloaded
+
+
+def _folders_and_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.fixture
+def closed_ports():
+    """Two 127.0.0.1 ports bound but not listening: connecting is refused, as offline."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(2)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    yield [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+
+
+def test_offline_download_fails_in_seconds_with_one_message_and_no_debris(
+        closed_ports, voc2007, tmp_path):
+    # Before the fix TFDS retried each refused connection ten times with growing
+    # pauses: about 7 minutes for the two mirrors, then a multi-line message and four
+    # empty *.tar.tmp.* folders plus an empty dataset folder.
+    mirrors = [f"http://127.0.0.1:{port}/voc{{year}}/" for port in closed_ports]
+    checksums = tmp_path / "checksums.tsv"
+    checksums.write_text(voc2007.checksums_tsv("http://127.0.0.1/"))
+    builder = _builder_class(mirrors, checksums)(data_dir=tmp_path / "data")
+    start = time.monotonic()
+    with pytest.raises(ConnectionError) as err:
+        builder.download_and_prepare()
+    elapsed = time.monotonic() - start
+    message = str(err.value)
+    assert elapsed < 20, f"took {elapsed:.1f} s"
+    assert "\n" not in message
+    for name in TAR_NAMES[2007].values():
+        assert name in message
+    for port in closed_ports:
+        assert f"http://127.0.0.1:{port}/voc2007/ (cannot connect to 127.0.0.1:{port}: " in message
+    assert "--manual-dir DIR" in message
+    assert not (tmp_path / "data").exists(), _folders_and_files(tmp_path / "data")
+
+
+def test_offline_build_keeps_what_was_there(closed_ports, voc2007, tmp_path):
+    """An existing data dir and download dir stay, with their contents; nothing is added."""
+    data_dir, download_dir = tmp_path / "data", tmp_path / "dl"
+    (data_dir / "other_dataset" / "1.0.0").mkdir(parents=True)
+    (download_dir / "old.tar").parent.mkdir(parents=True)
+    (download_dir / "old.tar").write_bytes(b"kept")
+    mirrors = [f"http://127.0.0.1:{port}/" for port in closed_ports]
+    checksums = tmp_path / "checksums.tsv"
+    checksums.write_text(voc2007.checksums_tsv(mirrors[0]))
+    before = _folders_and_files(tmp_path)
+    builder = _builder_class(mirrors, checksums)(data_dir=data_dir)
+    with pytest.raises(ConnectionError):
+        builder.download_and_prepare(download_dir=download_dir)
+    assert _folders_and_files(tmp_path) == before
+
+
+def test_failed_mirror_leaves_no_temporary_folders(served, tmp_path):
+    """The first mirror answers 404 (TFDS made a *.tmp.* folder per file); the second serves."""
+    fixture, base_url, _ = served
+    checksums = tmp_path / "checksums.tsv"
+    checksums.write_text(fixture.checksums_tsv(base_url))
+    builder = _builder_class([base_url + "missing/", base_url], checksums)(data_dir=tmp_path / "data")
+    builder.download_and_prepare()
+    assert builder.is_prepared()
+    leftovers = [p for p in (tmp_path / "data").rglob("*") if ".tmp." in p.name]
+    assert leftovers == []
 
 
 def test_wrong_checksum_fails_clearly(served, tmp_path):

@@ -48,6 +48,7 @@ import functools
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -57,6 +58,7 @@ from pixelwise.class_sets import ClassSet
 from pixelwise.datasets.decoding import (
     InvalidExampleError, decode_image, decode_label, read_bytes, short_path,
 )
+from pixelwise.datasets.folders import tidied
 from pixelwise.datasets.split_plan import (
     SKIPPED_KEY, ExamplePair, SplitPlan, format_skip_summary, plan_skip_report, skipped_examples,
 )
@@ -214,16 +216,24 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         return report
 
     def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
-        """TFDS' ``download_and_prepare`` without the GCS lookup (pixelwise datasets are not on GCS).
+        """TFDS' ``download_and_prepare`` without the GCS lookup, leaving no debris when it fails.
 
-        The lookup would otherwise make every offline build wait on the network.
+        pixelwise datasets are not on GCS; the lookup would make every offline build
+        wait on the network. TFDS' temporary download folders are removed, and when
+        the build fails, so are the empty dataset and download folders it made
+        (:func:`~pixelwise.datasets.folders.tidied`); downloaded archives are kept.
         """
         config = download_config or tfds.download.DownloadConfig()
         if config.try_download_gcs:
             config = dataclasses.replace(config, try_download_gcs=False)
-        return super().download_and_prepare(
-            download_dir=download_dir, download_config=config, **kwargs
-        )
+        root = Path(self.data_dir_root)
+        written = [root / self.name, Path(download_dir or root / "downloads")]
+        if config.extract_dir:
+            written.append(Path(config.extract_dir))
+        with tidied(written):
+            return super().download_and_prepare(
+                download_dir=download_dir, download_config=config, **kwargs
+            )
 
     def _download_and_prepare(self, dl_manager, download_config=None):
         self._split_plans = {}

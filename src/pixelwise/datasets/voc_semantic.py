@@ -31,6 +31,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from pixelwise.class_sets import VOC
+from pixelwise.datasets.mirrors import unreachable
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import ExamplePair, SplitPlan
 
@@ -221,23 +222,30 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
         return voc_dir
 
     def _download_voc_dirs(self, dl_manager) -> dict[str, Path]:
-        errors = []
-        for base in self.DATA_URLS:
-            base = base.format(year=self.RELEASE.year)
-            urls = {part: base + name for part, name in self.RELEASE.tar_names.items()}
+        release = self.RELEASE
+        mirrors = [base.format(year=release.year) for base in self.DATA_URLS]
+        # One connection to each mirror first: offline, TFDS would retry every file for minutes.
+        errors = unreachable(mirrors)
+        for base in mirrors:
+            if base in errors:
+                continue
+            urls = {part: base + name for part, name in release.tar_names.items()}
             try:
                 extracted = dl_manager.download_and_extract(urls)
             except tfds.download.download_manager.NonMatchingChecksumError:
                 raise
             except Exception as exc:  # network errors come in many types
-                logger.warning("%s: download from %s failed: %s", self.name, base, exc)
-                errors.append(f"{base}: {type(exc).__name__}: {exc}")
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                logger.warning("%s: download from %s failed: %s", self.name, base, reason)
+                errors[base] = f"{type(exc).__name__}: {reason}"
                 continue
             return {part: self._voc_dir_in(path, part, urls[part]) for part, path in extracted.items()}
+        tried = "; ".join(f"{base} ({errors[base]})" for base in mirrors)
         raise ConnectionError(
-            f"{self.name}: could not download {', '.join(self.RELEASE.tar_names.values())} from any of "
-            f"{len(errors)} location(s):\n  " + "\n  ".join(errors) + "\n"
-            + self.MANUAL_DOWNLOAD_INSTRUCTIONS
+            f"{self.name}: could not download {' and '.join(release.tar_names.values())} from "
+            f"any of the {len(mirrors)} mirror(s) tried: {tried}. Without network, put the "
+            f"archive(s) (or their extracted VOCdevkit/) in a folder and pass --manual-dir DIR "
+            "(Python: tfds.download.DownloadConfig(manual_dir=DIR))."
         )
 
     def _plan_splits(self, dl_manager) -> dict[str, SplitPlan]:
