@@ -109,3 +109,34 @@ def test_existing_output_is_kept_and_bad_runs_write_nothing(tmp_path, model, run
     with pytest.raises(ValueError, match="savedmodel"):
         export_model(run_dir, tmp_path / "x", "onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "out"]
+
+
+@pytest.mark.parametrize(("mask", "format"), [(0o022, "tflite"), (0o077, "savedmodel")])
+def test_exported_files_get_the_umask_mode(tmp_path, run_dir, mask, format):
+    import os
+    import stat
+
+    from pixelwise.export import export_model
+
+    previous = os.umask(mask)
+    try:
+        out = tmp_path / "export"
+        export_model(run_dir, out, format)
+    finally:
+        os.umask(previous)
+    modes = {str(p.relative_to(out)): stat.S_IMODE(p.stat().st_mode) for p in [out, *out.rglob("*")]}
+    expected = {name: (0o777 if (out / name).is_dir() else 0o666) & ~mask for name in modes}
+    assert "class_names.txt" in modes or "assets/class_names.txt" in modes
+    assert modes == expected
+
+
+def test_an_unwritable_out_is_one_line_exit_2_and_leaves_nothing(tmp_path, run_dir, capsys):
+    from pixelwise.cli import main
+
+    (tmp_path / "afile").write_text("not a folder")
+    for out in (tmp_path / "afile" / "export", "/proc/pixelwise-export"):
+        assert main(["export", "--run", str(run_dir), "--out", str(out), "--format", "tflite"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith(f"pixelwise export: error: Cannot write {str(out)!r}: ")
+        assert "--out" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

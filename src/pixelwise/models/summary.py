@@ -27,6 +27,8 @@ from pathlib import Path
 
 import keras
 
+from pixelwise.files import atomic_path
+
 
 def _walk(layer):
     for child in getattr(layer, "layers", ()):
@@ -126,7 +128,8 @@ def plot_model_graph(model, path, show_shapes: bool = True, expand_nested: bool 
     Args:
         model: keras.Model.
         path: str or Path. Output file; its extension picks the format
-            (png, svg, pdf, jpg, dot). Parent folders are created.
+            (png, svg, pdf, jpg, dot). Parent folders are created. Written under a
+            temporary name and renamed when complete (:func:`pixelwise.files.atomic_path`).
         show_shapes: bool, default True. Print tensor shapes on the edges.
         expand_nested: bool, default False. Draw the layers inside the
             ``downsample``/``upsample`` blocks.
@@ -136,12 +139,13 @@ def plot_model_graph(model, path, show_shapes: bool = True, expand_nested: bool 
         ImportError: pydot is not installed (``pip install pydot``).
         FileNotFoundError: Graphviz's ``dot`` program is not on PATH.
         ValueError: unsupported extension.
+        OSError: ``path`` cannot be written (the message names it and the cause).
 
     Example:
         >>> plot_model_graph(build("unet"), "unet.png")  # doctest: +SKIP
     """
     path = check_plot_output(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keras.utils.plot_model(model, to_file=str(path), show_shapes=show_shapes,
-                           show_layer_names=True, expand_nested=expand_nested, dpi=dpi)
+    with atomic_path(path) as temp:
+        keras.utils.plot_model(model, to_file=str(temp), show_shapes=show_shapes,
+                               show_layer_names=True, expand_nested=expand_nested, dpi=dpi)
     return path
