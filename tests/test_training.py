@@ -45,12 +45,12 @@ def png_pixels(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-HISTORY = [  # three epochs as CSVLogger writes them; validation loss diverged in the last
-    {"epoch": 0, "loss": 2.0, "val_loss": 2.5, "pixel_accuracy": 0.40, "val_pixel_accuracy": 0.35,
+HISTORY = [  # three epochs as HistoryLogger writes them; validation loss diverged in the last
+    {"epoch": 1, "loss": 2.0, "val_loss": 2.5, "pixel_accuracy": 0.40, "val_pixel_accuracy": 0.35,
      "mean_iou": 0.10, "val_mean_iou": 0.08},
-    {"epoch": 1, "loss": 1.2, "val_loss": 1.9, "pixel_accuracy": 0.55, "val_pixel_accuracy": 0.50,
+    {"epoch": 2, "loss": 1.2, "val_loss": 1.9, "pixel_accuracy": 0.55, "val_pixel_accuracy": 0.50,
      "mean_iou": 0.20, "val_mean_iou": 0.15},
-    {"epoch": 2, "loss": 0.7, "val_loss": math.nan, "pixel_accuracy": 0.70,
+    {"epoch": 3, "loss": 0.7, "val_loss": math.nan, "pixel_accuracy": 0.70,
      "val_pixel_accuracy": 0.62, "mean_iou": 0.35, "val_mean_iou": 0.30},
 ]
 
@@ -77,9 +77,52 @@ def test_plot_curves_draws_each_metric_of_the_history(tmp_path):
             assert (np.abs(panel - colour).sum(axis=-1) < 30).sum() > 300, (ax.get_title(), line)
 
     # Keras' plain "accuracy" stands in for pixel_accuracy; a metric never logged draws nothing.
-    figure = plot_curves([{"epoch": 0, "loss": 1.0, "accuracy": 0.5}])
+    figure = plot_curves([{"epoch": 1, "loss": 1.0, "accuracy": 0.5}])
     assert [[list(line.get_ydata()) for line in ax.lines] for ax in figure.axes] == [
         [[1.0]], [[0.5]], []]
+
+
+def _fit_tiny(callbacks, epochs: int, initial_epoch: int = 0) -> None:
+    """A one-weight model fitted on 8 random points: only the callbacks matter here."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 2)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, validation_data=(x, y), epochs=epochs, initial_epoch=initial_epoch,
+              callbacks=callbacks, verbose=0)
+
+
+def test_epochs_count_from_one_in_history_metrics_and_tensorboard(tmp_path):
+    """The first epoch is epoch 1 in history.csv, metrics.json and TensorBoard, as on the console."""
+    from pixelwise.callbacks import EpochTensorBoard, HistoryLogger, RunSummary
+
+    history, metrics = tmp_path / "history.csv", tmp_path / "metrics.json"
+    _fit_tiny([HistoryLogger(str(history)), EpochTensorBoard(str(tmp_path / "tb")),
+               RunSummary(history, tmp_path / "curves.png", metrics)], epochs=2)
+    assert [line.split(",")[0] for line in history.read_text().splitlines()] == ["epoch", "1", "2"]
+    summary = json.loads(metrics.read_text())
+    assert summary["final"]["epoch"] == 2 and summary["epochs_finished"] == 2
+    tags = tensorboard_tags(tmp_path / "tb")
+    assert [step for step, _ in tags["train/epoch_loss"]] == [1, 2]
+    assert [step for step, _ in tags["validation/epoch_loss"]] == [1, 2]
+
+
+def test_history_of_pixelwise_0_1_counted_from_0_is_renumbered_on_resume(tmp_path):
+    from pixelwise.callbacks import HistoryLogger, ResumableEarlyStopping
+    from pixelwise.history import truncate_history
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_mean_iou\r\n0,2.0,0.5\r\n1,1.0,0.4\r\n2,0.5,0.3\r\n")
+    assert [r["epoch"] for r in read_history(path)] == [1, 2, 3]
+    # Resuming after 2 finished epochs keeps rows 1..2, renumbered, and appends epoch 3.
+    assert truncate_history(path, 2) == 2
+    assert path.read_text().splitlines() == ["epoch,loss,val_mean_iou", "1,2.0,0.5", "2,1.0,0.4"]
+    _fit_tiny([HistoryLogger(str(path), append=True)], epochs=3, initial_epoch=2)
+    assert [r["epoch"] for r in read_history(path)] == [1, 2, 3]
+    # Early stopping continues from those rows: best is the first epoch, Keras' index 0.
+    stopping = ResumableEarlyStopping(read_history(path)[:2], patience=3)
+    stopping.on_train_begin()
+    assert (stopping.best, stopping.best_epoch, stopping.wait) == (0.5, 0, 1)
 
 
 def test_chapter_defaults_live_in_one_place():
@@ -105,7 +148,7 @@ def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path, capsys
         "--verbose", "0", "--out", str(out),
     ])
     assert code == 0, capsys.readouterr().err
-    assert "Best epoch" in capsys.readouterr().out
+    console = capsys.readouterr().out
     run = RunFolder(out)
 
     # The run folder holds everything the contract (pixelwise.runs) names.
@@ -125,7 +168,7 @@ def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path, capsys
     # curves.png is the final history drawn (all 4 epochs), not a stale or empty figure.
     plot_curves(rows, tmp_path / "redrawn.png")
     assert np.array_equal(png_pixels(run.curves_path), png_pixels(tmp_path / "redrawn.png"))
-    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]  # epochs count from 1 everywhere
     assert rows[-1]["loss"] < rows[0]["loss"]
     # Exercise 19: the rate in effect is logged, and applied to the model.
     assert [round(r["dropout_rate"], 6) for r in rows] == [0.0, 0.1, 0.2, 0.2]
@@ -142,7 +185,9 @@ def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path, capsys
     metrics = json.loads(run.metrics_path.read_text())
     best = max(rows, key=lambda r: r["val_mean_iou"])
     assert metrics["best"]["epoch"] == best["epoch"]
-    assert metrics["final"]["epoch"] == 3
+    assert metrics["final"]["epoch"] == 4
+    # The console names the same epoch as metrics.json and history.csv.
+    assert f"Best epoch {best['epoch']}: val_mean_iou {best['val_mean_iou']:.4f}" in console
 
     # Reloading the best checkpoint reproduces the logged val_mean_iou (NumPy confusion matrix).
     from pixelwise.data import load_split, make_pipeline
@@ -161,10 +206,10 @@ def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path, capsys
 
     # TensorBoard: scalars, per-class IoU, and the fixed validation panels each epoch.
     tags = tensorboard_tags(run.tensorboard_dir)
-    assert len(tags["validation/epoch_mean_iou"]) == 4
+    assert [step for step, _ in tags["validation/epoch_mean_iou"]] == [1, 2, 3, 4]
     assert len(tags["validation/epoch_" + iou_key("person")[4:]]) == 4
     panels = tags["images/validation/input_true_predicted"]
-    assert [step for step, _ in panels] == [0, 1, 2, 3]
+    assert [step for step, _ in panels] == [1, 2, 3, 4]
     # Tensor summary: [width, height, png...] per image; panel = input | true | predicted.
     import tensorflow as tf
 
@@ -197,7 +242,7 @@ def test_interrupted_run_resumes_from_last_finished_epoch(voc, tmp_path):
     assert keras.config.dtype_policy().name == "float32"
     run = RunFolder(out)
     before = run.history_path.read_text().splitlines()
-    assert len(before) == 1 + 2  # header + epochs 0 and 1
+    assert len(before) == 1 + 2  # header + epochs 1 and 2
     assert json.loads((run.backup_dir / "training_metadata.json").read_text())["epoch"] == 2
     last_before = run.checkpoint_path("last").read_bytes()
 
@@ -211,7 +256,7 @@ def test_interrupted_run_resumes_from_last_finished_epoch(voc, tmp_path):
     result = train(config, resume=True)
     after = run.history_path.read_text().splitlines()
     assert after[: len(before)] == before  # nothing written is lost
-    assert [r["epoch"] for r in read_history(run.history_path)] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in read_history(run.history_path)] == [1, 2, 3, 4]
     # Optimizer state came back too: the step counter covers all 4 epochs (2 steps each),
     # so the cosine schedule continued instead of restarting.
     assert int(result.model.optimizer.iterations.numpy()) == 8
@@ -244,7 +289,7 @@ def test_diverged_epoch_never_reaches_the_run_folder(voc, tmp_path):
     config = tiny_config(voc, run.path, epochs=3)
     with pytest.raises(TrainingDiverged, match="epoch 2, batch 1.*keeps epochs 1..1"):
         train(config, callbacks=[Poison(epoch=1)])
-    assert [r["epoch"] for r in read_history(run.history_path)] == [0]
+    assert [r["epoch"] for r in read_history(run.history_path)] == [1]
     assert json.loads((run.backup_dir / "training_metadata.json").read_text())["epoch"] == 1
     weights = run.load_model("last").get_weights()
     assert all(np.isfinite(w).all() for w in weights)

@@ -65,7 +65,7 @@ def _steps_trained(run: RunFolder) -> int:
 
 def _check_one_epoch(run: RunFolder):
     rows = read_history(run.history_path)
-    assert [r["epoch"] for r in rows] == [0]
+    assert [r["epoch"] for r in rows] == [1]
     row = rows[0]
     assert np.isfinite(row["loss"]) and 0.0 <= row["val_mean_iou"] <= 1.0
     per_class = np.array([row[iou_key(n)] for n in VOC.class_names], dtype=float)

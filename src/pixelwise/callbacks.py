@@ -15,9 +15,14 @@
   counter continue from an earlier, interrupted part of the same run.
 - :class:`TerminateOnNonFinite` — Keras' TerminateOnNaN, made safe for the run
   folder: it raises, so the diverged epoch is never checkpointed, backed up or logged.
+- :class:`HistoryLogger`, :class:`EpochTensorBoard` — Keras' CSVLogger and TensorBoard,
+  numbering epochs from 1 as the console does (Keras' callbacks count from 0).
 
-Callbacks that add keys to the logs must come before ``CSVLogger`` and
-``TensorBoard`` in the callback list (Keras hands every callback the same dict).
+Epochs a person reads count from 1 everywhere: the console, ``history.csv``,
+``metrics.json``, ``curves.png`` and TensorBoard's step axis (see :mod:`pixelwise.history`).
+
+Callbacks that add keys to the logs must come before ``HistoryLogger`` and
+``EpochTensorBoard`` in the callback list (Keras hands every callback the same dict).
 
 The history.csv helpers (``read_history``, ``best_row``, ...) live in the TF-free
 :mod:`pixelwise.history`; the dropout schedule's values in :class:`pixelwise.config.DropoutRates`.
@@ -164,7 +169,7 @@ class ValidationImages(keras.callbacks.Callback):
             self._writer = tf.summary.create_file_writer(self.log_dir)
         with self._writer.as_default():
             tf.summary.image(
-                "validation/input_true_predicted", self.panels(), step=epoch,
+                "validation/input_true_predicted", self.panels(), step=epoch + 1,
                 max_outputs=len(self.images),
             )
         self._writer.flush()
@@ -189,12 +194,12 @@ def plot_curves(rows: list[dict], path=None) -> Figure:
         path: Where to write the PNG (default None: nothing is written).
 
     Returns:
-        The figure: one axes per panel, one line per split (x: epoch from 1).
+        The figure: one axes per panel, one line per split (x: the rows' epochs, from 1).
     """
     figure = Figure(figsize=(12, 3.6), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(_CURVES))
-    epochs = [r["epoch"] + 1 for r in rows]
+    epochs = [r["epoch"] for r in rows]
     for ax, (title, key) in zip(axes, _CURVES):
         if rows and key not in rows[0] and key == "pixel_accuracy" and "accuracy" in rows[0]:
             key = "accuracy"
@@ -213,10 +218,24 @@ def plot_curves(rows: list[dict], path=None) -> Figure:
     return figure
 
 
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """Keras' ``CSVLogger`` writing the epoch column from 1 (Keras passes 0 for the first epoch)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
+
+
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' ``TensorBoard`` with the epoch summaries at steps 1, 2, ... like ``history.csv``."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
+
+
 class RunSummary(keras.callbacks.Callback):
     """Rewrites ``curves.png`` and ``metrics.json`` from ``history.csv`` after every epoch.
 
-    Must come after ``CSVLogger`` in the callback list. Reading the CSV (rather
+    Must come after ``HistoryLogger`` in the callback list. Reading the CSV (rather
     than this process's logs) makes a resumed run's figures cover all its epochs.
 
     Args:
@@ -295,5 +314,6 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 continue
             self.wait += 1
             if best is None or value > best + self.min_delta:
-                best, self.best_epoch, self.wait = value, row["epoch"], 0
+                # history.csv counts from 1, Keras' best_epoch from 0
+                best, self.best_epoch, self.wait = value, row["epoch"] - 1, 0
         self.best = best

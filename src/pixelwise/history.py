@@ -1,16 +1,22 @@
 """A run's ``history.csv`` (one row per epoch, from Keras' ``CSVLogger``): read, trim, summarise.
 
+Epochs count from 1 wherever a person reads them: the console, ``history.csv``'s ``epoch``
+column, ``metrics.json``, ``curves.png`` and TensorBoard (the first epoch is epoch 1, as
+Keras' progress bar says "Epoch 1/50"). Keras' callbacks count from 0 internally;
+:class:`pixelwise.callbacks.HistoryLogger` writes ``epoch + 1``. A ``history.csv`` of
+pixelwise 0.1.0, which counted from 0, is read (and, on resume, rewritten) as 1-based.
+
 Standard library only, so the resume checks of :mod:`pixelwise.config` and anything
 reading a finished run need neither TensorFlow nor Keras.
 
 Example:
-    >>> rows = [{"epoch": 0, "val_mean_iou": 0.31}, {"epoch": 1, "val_mean_iou": 0.42},
-    ...         {"epoch": 2, "val_mean_iou": float("nan")}]
+    >>> rows = [{"epoch": 1, "val_mean_iou": 0.31}, {"epoch": 2, "val_mean_iou": 0.42},
+    ...         {"epoch": 3, "val_mean_iou": float("nan")}]
     >>> best_row(rows)["epoch"]
-    1
+    2
     >>> summary = summarize_history(rows)
     >>> summary["epochs_finished"], summary["final"]["val_mean_iou"], summary["best"]["epoch"]
-    (3, None, 1)
+    (3, None, 2)
 """
 
 from __future__ import annotations
@@ -23,8 +29,13 @@ from pathlib import Path
 MONITOR = "val_mean_iou"
 
 
+def _epoch_offset(first_epoch: int) -> int:
+    """What to add to the ``epoch`` column to count from 1 (pixelwise 0.1.0 counted from 0)."""
+    return 1 if first_epoch == 0 else 0
+
+
 def read_history(path) -> list[dict]:
-    """Rows of a CSVLogger ``history.csv`` as dicts of floats (``epoch`` as int); [] if absent."""
+    """Rows of a CSVLogger ``history.csv`` as dicts of floats, ``epoch`` an int from 1; [] if absent."""
     path = Path(path)
     if not path.exists():
         return []
@@ -40,11 +51,19 @@ def read_history(path) -> list[dict]:
             if "epoch" in parsed:
                 parsed["epoch"] = int(parsed["epoch"])
             rows.append(parsed)
+    if rows and "epoch" in rows[0]:
+        offset = _epoch_offset(rows[0]["epoch"])
+        for row in rows:
+            row["epoch"] += offset
     return rows
 
 
-def truncate_history(path, first_epoch: int) -> int:
-    """Drop rows of epochs ``>= first_epoch`` (they will be trained again); return rows kept."""
+def truncate_history(path, epochs_finished: int) -> int:
+    """Keep the rows of epochs ``1..epochs_finished``; the later ones will be trained again.
+
+    Also renumbers a 0-based ``history.csv`` of pixelwise 0.1.0 from 1, so the rows a
+    resumed run appends continue its numbering. Returns the number of rows kept.
+    """
     path = Path(path)
     if not path.exists():
         return 0
@@ -52,9 +71,13 @@ def truncate_history(path, first_epoch: int) -> int:
         lines = handle.read().splitlines(keepends=True)
     if not lines:
         return 0
-    header, body = lines[0], lines[1:]
-    kept = [line for line in body if line.strip() and int(float(line.split(",", 1)[0])) < first_epoch]
-    if len(kept) != len(body):
+    header, body = lines[0], [line for line in lines[1:] if line.strip()]
+    epochs = [int(float(line.split(",", 1)[0])) for line in body]
+    offset = _epoch_offset(epochs[0]) if epochs else 0
+    # The epoch column renumbered, every other byte of the row as CSVLogger wrote it.
+    kept = [str(epoch + offset) + line[len(line.split(",", 1)[0].rstrip("\r\n")):]
+            for epoch, line in zip(epochs, body) if epoch + offset <= epochs_finished]
+    if kept != body:
         path.write_text(header + "".join(kept))
     return len(kept)
 

@@ -8,7 +8,7 @@ folder (layout: :mod:`pixelwise.runs`)::
     runs/NAME/checkpoints/       best.keras (by val_mean_iou) and last.keras
     runs/NAME/backup/            BackupAndRestore state: --resume continues from here
     runs/NAME/tensorboard/       scalars, per-class IoU, validation image panels
-    runs/NAME/history.csv        one row per epoch
+    runs/NAME/history.csv        one row per epoch (epochs count from 1, as everywhere)
     runs/NAME/curves.png         loss / pixel accuracy / mean IoU, train and validation
     runs/NAME/metrics.json       final and best epoch
 
@@ -226,8 +226,8 @@ def _callbacks(config: TrainConfig, run: RunFolder, backup_dir: Path, data: Trai
             initial_value_threshold=best[MONITOR] if best else None,
         ),
         keras.callbacks.ModelCheckpoint(str(run.checkpoint_path("last"))),
-        keras.callbacks.CSVLogger(str(run.history_path), append=True),
-        keras.callbacks.TensorBoard(str(run.tensorboard_dir)),
+        cb.HistoryLogger(str(run.history_path), append=True),
+        cb.EpochTensorBoard(str(run.tensorboard_dir)),
     ]
     if chief and data.summary_images is not None:
         images, labels = data.summary_images
