@@ -17,6 +17,17 @@ Resolution:
 * **fixed** (``image_size=``): images are resized bilinearly and labels with nearest
   neighbour to ``image_size``, as the training pipeline's validation batches are.
 
+How each image is predicted: mode ``whole`` (the resolutions above) or ``slide``
+(overlapping tiles at the image's resolution, :mod:`pixelwise.tiling`), with or without
+test-time augmentation (:mod:`pixelwise.tta`); both are
+:func:`pixelwise.prediction.predict_probabilities`, exactly what ``pixelwise predict`` runs.
+
+Besides the confusion matrix, evaluation keeps one confusion matrix per image (int64
+K x K each: 1449 VOC images x 21² classes are 5 MB, 500 Cityscapes images x 19² are
+1.4 MB; 2000 ADE20K images x 150² would be 360 MB) for the bootstrap interval of mean IoU,
+and the boundary IoU counts (:mod:`pixelwise.boundary_iou`). The metrics themselves are
+:class:`~pixelwise.evaluation_result.EvaluationResult`'s.
+
 :func:`evaluate_run` and :func:`evaluate_model_file` evaluate on a TFDS split and write
 the results with :func:`write_evaluation` (``pixelwise evaluate``).
 
@@ -29,119 +40,33 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
+from pixelwise import tiling
+from pixelwise.bootstrap import bootstrap_mean_iou
+from pixelwise.boundary_iou import BoundaryCounts, boundary_width
 from pixelwise.class_sets import ClassSet, class_set_from_info, resolve_class_set
 from pixelwise.config import normalize_image_size
 from pixelwise.data import load_split
+from pixelwise.defaults import (
+    DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOOTSTRAP_SEED, DEFAULT_BOUNDARY_RATIO, DEFAULT_CHECKPOINT,
+    DEFAULT_SPLIT, DEFAULT_TILE_BATCH,
+)
 from pixelwise.drawing import plot_confusion
+# EvaluationResult lived here before 0.2; it stays importable from pixelwise.evaluation.
+from pixelwise.evaluation_result import EvaluationResult
 from pixelwise.files import write_all_atomic
 from pixelwise.inference import to_channels
-from pixelwise.metrics import (
-    class_accuracy_from_confusion, confusion_matrix, iou_from_confusion,
-    mean_class_accuracy_from_confusion, mean_iou_from_confusion, pixel_accuracy_from_confusion,
-)
-from pixelwise.prediction import predict_array, resize_image_uint8
+from pixelwise.metrics import confusion_matrix
+from pixelwise.prediction import default_tile, predict_array, resize_image_uint8, resolve_mode
 from pixelwise.runs import RunFolder, load_run
-from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_SPLIT
+from pixelwise.tta import TTA
 from pixelwise.transforms import resize_label
-
-
-@dataclasses.dataclass
-class EvaluationResult:
-    """Confusion matrix of a split and the metrics derived from it.
-
-    Attributes:
-        confusion: int64 (K, K); ``confusion[t, p]`` = pixels of true class ``t`` predicted ``p``.
-        class_set: Names the classes.
-        num_images: Images evaluated.
-        resolution: ``"native"`` or ``"HxW"`` (fixed).
-        model_image_size: (height, width) the model saw, or ``None`` (each image's own size).
-    """
-
-    confusion: np.ndarray
-    class_set: ClassSet
-    num_images: int
-    resolution: str
-    model_image_size: tuple[int, int] | None
-
-    @property
-    def iou(self) -> np.ndarray:
-        """Per-class IoU, NaN for classes absent from labels and predictions."""
-        return iou_from_confusion(self.confusion)
-
-    @property
-    def mean_iou(self) -> float:
-        return mean_iou_from_confusion(self.confusion)
-
-    @property
-    def pixel_accuracy(self) -> float:
-        return pixel_accuracy_from_confusion(self.confusion)
-
-    @property
-    def class_accuracy(self) -> np.ndarray:
-        return class_accuracy_from_confusion(self.confusion)
-
-    @property
-    def mean_class_accuracy(self) -> float:
-        return mean_class_accuracy_from_confusion(self.confusion)
-
-    def to_json(self) -> dict:
-        """The content of ``eval-<split>.json`` (NaN written as ``null``)."""
-        iou, accuracy = self.iou, self.class_accuracy
-        return {
-            "num_images": self.num_images,
-            "resolution": self.resolution,
-            # Key kept from 0.1.0's files: the (height, width) the model saw.
-            "input_size": list(self.model_image_size) if self.model_image_size else None,
-            "pixel_accuracy": _finite(self.pixel_accuracy),
-            "mean_iou": _finite(self.mean_iou),
-            "mean_class_accuracy": _finite(self.mean_class_accuracy),
-            "classes_in_mean": [n for n, v in zip(self.class_set.class_names, iou) if not np.isnan(v)],
-            "per_class": {
-                name: {
-                    "iou": _finite(iou[i]), "accuracy": _finite(accuracy[i]),
-                    "label_pixels": int(self.confusion[i].sum()),
-                    "predicted_pixels": int(self.confusion[:, i].sum()),
-                }
-                for i, name in enumerate(self.class_set.class_names)
-            },
-            "void_excluded": True,
-            "ignore_label": self.class_set.ignore_label,
-        }
-
-    def table(self) -> str:
-        """A plain-text table: one row per class, then the means."""
-        width = max(12, *(len(n) for n in self.class_set.class_names))
-        lines = [f"{'class':<{width}}  {'IoU %':>7}  {'acc %':>7}  {'pixels':>12}"]
-        for i, name in enumerate(self.class_set.class_names):
-            lines.append(
-                f"{name:<{width}}  {_percent(self.iou[i]):>7}  {_percent(self.class_accuracy[i]):>7}  "
-                f"{int(self.confusion[i].sum()):>12,}"
-            )
-        lines.append("-" * len(lines[0]))
-        lines.append(f"{'mean IoU':<{width}}  {_percent(self.mean_iou):>7}")
-        lines.append(f"{'pixel acc.':<{width}}  {_percent(self.pixel_accuracy):>7}")
-        lines.append(f"{'mean acc.':<{width}}  {'':>7}  {_percent(self.mean_class_accuracy):>7}")
-        where = "native label resolution" if self.resolution == "native" else f"fixed {self.resolution}"
-        model_size = ("x".join(map(str, self.model_image_size)) if self.model_image_size
-                      else "each image's own size")
-        lines.append(f"{self.num_images} images, metrics at {where}, model input {model_size}, void excluded")
-        return "\n".join(lines)
-
-
-def _finite(value) -> float | None:
-    value = float(value)
-    return None if np.isnan(value) else round(value, 6)
-
-
-def _percent(value) -> str:
-    return "-" if np.isnan(value) else f"{100 * float(value):.2f}"
 
 
 def _examples(examples):
@@ -168,9 +93,17 @@ def evaluate(
     image_size=None,
     model_image_size=None,
     checkpoint: str = DEFAULT_CHECKPOINT,
+    mode: str | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
+    tta=None,
+    batch_size: int = DEFAULT_TILE_BATCH,
+    boundary_ratio: float = DEFAULT_BOUNDARY_RATIO,
+    bootstrap_resamples: int = DEFAULT_BOOTSTRAP_RESAMPLES,
+    bootstrap_seed: int = DEFAULT_BOOTSTRAP_SEED,
     progress: bool = False,
 ) -> EvaluationResult:
-    """Evaluate a model on a split: one confusion matrix over all its pixels.
+    """Evaluate a model on a split: one confusion matrix over all its pixels, and more.
 
     Args:
         model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, a
@@ -182,29 +115,51 @@ def evaluate(
             Labels must be class ids or its ignore label.
         image_size: Evaluate at this fixed size (int or (H, W)) instead of native resolution:
             images and labels are resized to it, as the training pipeline's validation is.
-        model_image_size: Native mode only: the size (int or (H, W)) the model sees. Default:
+        model_image_size: Mode ``whole``: the size (int or (H, W)) the model sees. Default:
             the model's fixed input size, else the run's ``image_size`` in config.json, else
             each image's own size.
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
+        mode: ``whole`` (default) or ``slide`` (default when ``tile`` is given): overlapping
+            tiles at the image's resolution.
+        tile: Mode ``slide``: tile side; default: the model's fixed input side, else the
+            smaller side of ``model_image_size`` (the training size).
+        overlap: Mode ``slide``: tile overlap; default: :func:`pixelwise.tiling.default_overlap`.
+        tta: Test-time augmentation, e.g. ``"flip"`` or ``"flip,scales=0.75,1,1.25"``
+            (:class:`pixelwise.tta.TTA`; default none).
+        batch_size: Tiles per forward pass (default 4).
+        boundary_ratio: Boundary IoU band width, a fraction of each image's diagonal (0.02).
+        bootstrap_resamples: Resamples of the mean IoU interval (default 1000; 0: none).
+        bootstrap_seed: Seed of the resampling (default 0).
         progress: Print a progress line to stderr every 50 images.
 
     Returns:
-        :class:`EvaluationResult`.
+        :class:`~pixelwise.evaluation_result.EvaluationResult`.
 
     Example:
-        >>> result = evaluate(model, [(image, label)], class_set=VOC)   # doctest: +SKIP
-        >>> result.mean_iou                                             # doctest: +SKIP
+        >>> result = evaluate(model, [(image, label)], class_set=VOC, tta="flip")  # doctest: +SKIP
+        >>> result.mean_iou, result.interval.low, result.mean_boundary_iou          # doctest: +SKIP
     """
+    tta, mode = TTA.parse(tta), resolve_mode(mode, tile)
+    if int(bootstrap_resamples) != bootstrap_resamples or bootstrap_resamples < 0:
+        raise ValueError(
+            f"Expected a number of bootstrap resamples >= 0 (0: no interval), received "
+            f"{bootstrap_resamples!r}."
+        )
+    boundary_width(1, 1, boundary_ratio)  # checks the ratio before any prediction
     loaded = load_run(model_or_run, class_set, checkpoint)
     model, class_set = loaded.model, loaded.class_set
     channels = model.input_shape[-1]
     image_size = normalize_image_size(image_size)
     model_size = image_size or normalize_image_size(model_image_size) or loaded.image_size
+    if mode == "slide":
+        tile = tile if tile is not None else default_tile(model, model_size)
+        overlap = 2 * tiling.tile_geometry(model, tile, overlap).crop  # the overlap in effect
+        model_size = None
 
     num_classes = class_set.num_classes
-    confusion = np.zeros((num_classes, num_classes), np.int64)
-    count = 0
-    for image, label in _examples(examples):
+    per_image, boundary = [], BoundaryCounts.zeros(num_classes)
+    seconds = 0.0
+    for count, (image, label) in enumerate(_examples(examples)):
         image = to_channels(image if image.ndim == 2 or image.shape[-1] != 1 else image[..., 0],
                             channels, source=f"example {count}")
         label = label[..., None] if label.ndim == 2 else label
@@ -216,21 +171,33 @@ def evaluate(
         if image_size is not None:
             image = resize_image_uint8(image, image_size)
             label = resize_label(label, image_size).numpy()
-        predicted, _, _ = predict_array(model, image, size=model_size)
-        confusion += confusion_matrix(label[..., 0], predicted, num_classes, class_set.ignore_label)
-        count += 1
-        if progress and count % 50 == 0:
-            print(f"evaluated {count} images", file=sys.stderr)
-    if count == 0:
+        started = time.perf_counter()
+        predicted, _, _ = predict_array(model, image, size=model_size, tile=tile, overlap=overlap,
+                                        batch_size=batch_size, mode=mode, tta=tta)
+        seconds += time.perf_counter() - started
+        label = label[..., 0]
+        per_image.append(confusion_matrix(label, predicted, num_classes, class_set.ignore_label))
+        boundary.add(label, predicted, boundary_width(*label.shape, boundary_ratio),
+                     class_set.ignore_label)
+        if progress and (count + 1) % 50 == 0:
+            print(f"evaluated {count + 1} images", file=sys.stderr)
+    if not per_image:
         raise ValueError("Expected at least one example to evaluate, received an empty split.")
+    per_image = np.stack(per_image)
+    interval = (bootstrap_mean_iou(per_image, bootstrap_resamples, bootstrap_seed)
+                if bootstrap_resamples else None)
     resolution = "native" if image_size is None else f"{image_size[0]}x{image_size[1]}"
-    return EvaluationResult(confusion=confusion, class_set=class_set, num_images=count,
-                            resolution=resolution, model_image_size=model_size)
+    return EvaluationResult(
+        confusion=per_image.sum(axis=0), class_set=class_set, num_images=len(per_image),
+        resolution=resolution, model_image_size=model_size, per_image_confusion=per_image,
+        boundary=boundary, boundary_ratio=float(boundary_ratio), interval=interval, mode=mode,
+        tile=tile, overlap=overlap, tta=str(tta), seconds_per_image=seconds / len(per_image),
+    )
 
 
 def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
                  data_dir=None, manual_dir=None, image_size=None, model_image_size=None,
-                 checkpoint: str = DEFAULT_CHECKPOINT, out=None, progress: bool = True):
+                 checkpoint: str = DEFAULT_CHECKPOINT, out=None, progress: bool = True, **options):
     """Evaluate a run folder on a TFDS split and write the results (``pixelwise evaluate``).
 
     Args:
@@ -244,6 +211,8 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
         checkpoint: ``best``, ``last`` or a ``.keras`` file (default ``best``).
         out: Folder for the results; default: the run folder.
         progress: Report progress on stderr.
+        **options: ``mode``, ``tile``, ``overlap``, ``tta``, ``batch_size``,
+            ``boundary_ratio``, ``bootstrap_resamples``, ``bootstrap_seed`` of :func:`evaluate`.
 
     Returns:
         ``(result, paths, meta)``: :class:`EvaluationResult`, the files written (see
@@ -253,6 +222,7 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
         FileNotFoundError: No run folder, no checkpoint, dataset not built and not buildable.
         ValueError: The dataset's classes differ from the run's.
     """
+    _check_prediction_options(options)
     run = run if isinstance(run, RunFolder) else RunFolder(run)
     loaded = load_run(run, checkpoint=checkpoint)  # fails before the dataset is loaded
     config = loaded.config
@@ -269,7 +239,7 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
             f"trained on {list(loaded.class_set.class_names)}; evaluate on the dataset it was trained on."
         )
     result = evaluate(loaded, examples, image_size=image_size, model_image_size=model_image_size,
-                      progress=progress)
+                      progress=progress, **options)
     paths = write_evaluation(result, out or run.path, split, extra={
         "dataset": dataset, "run": str(run.path), "checkpoint": checkpoint,
     })
@@ -278,7 +248,7 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
 
 def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
                         class_set: ClassSet | str | None = None, data_dir=None, manual_dir=None,
-                        image_size=None, model_image_size=None, progress: bool = True):
+                        image_size=None, model_image_size=None, progress: bool = True, **options):
     """Evaluate any ``.keras`` model file on a TFDS split and write the results.
 
     What ``pixelwise evaluate --checkpoint FILE.keras --dataset D --out DIR`` runs when
@@ -299,6 +269,7 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
         image_size: Fixed evaluation size instead of native resolution.
         model_image_size: Native mode: size the model sees (see :func:`evaluate`).
         progress: Report progress on stderr.
+        **options: As for :func:`evaluate_run`.
 
     Returns:
         ``(result, paths, meta)`` as :func:`evaluate_run`.
@@ -314,6 +285,7 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
         >>> paths["metrics"].name                                    # doctest: +SKIP
         'eval-validation.json'
     """
+    _check_prediction_options(options)
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(
@@ -348,11 +320,17 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
             "the dataset's."
         )
     result = evaluate(path, examples, class_set, image_size=image_size,
-                      model_image_size=model_image_size, progress=progress)
+                      model_image_size=model_image_size, progress=progress, **options)
     paths = write_evaluation(result, out, split, extra={
         "dataset": dataset, "checkpoint": str(path), "class_set": class_set.name,
     })
     return result, paths, {"dataset": dataset, "split": split}
+
+
+def _check_prediction_options(options: dict) -> None:
+    """Refuse a bad mode or TTA spec before a dataset is loaded (or built)."""
+    TTA.parse(options.get("tta"))
+    resolve_mode(options.get("mode"), options.get("tile"))
 
 
 def write_evaluation(result: EvaluationResult, out_dir, split: str, extra: dict | None = None) -> dict:

@@ -132,6 +132,8 @@ def predict(
     class_set: ClassSet | str | None = None,
     checkpoint: str = DEFAULT_CHECKPOINT,
     batch_size: int = DEFAULT_TILE_BATCH,
+    mode: str | None = None,
+    tta=None,
 ) -> Prediction:
     """Segment one image and describe what is in it.
 
@@ -153,6 +155,9 @@ def predict(
             run folders bring their own.
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
         batch_size: Tiles per forward pass in tiled mode (default 4).
+        mode: ``whole`` or ``slide`` (default: ``slide`` if ``tile`` is given, else ``whole``;
+            see :func:`pixelwise.prediction.predict_probabilities`).
+        tta: Test-time augmentation, e.g. ``"flip,scales=0.75,1,1.25"`` (default none).
 
     Returns:
         :class:`Prediction` at the input's original size.
@@ -170,7 +175,7 @@ def predict(
         array = to_channels(image, channels)
     labels, confidence, probabilities = predict_array(
         loaded.model, array, size=size, tile=tile, overlap=overlap,
-        return_probabilities=return_probabilities, batch_size=batch_size,
+        return_probabilities=return_probabilities, batch_size=batch_size, mode=mode, tta=tta,
     )
     return Prediction.from_labels(labels, confidence, loaded.class_set, min_area=min_area,
                                   probabilities=probabilities)
@@ -234,7 +239,8 @@ def predict_files(model_or_run, paths, out_dir, *, class_set: ClassSet | str | N
         class_set: For a bare model / ``.keras`` file.
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders.
         on_result: Called with each :class:`FileResult` as soon as it is done.
-        **options: ``size``, ``tile``, ``overlap``, ``min_area``, ``batch_size`` of :func:`predict`.
+        **options: ``size``, ``tile``, ``overlap``, ``min_area``, ``batch_size``, ``mode``,
+            ``tta`` of :func:`predict`.
 
     Returns:
         One :class:`FileResult` per path, in order.
