@@ -6,6 +6,7 @@ The recipes (configs/*.yaml) parse, validate and build what they name.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -126,3 +127,56 @@ def test_dropout_schedule_is_parsed_and_checked_by_the_config():
                        ("0.5,0.1", "start,step,cap"), ("a,b,c", "start,step,cap")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(dropout_schedule=bad).validated()
+
+
+@pytest.mark.parametrize("written, value", [
+    ("1e-3", 1e-3), ("1E-3", 1e-3), ("1.0e-3", 1e-3), ("1e+3", 1e3), ("+1e3", 1e3), (".5", 0.5),
+    ("5.", 5.0), ("-.5e-2", -0.005), ("1_000", 1000), ("-2", -2),
+])
+def test_yaml_reads_numbers_as_a_person_writes_them(tmp_path, written, value):
+    """PyYAML alone (YAML 1.1) reads 1e-3 and +1e3 as strings; config files read them as numbers."""
+    path = tmp_path / "c.yaml"
+    path.write_text(f"weight_decay: {written}\nmodel_args: {{dropout_rate: {written}}}\n")
+    values = load_config_file(path)
+    assert values["weight_decay"] == value and values["model_args"]["dropout_rate"] == value
+    assert type(values["weight_decay"]) is type(value)
+    if value > 0:
+        config = TrainConfig.from_dict({**values, "learning_rate": values["weight_decay"]})
+        assert config.learning_rate == value and isinstance(config.learning_rate, float)
+
+
+def test_a_quoted_number_is_read_as_the_number_it_spells(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("learning_rate: '1e-3'\nepochs: \"20\"\n")
+    config = TrainConfig.from_dict(load_config_file(path))
+    assert (config.learning_rate, config.epochs) == (0.001, 20)
+
+
+def test_numbers_of_yaml_and_json_files_validate(tmp_path):
+    yaml_file, json_file = tmp_path / "c.yaml", tmp_path / "c.json"
+    yaml_file.write_text("learning_rate: 1e-3\nbatch_size: 1e1\nepochs: 2_0\nseed: +7\n"
+                         "class_weights: [1e-1, .5, 2]\ndropout_schedule: [5e-1, 1e-1, 9e-1]\n")
+    json_file.write_text('{"learning_rate": 1E-3, "batch_size": 10, "epochs": 20, "seed": 7, '
+                         '"class_weights": [0.1, 0.5, 2], "dropout_schedule": [0.5, 0.1, 0.9]}')
+    from_yaml = TrainConfig.from_dict(load_config_file(yaml_file))
+    from_json = TrainConfig.from_dict(load_config_file(json_file))
+    assert from_yaml == from_json
+    assert (from_yaml.learning_rate, from_yaml.batch_size, from_yaml.epochs, from_yaml.seed) == (
+        0.001, 10, 20, 7)
+    assert type(from_yaml.batch_size) is int and from_yaml.class_weights == [0.1, 0.5, 2.0]
+
+
+@pytest.mark.parametrize("line, message", [
+    ("learning_rate: fast", "Expected learning_rate a number, e.g. 1e-3 or 0.001; received 'fast'"),
+    ("learning_rate: 1e-3x", "received '1e-3x'"),
+    ("learning_rate: .nan", "Expected learning_rate a number"),
+    ("learning_rate: true", "Expected learning_rate a number"),
+    ("batch_size: 2.5", "Expected batch_size an integer, e.g. 32 or 1e3; received 2.5"),
+    ("epochs: ten", "Expected epochs an integer"),
+    ("class_weights: [1, heavy]", "Expected class_weights a number"),
+])
+def test_a_value_that_is_not_a_number_is_a_clear_error(tmp_path, line, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(line + "\n")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainConfig.from_dict(load_config_file(path))

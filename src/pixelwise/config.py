@@ -95,6 +95,32 @@ def normalize_image_size(image_size) -> tuple[int, int] | None:
     return int(image_size[0]), int(image_size[1])
 
 
+def to_number(name: str, value, integer: bool = False):
+    """A numeric option as a float (an int if ``integer``), however a person wrote it.
+
+    YAML and JSON numbers arrive as int or float; a string that spells a finite number
+    (``"1e-3"``, ``"1_000"``, ``"+1e3"``) is read as that number, and an integral float
+    (``1e3``) counts as an integer. Anything else is a ValueError naming the option.
+
+    Example:
+        >>> to_number("learning_rate", "1e-3"), to_number("epochs", 1e2, integer=True)
+        (0.001, 100)
+    """
+    number = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text) if integer and re.fullmatch(r"[-+]?[0-9][0-9_]*", text) else float(text)
+        except ValueError:
+            number = None
+    whole = isinstance(number, int) or (isinstance(number, float) and number.is_integer())
+    if (isinstance(number, bool) or not isinstance(number, (int, float))
+            or not math.isfinite(number) or (integer and not whole)):
+        kind = "an integer, e.g. 32 or 1e3" if integer else "a number, e.g. 1e-3 or 0.001"
+        raise ValueError(f"Expected {name} {kind}; received {value!r}.")
+    return int(number) if integer else float(number)
+
+
 @dataclasses.dataclass(frozen=True)
 class DropoutRates:
     """Exercise 19's encoder dropout schedule: rate ``min(start + step * epoch, cap)``.
@@ -249,9 +275,10 @@ class TrainConfig:
                 raise ValueError(f"Expected {name} one of {list(allowed)}, received {value!r}.")
 
         def positive_int(name, minimum=1):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            value = to_number(name, getattr(self, name), integer=True)
+            if value < minimum:
                 raise ValueError(f"Expected {name} an integer >= {minimum}, received {value!r}.")
+            setattr(self, name, value)
 
         size = normalize_image_size(self.image_size)
         if size is None:
@@ -267,25 +294,23 @@ class TrainConfig:
         choice("strategy", STRATEGIES)
         choice("loss", LOSS_KINDS)
         for name in ("learning_rate", "reconstruction_weight", "weight_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value >= 0
-            ) or (name == "learning_rate" and value <= 0):
+            value = to_number(name, getattr(self, name))
+            if value < 0 or (name == "learning_rate" and value <= 0):
                 raise ValueError(f"Expected {name} a finite number >= 0 (> 0 for the learning "
-                                 f"rate), received {value!r}.")
-            setattr(self, name, float(value))
+                                 f"rate), received {getattr(self, name)!r}.")
+            setattr(self, name, value)
         if not isinstance(self.class_weights, (list, tuple)):
             choice("class_weights", CLASS_WEIGHTS)
         else:
-            self.class_weights = [float(w) for w in self.class_weights]
+            self.class_weights = [to_number("class_weights", w) for w in self.class_weights]
         if not isinstance(self.model_args, dict):
             raise ValueError(f"Expected model_args a mapping, received {self.model_args!r}.")
         if self.jit_compile not in ("auto", True, False):
             raise ValueError(f"Expected jit_compile 'auto', true or false, received {self.jit_compile!r}.")
         if self.dropout_schedule is not None:
             self.dropout_schedule = DropoutRates.parse(self.dropout_schedule).to_list()
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise ValueError(f"Expected seed an integer or null, received {self.seed!r}.")
+        if self.seed is not None:
+            self.seed = to_number("seed", self.seed, integer=True)
         for name in ("dataset", "model", "train_split", "validation_split"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"Expected {name} a non-empty string, received {getattr(self, name)!r}.")
@@ -296,17 +321,33 @@ class TrainConfig:
 # --------------------------------------------------------------------------- files and precedence
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as the float JSON and YAML 1.2 read.
+
+    PyYAML follows YAML 1.1, whose floats need a dot and a signed exponent (``1.0e-3``),
+    so ``learning_rate: 1e-3`` would load as the string ``"1e-3"``.
+    """
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
 def load_config_file(path) -> dict:
     """Read a YAML or JSON training config into a dict (keys as in :class:`TrainConfig`).
 
-    Dashes in keys are accepted for underscores (``batch-size`` = ``batch_size``).
+    Dashes in keys are accepted for underscores (``batch-size`` = ``batch_size``). Numbers
+    read as a person writes them: ``1e-3``, ``1E-3``, ``.5``, ``5.``, ``1_000``, ``+1e3``.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Config file {str(path)!r} does not exist; pass --config FILE.yaml.")
     text = path.read_text()
     try:
-        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, _YamlLoader)
     except (ValueError, yaml.YAMLError) as error:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"Config file {str(path)!r} is not valid YAML/JSON: {error}") from None
     if values is None:
@@ -421,6 +462,7 @@ def check_resume(run: RunFolder, config: TrainConfig) -> int:
 
 __all__ = [
     "TrainConfig", "DropoutRates", "load_config_file", "resolve_config", "normalize_image_size",
+    "to_number",
     "check_writable", "check_new_run", "check_resume", "RESUMABLE_CHANGES", "OPTIMIZERS",
     "LR_SCHEDULES", "LOSS_KINDS", "CLASS_WEIGHTS", "MIXED_PRECISION", "STRATEGIES",
 ]
