@@ -1,4 +1,4 @@
-"""Public functions over pixelwise's dataset builders: list, build, describe.
+"""Public functions over pixelwise's dataset builders: list, check, build, describe.
 
 Example:
     >>> import pixelwise.datasets as pd
@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
+from pixelwise.datasets.folders import make_folder, tidied
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import skipped_examples
 
@@ -74,6 +76,82 @@ def get_builder(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
         ) from None
 
 
+#: The features a TFDS dataset that pixelwise did not build needs for pixelwise to read it.
+READABLE_FEATURES = (
+    "'image' (a uint8 Image with 1 or 3 channels) and 'label' (class ids: a uint8 Image with "
+    "1 channel, or an integer Tensor of shape (H, W) or (H, W, 1))"
+)
+
+
+def _label_map(feature) -> bool:
+    if isinstance(feature, tfds.features.Image):
+        return feature.shape[-1] == 1 and feature.np_dtype == np.uint8
+    if isinstance(feature, tfds.features.Tensor):  # ClassLabel too, whose shape is ()
+        shape = tuple(feature.shape)
+        return (np.issubdtype(feature.np_dtype, np.integer)
+                and (len(shape) == 2 or (len(shape) == 3 and shape[-1] == 1)))
+    return False
+
+
+def _features_problem(features) -> str | None:
+    """Why ``features`` are not pixelwise's ``image`` + ``label``, or None when they are."""
+    if not isinstance(features, tfds.features.FeaturesDict):
+        return f"its features are {features!r}"
+    names = sorted(features.keys())
+    image = features["image"] if "image" in names else None
+    label = features["label"] if "label" in names else None
+    if image is None or label is None:
+        return f"it has features {names}, no {'image' if image is None else 'label'!r}"
+    if not (isinstance(image, tfds.features.Image) and image.shape[-1] in (1, 3)
+            and image.np_dtype == np.uint8):
+        return f"its 'image' is {image!r}"
+    if not _label_map(label):
+        return f"its 'label' is {label!r}, not a map of class ids"
+    return None
+
+
+def check_readable(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
+    """The builder of ``name`` if pixelwise can read it as segmentation data, else a ValueError.
+
+    Decided from the builder's declared features, before anything is downloaded or
+    built, so ``train``, ``evaluate`` and ``datasets build|browse`` refuse a name
+    such as ``mnist`` at once. Readable are pixelwise's own builders
+    (:func:`available`) and TFDS datasets whose features already are
+    :data:`READABLE_FEATURES`. (Adapters for other TFDS segmentation datasets,
+    e.g. ``oxford_iiit_pet``, are to be accepted here too.)
+
+    Args:
+        name: A dataset name.
+        data_dir: TFDS data directory (default None: TFDS' own).
+
+    Returns:
+        The builder (not necessarily prepared).
+
+    Raises:
+        ValueError: ``name`` is unknown, or not segmentation data pixelwise reads;
+            the message lists what is accepted.
+
+    Example:
+        >>> check_readable("mnist")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: Dataset 'mnist' is not segmentation data pixelwise can read: its 'label' is ClassLabel...
+    """
+    builder = get_builder(name, data_dir)
+    if isinstance(builder, SegmentationBuilder):
+        return builder
+    try:
+        problem = _features_problem(builder.info.features)
+    except Exception as error:  # a TFDS builder whose info cannot be made here
+        problem = f"its features cannot be read ({type(error).__name__}: {_first_line(error)})"
+    if problem is None:
+        return builder
+    raise ValueError(
+        f"Dataset {name!r} is not segmentation data pixelwise can read: {problem}. Expected one "
+        f"of pixelwise's datasets ({', '.join(available())}; see `pixelwise datasets list`), "
+        f"or a TFDS dataset with the features {READABLE_FEATURES}."
+    )
+
+
 def _how_to_build(name: str, data_dir) -> str:
     data_dir_option = f" --data-dir {data_dir}" if data_dir else ""
     return (f"build it first with `pixelwise datasets build {name} --manual-dir DIR{data_dir_option}`"
@@ -112,16 +190,21 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
         gives the data.
 
     Raises:
-        ValueError: unknown name, or a broken archive.
+        ValueError: unknown name, a dataset pixelwise cannot read
+            (:func:`check_readable`, checked before anything else), or a broken archive.
         FileNotFoundError: the dataset is not prepared and may not be built, or
             ``manual_dir`` does not exist or lacks an archive.
-        ConnectionError: the download failed from every location.
+        ConnectionError: the download failed from every mirror (each is tried once
+            for a connection first, so an offline machine hears it in seconds).
+        OSError: ``data_dir`` or ``download_dir`` cannot be written (checked before
+            the build), or the system refused a write during it. A failed build
+            leaves no temporary or empty folders behind.
 
     Example:
         >>> builder = build("voc2007_semantic", data_dir="/tmp/tfds", manual_dir="~/voc")  # doctest: +SKIP
         >>> ds = builder.as_dataset(split="train")  # doctest: +SKIP
     """
-    builder = get_builder(name, data_dir)
+    builder = check_readable(name, data_dir)
     if builder.is_prepared():
         return builder
     where, how = builder.data_dir, _how_to_build(name, data_dir)
@@ -140,18 +223,31 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
         )
     config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
     context = f"Dataset {name!r} is not built in {where} and could not be built"
+    root = Path(builder.data_dir_root)
+    downloads = Path(_expand(download_dir)) if download_dir is not None else root / "downloads"
+    # Empty folders made for a build that fails are removed again (folders.tidied).
+    with tidied([root / name, downloads]):
+        make_folder(root, "the prepared dataset", "--data-dir")
+        make_folder(downloads, "downloads", "--download-dir")
+        _download_and_prepare(builder, downloads, config, context, how)
+    return builder
+
+
+def _download_and_prepare(builder, download_dir: Path, config, context: str, how: str) -> None:
     try:
-        builder.download_and_prepare(download_dir=_expand(download_dir), download_config=config)
+        builder.download_and_prepare(download_dir=download_dir, download_config=config)
     except NonMatchingChecksumError:
         raise
     except Exception as error:  # tfds raises many types here (network, asserts, IO)
+        if isinstance(error, OSError) and error.errno is not None:
+            # The system refused a file operation (disk full, read-only, no permission).
+            raise type(error)(f"{context}: {error.strerror}: {error.filename}") from error
         if type(error) in (FileNotFoundError, ValueError, ConnectionError):
             # pixelwise's builders already say what was expected and how to fix it.
             raise type(error)(f"{context}: {error}") from error
         raise FileNotFoundError(
             f"{context} ({type(error).__name__}: {_first_line(error)}); {how}."
         ) from error
-    return builder
 
 
 def describe(builder: tfds.core.DatasetBuilder) -> dict:

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -28,7 +29,9 @@ from matplotlib.patches import Patch
 from pixelwise.class_sets import ClassSet, class_set_from_info
 from pixelwise.defaults import BROWSE_ALPHA, BROWSE_NUM_EXAMPLES
 from pixelwise.datasets import api
+from pixelwise.datasets.folders import make_folder, tidied
 from pixelwise.drawing import overlay
+from pixelwise.files import write_all_atomic
 
 #: Default number of examples written by :func:`browse` (old name of
 #: :data:`pixelwise.defaults.BROWSE_NUM_EXAMPLES`).
@@ -124,6 +127,9 @@ def browse(name: str, split: str, out_dir, num_examples: int = DEFAULT_NUM_EXAMP
            data_dir=None, manual_dir=None, alpha: float = DEFAULT_ALPHA) -> list[Path]:
     """Write one image | label | overlay PNG for each of the first examples of a split.
 
+    The pictures are written together once all are drawn: a failure leaves none
+    of them, and no new empty ``out_dir``.
+
     Args:
         name: A pixelwise dataset (see ``pixelwise datasets list``).
         split: Split to read, e.g. ``"train"``.
@@ -141,24 +147,32 @@ def browse(name: str, split: str, out_dir, num_examples: int = DEFAULT_NUM_EXAMP
 
     Raises:
         FileNotFoundError: the dataset is not built and no ``manual_dir`` was given.
-        ValueError: unknown dataset or split, or ``num_examples`` < 1.
+        ValueError: unknown dataset or split, a dataset pixelwise cannot read, or
+            ``num_examples`` < 1.
+        OSError: ``out_dir`` cannot be written (checked before the dataset is read).
     """
     if num_examples < 1:
         raise ValueError(f"Expected num_examples >= 1, received {num_examples}.")
-    builder = api.build(name, data_dir=data_dir, manual_dir=manual_dir, download=False)
-    splits = sorted(builder.info.splits)
-    if split not in splits:
-        raise ValueError(f"Dataset {name!r} has no split {split!r}; expected one of {splits}.")
-    class_set = class_set_from_info(builder.info)
     out_dir = Path(out_dir).expanduser()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    dataset = builder.as_dataset(split=split, shuffle_files=False).take(num_examples)
-    for index, example in enumerate(tfds.as_numpy(dataset)):
-        filename = example["image/filename"].decode()
-        fig = render_example(example["image"], example["label"], class_set,
-                             title=f"{name} / {split} #{index}: {filename}", alpha=alpha)
-        path = out_dir / f"{name}_{split}_{index:03d}_{_safe_stem(filename)}.png"
-        fig.savefig(path)
-        written.append(path)
-    return written
+    with tidied([out_dir]):
+        make_folder(out_dir, "the pictures", "--out")
+        builder = api.build(name, data_dir=data_dir, manual_dir=manual_dir, download=False)
+        splits = sorted(builder.info.splits)
+        if split not in splits:
+            raise ValueError(f"Dataset {name!r} has no split {split!r}; expected one of {splits}.")
+        class_set = class_set_from_info(builder.info)
+        pictures = {}
+        dataset = builder.as_dataset(split=split, shuffle_files=False).take(num_examples)
+        for index, example in enumerate(tfds.as_numpy(dataset)):
+            filename = example["image/filename"].decode()
+            fig = render_example(example["image"], example["label"], class_set,
+                                 title=f"{name} / {split} #{index}: {filename}", alpha=alpha)
+            path = out_dir / f"{name}_{split}_{index:03d}_{_safe_stem(filename)}.png"
+            pictures[path] = _png_bytes(fig)
+        return write_all_atomic(pictures)
+
+
+def _png_bytes(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
