@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from pixelwise.cli import HelpFormatter, parse_model_args, parse_value  # noqa: F401  (re-exported)
+from pixelwise.cli.next_steps import report as next_steps_report
 from pixelwise.config import (
     CLASS_WEIGHTS, LOSS_KINDS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
     resolve_config,
@@ -135,4 +136,5 @@ def run_train(args) -> int:
     if best:
         print(f"Best epoch {best['epoch'] + 1}: val_mean_iou {best['val_mean_iou']:.4f}, "
               f"checkpoint {result.run.checkpoint_path('best')}")
+        print(next_steps_report(result, config))
     return 0
