@@ -1,0 +1,284 @@
+"""Evaluation and prediction modes (whole | slide) and test-time augmentation, against NumPy.
+
+Every expected number here is computed step by step without pixelwise: tiles cut from a
+``np.pad(mode="reflect")`` copy, the Keras model called on each, softmax in NumPy,
+views averaged, metrics from per-class pixel sets, boundary bands from distance
+transforms, the bootstrap as a loop over resamples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from run_fixture import TINY_CLASSES, tiny_conv_model
+
+VOID = TINY_CLASSES.ignore_label
+K = TINY_CLASSES.num_classes
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_conv_model()
+
+
+def softmax(logits):
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def model_probs(model, image_uint8):
+    """Softmax of the model on one float image in [0, 1]."""
+    x = image_uint8.astype(np.float32)[None] / 255.0
+    return softmax(np.asarray(model(x, training=False), np.float64)[0])
+
+
+def reference_slide(model, image, tile, overlap):
+    """Overlap-tile for a same-padding model: mirror-pad, cut, predict, keep each tile's centre."""
+    crop = overlap // 2
+    core = tile - 2 * crop
+    height, width = image.shape[:2]
+    rows, cols = math.ceil(height / core), math.ceil(width / core)
+    pad = [(crop, max(0, (n - 1) * core + tile - crop - size))
+           for n, size in ((rows, height), (cols, width))]
+    padded = np.pad(image, pad + [(0, 0)], mode="reflect")
+    out = np.zeros((rows * core, cols * core, K))
+    for i in range(rows):
+        for j in range(cols):
+            y, x = i * core, j * core
+            probs = model_probs(model, padded[y:y + tile, x:x + tile])
+            out[y:y + core, x:x + core] = probs[crop:crop + core, crop:crop + core]
+    return out[:height, :width]
+
+
+def resize_uint8(image, size):
+    import tensorflow as tf
+
+    resized = tf.image.resize(image.astype(np.float32), size, antialias=True).numpy()
+    return np.clip(np.round(resized), 0, 255).astype(np.uint8)
+
+
+def resize_probs(probs, size):
+    import tensorflow as tf
+
+    return tf.image.resize(probs.astype(np.float32), size, method="bilinear").numpy()
+
+
+def reference_tta(model, image, views, predict_view):
+    """Average over (scale, flipped) views of ``predict_view(image, scale)``, at the image's size."""
+    height, width = image.shape[:2]
+    total = 0
+    for scale, flipped in views:
+        view = image[:, ::-1] if flipped else image
+        probs = predict_view(view, scale)
+        if probs.shape[:2] != (height, width):
+            probs = resize_probs(probs, (height, width))
+        total = total + (probs[:, ::-1] if flipped else probs)
+    return total / len(views)
+
+
+def scaled(size, scale):
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def examples(seed=0, sizes=((30, 40), (36, 28), (25, 50), (33, 33))):
+    """Blocky labels (classes 0 and 1, never 2) with a void frame, random images."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for height, width in sizes:
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        blocks = rng.integers(0, 2, (math.ceil(height / 6), math.ceil(width / 6)))
+        label = np.kron(blocks, np.ones((6, 6), int))[:height, :width].astype(np.uint8)
+        label[:2] = VOID
+        pairs.append((image, label[..., None]))
+    return pairs
+
+
+# ----------------------------------------------------------------------------- probabilities
+
+
+@pytest.mark.parametrize("tta", ["none", "flip", "flip,scales=0.5,1,1.5"])
+def test_whole_image_probabilities_equal_numpy(model, tta):
+    from pixelwise.prediction import predict_probabilities
+    from pixelwise.tta import TTA
+
+    image = examples()[0][0]
+
+    def whole(view, scale):  # the model sees 24x32 times the scale
+        return model_probs(model, resize_uint8(view, scaled((24, 32), scale)))
+
+    expected = reference_tta(model, image, TTA.parse(tta).views, whole)
+    probs = predict_probabilities(model, image, size=(24, 32), tta=tta)
+    assert probs.shape == (30, 40, K) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs, expected, atol=2e-6)
+    np.testing.assert_allclose(probs.sum(-1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("tta", ["none", "flip", "scales=0.75,1.25"])
+def test_slide_probabilities_equal_numpy(model, tta):
+    from pixelwise.prediction import predict_probabilities
+    from pixelwise.tta import TTA
+
+    image = examples()[0][0]
+
+    def slide(view, scale):  # native resolution times the scale, in 16px tiles
+        if scale != 1:
+            view = resize_uint8(view, scaled(view.shape[:2], scale))
+        return reference_slide(model, view, tile=16, overlap=8)
+
+    expected = reference_tta(model, image, TTA.parse(tta).views, slide)
+    probs = predict_probabilities(model, image, mode="slide", tile=16, overlap=8, tta=tta)
+    np.testing.assert_allclose(probs, expected, atol=2e-6)
+
+
+def test_flip_changes_the_prediction_and_labels_are_the_argmax(model):
+    from pixelwise.prediction import predict_array, predict_probabilities
+
+    image = examples()[1][0]
+    plain = predict_probabilities(model, image, size=None)
+    flipped = predict_probabilities(model, image, size=None, tta="flip")
+    assert not np.allclose(plain, flipped)  # the model is not mirror-symmetric: TTA does something
+    labels, confidence, probs = predict_array(model, image, size=None, tta="flip",
+                                              return_probabilities=True)
+    np.testing.assert_array_equal(labels, flipped.argmax(-1))
+    np.testing.assert_allclose(confidence, flipped.max(-1))
+
+
+def test_mode_and_tta_errors_say_what_to_do(model):
+    from pixelwise.prediction import predict_array
+
+    image = examples()[0][0]
+    with pytest.raises(ValueError, match="--mode slide"):
+        predict_array(model, image, mode="whole", tile=16)
+    with pytest.raises(ValueError, match="whole"):
+        predict_array(model, image, mode="sliding")
+    with pytest.raises(ValueError, match="pass --tile"):
+        predict_array(model, image, mode="slide", size=None)
+    with pytest.raises(ValueError, match="flip,scales=0.75,1,1.25"):
+        predict_array(model, image, tta="mirror")
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    fixed = keras.Model(inputs, model(inputs))  # a model that only takes 32x32
+    with pytest.raises(ValueError, match="--mode slide"):
+        predict_array(fixed, image, tta="scales=0.5,1")
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def reference_evaluation(pairs, ratio, resamples, seed):
+    """Every metric of evaluate() from (label, predicted) maps, by per-class pixel sets."""
+    per_image = []
+    intersection, union = np.zeros(K), np.zeros(K)
+    for label, predicted in pairs:
+        valid = label != VOID
+        matrix = np.zeros((K, K), np.int64)
+        for t in range(K):
+            for p in range(K):
+                matrix[t, p] = np.sum(valid & (label == t) & (predicted == p))
+        per_image.append(matrix)
+        d = max(1, round(ratio * math.hypot(*label.shape)))
+        for c in range(K):
+            bands = []
+            for mask in (label == c, predicted == c):
+                distance = ndimage.distance_transform_cdt(np.pad(mask, 1), metric="chessboard")
+                bands.append(mask & (distance[1:-1, 1:-1] <= d) & valid)
+            intersection[c] += np.sum(bands[0] & bands[1])
+            union[c] += np.sum(bands[0] | bands[1])
+    true = np.concatenate([label[label != VOID] for label, _ in pairs])
+    pred = np.concatenate([p[label != VOID] for label, p in pairs])
+    scores = {"iou": [], "precision": [], "recall": [], "dice": []}
+    for c in range(K):
+        t, p = true == c, pred == c
+        both = np.sum(t & p)
+        scores["iou"].append(both / np.sum(t | p) if np.any(t | p) else np.nan)
+        scores["precision"].append(both / p.sum() if p.any() else np.nan)
+        scores["recall"].append(both / t.sum() if t.any() else np.nan)
+        scores["dice"].append(2 * both / (t.sum() + p.sum()) if np.any(t | p) else np.nan)
+    scores = {k: np.array(v) for k, v in scores.items()}
+    weights = np.array([np.mean(true == c) for c in range(K)])
+    scores["fw_iou"] = np.sum(weights * np.nan_to_num(scores["iou"]))
+    present = union > 0
+    scores["boundary_iou"] = np.where(present, intersection / np.maximum(union, 1), np.nan)
+
+    def mean_iou(matrix):
+        tp = np.diag(matrix)
+        u = matrix.sum(0) + matrix.sum(1) - tp
+        return np.mean(tp[u > 0] / u[u > 0])
+
+    per_image = np.stack(per_image)
+    drawn = np.random.default_rng(seed).integers(0, len(pairs), (resamples, len(pairs)))
+    means = [mean_iou(per_image[row].sum(0)) for row in drawn]
+    scores["interval"] = np.percentile(means, [2.5, 97.5])
+    scores["per_image"] = per_image
+    return scores
+
+
+def test_evaluate_slide_with_flip_equals_numpy(model):
+    from pixelwise.evaluation import evaluate
+
+    pairs = examples()
+    result = evaluate(model, pairs, TINY_CLASSES, mode="slide", tile=16, overlap=8, tta="flip",
+                      boundary_ratio=0.1, bootstrap_resamples=200, bootstrap_seed=3)
+
+    def slide(view, scale):
+        return reference_slide(model, view, tile=16, overlap=8)
+
+    predicted = [(label[..., 0], reference_tta(model, image, [(1, False), (1, True)], slide).argmax(-1))
+                 for image, label in pairs]
+    expected = reference_evaluation(predicted, ratio=0.1, resamples=200, seed=3)
+    np.testing.assert_array_equal(result.per_image_confusion, expected["per_image"])
+    np.testing.assert_array_equal(result.confusion, expected["per_image"].sum(0))
+    for name in ("iou", "precision", "recall", "dice", "boundary_iou"):
+        np.testing.assert_allclose(getattr(result, name), expected[name], rtol=1e-12, err_msg=name)
+    assert result.mean_iou == pytest.approx(np.nanmean(expected["iou"]), rel=1e-12)
+    assert result.mean_dice == pytest.approx(np.nanmean(expected["dice"]), rel=1e-12)
+    assert result.frequency_weighted_iou == pytest.approx(expected["fw_iou"], rel=1e-12)
+    assert result.mean_boundary_iou == pytest.approx(np.nanmean(expected["boundary_iou"]), rel=1e-12)
+    assert 0 < result.mean_boundary_iou < result.mean_iou  # edges are harder than interiors
+    np.testing.assert_allclose([result.interval.low, result.interval.high], expected["interval"])
+    assert result.interval.low <= result.mean_iou <= result.interval.high
+
+    data = result.to_json()
+    assert (data["mode"], data["tile"], data["overlap"], data["tta"]) == ("slide", 16, 8, "flip")
+    assert data["input_size"] is None
+    assert data["mean_iou_interval"]["resamples"] == 200 and data["mean_iou_interval"]["seed"] == 3
+    assert data["boundary_ratio"] == 0.1
+    assert data["per_class"]["disc"]["precision"] == pytest.approx(expected["precision"][1], abs=1e-6)
+    assert data["per_class"]["square"]["recall"] is None  # never in the labels
+    assert data["frequency_weighted_iou"] == pytest.approx(expected["fw_iou"], abs=1e-6)
+    assert data["seconds_per_image"] > 0
+    table = result.table()
+    assert "16px tiles, overlap 8, TTA flip" in table and "200 bootstrap resamples" in table
+
+
+def test_evaluate_whole_mode_without_tta_is_unchanged_and_bootstrap_can_be_off(model):
+    from pixelwise.evaluation import evaluate
+
+    pairs = examples(1)
+    result = evaluate(model, pairs, TINY_CLASSES, model_image_size=(24, 32), bootstrap_resamples=0)
+    predicted = [(label[..., 0], model_probs(model, resize_uint8(image, (24, 32))))
+                 for image, label in pairs]
+    predicted = [(label, resize_probs(p, label.shape).argmax(-1)) for label, p in predicted]
+    expected = reference_evaluation(predicted, ratio=0.02, resamples=1, seed=0)
+    np.testing.assert_array_equal(result.confusion, expected["per_image"].sum(0))
+    np.testing.assert_allclose(result.boundary_iou, expected["boundary_iou"])
+    assert result.interval is None and result.to_json()["mean_iou_interval"] is None
+    assert (result.mode, result.tta, result.model_image_size) == ("whole", "none", (24, 32))
+
+
+def test_evaluate_refuses_bad_options_before_predicting(model):
+    from pixelwise.evaluation import evaluate
+
+    pairs = examples()
+    for options, message in (({"tta": "flip,scales=x"}, "not understood"),
+                             ({"mode": "whole", "tile": 16}, "--mode slide"),
+                             ({"boundary_ratio": 0}, "boundary ratio"),
+                             ({"bootstrap_resamples": -1}, "bootstrap resamples"),
+                             ({"mode": "slide", "tile": 16, "overlap": 16}, "overlap")):
+        with pytest.raises(ValueError, match=message):
+            evaluate(model, pairs, TINY_CLASSES, **options)
