@@ -77,8 +77,12 @@ def load_split(
         ``tfds.core.DatasetInfo`` holding the class set in its metadata.
 
     Raises:
-        ValueError: unknown dataset or split, or a broken archive.
+        ValueError: unknown dataset or split, a dataset that is not segmentation data
+            pixelwise reads (:func:`pixelwise.datasets.api.check_readable`, before any
+            download), or a broken archive.
         FileNotFoundError: the dataset is not built and could not be built.
+        OSError: ``data_dir`` cannot be written, or the download failed
+            (``ConnectionError``).
 
     Example:
         >>> examples, info = load_split("isbi2012_membranes", "validation",
