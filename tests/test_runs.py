@@ -113,3 +113,47 @@ def test_run_folder_errors_say_what_is_missing(tmp_path, model):
     with pytest.raises(FileNotFoundError, match="no class_set.json"):
         load_run(square)
     assert json.loads((square / "config.json").read_text()) == {"image_size": 32}
+
+
+def _truncate(path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+def test_a_truncated_checkpoint_is_called_corrupt_and_names_the_sound_one(tmp_path, run_dir, model):
+    from pixelwise.runs import load_run
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    best, last = run / "checkpoints" / "best.keras", run / "checkpoints" / "last.keras"
+    _truncate(best)  # a save or copy cut short: the zip's central directory is gone
+    with pytest.raises(ValueError) as raised:
+        load_run(run)
+    message = str(raised.value)
+    assert f"Checkpoint {str(best)!r} is corrupt" in message and "truncated" in message
+    assert f"pass --checkpoint last to use {str(last)!r}" in message
+    assert "File not found" not in message
+    _same_outputs(load_run(run, checkpoint="last").model, model)  # the fix the message gives works
+
+    _truncate(last, keep=0.99)  # both cut short: nothing to suggest but the remedy
+    for checkpoint in ("best", "last", str(last)):
+        with pytest.raises(ValueError, match="is corrupt") as raised:
+            load_run(run, checkpoint=checkpoint)
+        assert "--checkpoint" not in str(raised.value) and "train again" in str(raised.value)
+
+
+def test_a_keras_zip_with_a_truncated_weights_file_is_called_corrupt(tmp_path, run_dir):
+    import zipfile
+
+    from pixelwise.runs import load_run
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    best = run / "checkpoints" / "best.keras"
+    with zipfile.ZipFile(run_dir / "checkpoints" / "best.keras") as source, \
+            zipfile.ZipFile(best, "w") as damaged:
+        for name in source.namelist():
+            data = source.read(name)
+            damaged.writestr(name, data[:len(data) // 2] if name.endswith(".h5") else data)
+    with pytest.raises(ValueError, match=r"is corrupt \(.*truncated file.*--checkpoint last"):
+        load_run(run)

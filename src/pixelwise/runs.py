@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +105,38 @@ class RunFolder:
         return path
 
     def load_model(self, checkpoint: str = "best"):
-        """Load a checkpoint as a Keras model (``compile=False``)."""
+        """Load a checkpoint as a Keras model (``compile=False``).
+
+        Raises:
+            FileNotFoundError: No such checkpoint (see :meth:`resolve_checkpoint`).
+            ValueError: The file is corrupt (not a complete ``.keras`` zip: truncated by an
+                interrupted save or copy); the message names the run's other checkpoint
+                when that one is sound.
+        """
+        path = self.resolve_checkpoint(checkpoint)
+        if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+            raise ValueError(self._corrupt(path, "not a complete .keras zip file"))
         # The only TensorFlow import of this module: `pixelwise --help` must not pay for it.
         import keras
 
         import pixelwise.models  # noqa: F401  (registers custom layers for deserialisation)
 
-        return keras.models.load_model(self.resolve_checkpoint(checkpoint), compile=False)
+        try:
+            return keras.models.load_model(path, compile=False)
+        except PermissionError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # h5py: "truncated file: eof = ..."
+            raise ValueError(self._corrupt(path, " ".join(str(exc).split()))) from exc
+
+    def _corrupt(self, path: Path, reason: str) -> str:
+        """Error message for an unreadable checkpoint, naming a sound one to use instead."""
+        others = [name for name in CHECKPOINT_NAMES
+                  if self.checkpoint_path(name).resolve() != path.resolve()
+                  and zipfile.is_zipfile(self.checkpoint_path(name))]
+        fix = (f"pass --checkpoint {others[0]} to use {str(self.checkpoint_path(others[0]))!r}"
+               if others else "train again, or restore the file from a copy")
+        return (f"Checkpoint {str(path)!r} is corrupt ({reason}; probably truncated by an "
+                f"interrupted save or copy); {fix}.")
 
 
 @dataclasses.dataclass(frozen=True)
