@@ -1,7 +1,7 @@
 """The ``pixelwise`` command line: a thin layer over the public Python API.
 
 Each subcommand group lives in its own module (``datasets``, ``models``, ``train``,
-``evaluate``, ``predict``, ``export``) exposing ``register(subparsers)``; the handlers only parse
+``evaluate``, ``predict``, ``export``, ``report``) exposing ``register(subparsers)``; the handlers only parse
 arguments and call public functions. Every user error surfaces as one line on
 stderr and exit code 2.
 """
@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 # Subcommand modules, in the order `pixelwise --help` lists them.
-_COMMAND_MODULES = ("datasets", "models", "train", "evaluate", "predict", "export")
+_COMMAND_MODULES = ("datasets", "models", "train", "evaluate", "predict", "export", "report")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
