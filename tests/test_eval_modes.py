@@ -45,7 +45,7 @@ def reference_slide(model, image, tile, overlap):
     pad = [(crop, max(0, (n - 1) * core + tile - crop - size))
            for n, size in ((rows, height), (cols, width))]
     padded = np.pad(image, pad + [(0, 0)], mode="reflect")
-    out = np.zeros((rows * core, cols * core, K))
+    out = np.zeros((rows * core, cols * core, model.output_shape[-1]))
     for i in range(rows):
         for j in range(cols):
             y, x = i * core, j * core
@@ -170,8 +170,9 @@ def test_mode_and_tta_errors_say_what_to_do(model):
 # ----------------------------------------------------------------------------- evaluate
 
 
-def reference_evaluation(pairs, ratio, resamples, seed):
+def reference_evaluation(pairs, ratio, resamples, seed, num_classes=K):
     """Every metric of evaluate() from (label, predicted) maps, by per-class pixel sets."""
+    K = num_classes  # noqa: N806
     per_image = []
     intersection, union = np.zeros(K), np.zeros(K)
     for label, predicted in pairs:
@@ -282,3 +283,101 @@ def test_evaluate_refuses_bad_options_before_predicting(model):
                              ({"mode": "slide", "tile": 16, "overlap": 16}, "overlap")):
         with pytest.raises(ValueError, match=message):
             evaluate(model, pairs, TINY_CLASSES, **options)
+
+
+# ----------------------------------------------------------------------------- the commands
+
+
+def _main(argv, capsys):
+    from pixelwise.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_evaluate_cli_slide_with_flip_equals_numpy(voc2007, voc2007_built, tmp_path, capsys):
+    """`pixelwise evaluate --mode slide --tta flip` on a real TFDS build of the VOC fixture,
+    against the fixture's own label arrays and the NumPy overlap-tile above."""
+    import json
+
+    from pixelwise.class_sets import VOC
+    from pixelwise.data import load_split
+    from run_fixture import write_run
+
+    model = tiny_conv_model(num_classes=21)
+    run = write_run(tmp_path / "run", model, class_set=VOC,
+                    config={"dataset": "voc2007_semantic", "image_size": 32, **voc2007_built})
+    code, stdout, stderr = _main(["evaluate", "--run", run, "--mode", "slide", "--tile", "24",
+                                  "--overlap", "8", "--tta", "flip", "--boundary-ratio", "0.05",
+                                  "--bootstrap-resamples", "100"], capsys)
+    assert code == 0, stderr
+    assert "24px tiles, overlap 8, TTA flip" in stdout and "100 bootstrap resamples" in stdout
+
+    examples, _ = load_split("voc2007_semantic", "validation", **voc2007_built)
+    pairs = []
+    for example in examples.as_numpy_iterator():
+        image_id = example["image/filename"].decode().rsplit(".", 1)[0]
+        label = voc2007.labels["validation"][image_id][..., 0]
+        probs = reference_tta(model, example["image"], [(1, False), (1, True)],
+                              lambda view, scale: reference_slide(model, view, tile=24, overlap=8))
+        pairs.append((label, probs.argmax(-1)))
+    expected = reference_evaluation(pairs, ratio=0.05, resamples=100, seed=0, num_classes=21)
+    metrics = json.loads((run / "eval-validation.json").read_text())
+    confusion = json.loads((run / "confusion-validation.json").read_text())["matrix"]
+    assert confusion == expected["per_image"].sum(0).tolist()
+    assert metrics["mean_iou"] == pytest.approx(np.nanmean(expected["iou"]), abs=1e-6)
+    assert metrics["mean_dice"] == pytest.approx(np.nanmean(expected["dice"]), abs=1e-6)
+    assert metrics["frequency_weighted_iou"] == pytest.approx(expected["fw_iou"], abs=1e-6)
+    assert metrics["boundary_iou"] == pytest.approx(np.nanmean(expected["boundary_iou"]), abs=1e-6)
+    interval = metrics["mean_iou_interval"]
+    assert [interval["low"], interval["high"]] == pytest.approx(expected["interval"], abs=1e-6)
+    assert (interval["resamples"], interval["seed"]) == (100, 0)
+    for i, name in enumerate(VOC.class_names):
+        for key in ("precision", "recall", "dice", "boundary_iou"):
+            value = expected[key][i]
+            assert metrics["per_class"][name][key] == (
+                None if np.isnan(value) else pytest.approx(value, abs=1e-6)), (name, key)
+    assert (metrics["mode"], metrics["tile"], metrics["overlap"], metrics["tta"]) == (
+        "slide", 24, 8, "flip")
+
+
+def test_cli_refuses_a_bad_mode_or_tta_in_one_line_before_any_work(tmp_path, capsys):
+    from run_fixture import write_run
+
+    run = write_run(tmp_path / "run", tiny_conv_model(), config={
+        "dataset": "voc2007_semantic", "data_dir": str(tmp_path / "tfds")})
+    image = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.fromarray(examples()[0][0]).save(image)
+    for argv, expected in (
+        (["evaluate", "--run", run, "--tta", "mirror"], "'mirror' is not understood"),
+        (["evaluate", "--run", run, "--mode", "whole", "--tile", "16"], "--mode slide"),
+        (["predict", image, "--run", run, "--out", tmp_path / "o", "--tta", "scales=0"], "(0, 8]"),
+    ):
+        code, _, stderr = _main(argv, capsys)
+        assert code == 2 and expected in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not (tmp_path / "tfds").exists() and not (tmp_path / "o").exists()
+
+
+def test_predict_cli_slide_with_flip_equals_numpy(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from run_fixture import write_run
+
+    model = tiny_conv_model()
+    run = write_run(tmp_path / "run", model)
+    image = examples()[2][0]
+    Image.fromarray(image).save(tmp_path / "street.png")
+    code, _, stderr = _main(["predict", tmp_path / "street.png", "--run", run, "--out", tmp_path / "o",
+                             "--mode", "slide", "--tile", "16", "--overlap", "8", "--tta", "flip"],
+                            capsys)
+    assert code == 0, stderr
+    probs = reference_tta(model, image, [(1, False), (1, True)],
+                          lambda view, scale: reference_slide(model, view, tile=16, overlap=8))
+    counts = np.bincount(probs.argmax(-1).ravel(), minlength=K)
+    written = json.loads((tmp_path / "o" / "street.json").read_text())["counts"]
+    assert [written[name] for name in TINY_CLASSES.class_names] == counts.tolist()

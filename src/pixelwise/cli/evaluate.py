@@ -10,17 +10,21 @@ from __future__ import annotations
 
 from pixelwise.cli import HelpFormatter
 from pixelwise.cli.model_options import add_model_options, model_source
-from pixelwise.defaults import DEFAULT_SPLIT
+from pixelwise.cli.prediction_options import add_mode_and_tta
+from pixelwise.defaults import DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOUNDARY_RATIO, DEFAULT_SPLIT
 
 
 def run_evaluate(args) -> int:
     from pixelwise.evaluation import evaluate_model_file, evaluate_run
 
+    options = {"mode": args.mode, "tile": args.tile, "overlap": args.overlap, "tta": args.tta,
+               "boundary_ratio": args.boundary_ratio,
+               "bootstrap_resamples": args.bootstrap_resamples}
     if args.run:
         result, paths, meta = evaluate_run(
             args.run, args.dataset, args.split, data_dir=args.data_dir, manual_dir=args.manual_dir,
             image_size=args.image_size, model_image_size=args.input_size, checkpoint=args.checkpoint,
-            out=args.out,
+            out=args.out, **options,
         )
     else:
         _, class_set, _ = model_source(args, needs="--dataset and --out")
@@ -34,7 +38,7 @@ def run_evaluate(args) -> int:
         result, paths, meta = evaluate_model_file(
             args.checkpoint, args.dataset, args.split, out=args.out, class_set=class_set,
             data_dir=args.data_dir, manual_dir=args.manual_dir, image_size=args.image_size,
-            model_image_size=args.input_size,
+            model_image_size=args.input_size, **options,
         )
     print(f"{meta['dataset']} {meta['split']}, checkpoint {args.checkpoint}")
     print(result.table())
@@ -68,6 +72,21 @@ def register(subparsers) -> None:
     data.add_argument("--input-size", metavar="N|HxW", default=None,
                       help="native mode: size the model sees (default: the model's fixed input, "
                       "else the run's training image_size, else each image's own size)")
+    prediction = evaluate.add_argument_group("prediction")
+    add_mode_and_tta(prediction)
+    prediction.add_argument("--tile", type=int, default=None, metavar="N",
+                            help="tile side of --mode slide (default: the model's fixed input side, "
+                            "else the smaller side of the size it sees, the run's training size)")
+    prediction.add_argument("--overlap", type=int, default=None, metavar="PX",
+                            help="tile overlap of --mode slide (default: tile/4 for same-padding "
+                            "models, the model's own border for the valid-padding original U-Net)")
+    metrics = evaluate.add_argument_group("metrics")
+    metrics.add_argument("--boundary-ratio", type=float, default=DEFAULT_BOUNDARY_RATIO, metavar="F",
+                         help="boundary IoU band width as a fraction of each image's diagonal "
+                         "(Cheng et al. 2021)")
+    metrics.add_argument("--bootstrap-resamples", type=int, default=DEFAULT_BOOTSTRAP_RESAMPLES,
+                         metavar="N", help="resamples of the images for the 95%% interval of mean "
+                         "IoU, seeded (0: no interval)")
     evaluate.add_argument("--out", metavar="DIR", help="where the results go (default: the run "
                           "folder; required with --checkpoint FILE.keras and no --run)")
     evaluate.set_defaults(func=run_evaluate)

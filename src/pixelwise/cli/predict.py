@@ -12,6 +12,7 @@ import sys
 
 from pixelwise.cli import HelpFormatter
 from pixelwise.cli.model_options import add_model_options, model_source
+from pixelwise.cli.prediction_options import add_mode_and_tta
 from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
 
 
@@ -42,12 +43,16 @@ def _report(result) -> None:
 
 def run_predict(args) -> int:
     from pixelwise.inference import predict_files
+    from pixelwise.prediction import resolve_mode
+    from pixelwise.tta import TTA
+
+    TTA.parse(args.tta), resolve_mode(args.mode, args.tile)  # refused once, not per image
 
     model_or_run, class_set, checkpoint = model_source(args)
     results = predict_files(
         model_or_run, args.images, args.out, class_set=class_set, checkpoint=checkpoint,
         on_result=_report, size=args.size, tile=args.tile, overlap=args.overlap,
-        min_area=args.min_area, batch_size=args.batch_size,
+        min_area=args.min_area, batch_size=args.batch_size, mode=args.mode, tta=args.tta,
     )
     failed = [r for r in results if r.error is not None]
     if failed:
@@ -72,6 +77,7 @@ def register(subparsers) -> None:
     add_model_options(predict)
     options = predict.add_argument_group("prediction")
     options.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_mode_and_tta(options)
     options.add_argument("--size", type=_size, default=DEFAULT_PREDICT_SIZE, metavar="N|native",
                          help="side the image is resized to for a whole-image prediction (ignored "
                          "with a fixed-size model or --tile)")
