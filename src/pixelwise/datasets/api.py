@@ -18,9 +18,12 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
+from pixelwise.dataset_paths import dataset_path
+from pixelwise.datasets import folder
 from pixelwise.datasets.folders import make_folder, tidied
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import skipped_examples
+from pixelwise.datasets.tfds_adapters import ADAPTERS, adapter_for
 
 
 def _builder_classes() -> dict[str, type]:
@@ -57,23 +60,41 @@ def get_builder(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
     """The (not necessarily prepared) builder ``name``.
 
     Args:
-        name: One of :func:`available`, or another registered TFDS dataset name.
+        name: One of :func:`available`; an adapted TFDS dataset
+            (:data:`~pixelwise.datasets.tfds_adapters.ADAPTERS`: ``oxford_iiit_pet``,
+            ``cityscapes``); another registered TFDS name; the path of a folder or
+            ``.zip`` export (:mod:`pixelwise.dataset_paths` says which values are
+            paths), or the name an export was prepared under in ``data_dir``.
         data_dir: TFDS data directory (default None: TFDS' own,
             :func:`pixelwise.defaults.tfds_data_dir`).
 
     Raises:
-        ValueError: ``name`` is neither a pixelwise dataset nor a registered TFDS one.
+        ValueError: ``name`` is none of these, or a bad export.
+        FileNotFoundError: a path that does not exist.
     """
+    path = dataset_path(name)
+    if path is not None:
+        return folder.folder_builder(path, _expand(data_dir))
+    adapter = adapter_for(name)
+    if adapter is not None:
+        return adapter.builder(_expand(data_dir))
     classes = _builder_classes()
     if name in classes:
         return classes[name](data_dir=_expand(data_dir))
     try:
         return tfds.builder(name, data_dir=_expand(data_dir))
     except tfds.core.registered.DatasetNotFoundError:
-        raise ValueError(
-            f"Unknown dataset {name!r}; expected one of {sorted(classes)} "
-            "(see `pixelwise datasets list`) or another registered TFDS dataset name."
-        ) from None
+        pass
+    prepared = folder.prepared_builder(name, _expand(data_dir))
+    if prepared is not None:
+        return prepared
+    if Path(name).exists():  # a bare folder name that is no dataset's
+        return folder.folder_builder(name, _expand(data_dir))
+    raise ValueError(
+        f"Unknown dataset {name!r}; expected one of {sorted(classes)} (see `pixelwise datasets "
+        f"list`), {sorted(ADAPTERS)}, another registered TFDS dataset name, or the path of a "
+        "folder or .zip export (e.g. ./my_export)."
+    )
 
 
 #: The features a TFDS dataset that pixelwise did not build needs for pixelwise to read it.
@@ -117,8 +138,8 @@ def check_readable(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
     built, so ``train``, ``evaluate`` and ``datasets build|browse`` refuse a name
     such as ``mnist`` at once. Readable are pixelwise's own builders
     (:func:`available`) and TFDS datasets whose features already are
-    :data:`READABLE_FEATURES`. (Adapters for other TFDS segmentation datasets,
-    e.g. ``oxford_iiit_pet``, are to be accepted here too.)
+    :data:`READABLE_FEATURES`, which the adapted ones (``oxford_iiit_pet``,
+    ``cityscapes``) and exports (a folder or ``.zip`` path) are.
 
     Args:
         name: A dataset name.
@@ -148,6 +169,7 @@ def check_readable(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
     raise ValueError(
         f"Dataset {name!r} is not segmentation data pixelwise can read: {problem}. Expected one "
         f"of pixelwise's datasets ({', '.join(available())}; see `pixelwise datasets list`), "
+        f"an adapted TFDS dataset ({', '.join(sorted(ADAPTERS))}), a folder or .zip export, "
         f"or a TFDS dataset with the features {READABLE_FEATURES}."
     )
 
@@ -164,12 +186,15 @@ def _first_line(error: BaseException) -> str:
 
 
 def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
-          download: bool = True) -> tfds.core.DatasetBuilder:
+          download: bool = True, dataset_name: str | None = None,
+          validation_fraction: float | None = None) -> tfds.core.DatasetBuilder:
     """Dataset ``name``, prepared: built first (downloaded, or read from ``manual_dir``) if missing.
 
     The one place pixelwise builds a dataset that is not there yet
     (:func:`pixelwise.data.load_split` calls it). An already prepared dataset is
-    reused as it is. TFDS shows a progress bar per split; skipped examples are
+    reused as it is; a folder or ``.zip`` export is built from its files (never
+    downloaded) and rebuilt when they changed (:func:`pixelwise.datasets.folder.prepare`).
+    TFDS shows a progress bar per split; skipped examples are
     logged and kept in ``builder.info.metadata["skipped"]`` (see
     :func:`~pixelwise.datasets.split_plan.skipped_examples`).
 
@@ -184,6 +209,9 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
             ``<data_dir>/downloads``).
         download: Whether a dataset that is not prepared may be built when no
             ``manual_dir`` is given (downloading it); False raises instead.
+        dataset_name: An export's dataset name (default None: its folder's or zip's).
+        validation_fraction: An export's share of ``validation`` when it has no
+            validation split (default None: as last built, else 0.1).
 
     Returns:
         The prepared ``tfds.core.DatasetBuilder``; ``builder.as_dataset(split=...)``
@@ -204,7 +232,16 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
         >>> builder = build("voc2007_semantic", data_dir="/tmp/tfds", manual_dir="~/voc")  # doctest: +SKIP
         >>> ds = builder.as_dataset(split="train")  # doctest: +SKIP
     """
+    if dataset_name is not None or validation_fraction is not None:
+        if dataset_path(name) is None and not Path(name).exists():
+            raise ValueError(f"dataset_name and validation_fraction apply to a folder or .zip "
+                             f"export; {name!r} is not a path. Pass the export's path, e.g. ./{name}.")
+        return folder.prepare(folder.folder_builder(
+            name, _expand(data_dir), name=dataset_name, validation_fraction=validation_fraction))
     builder = check_readable(name, data_dir)
+    if isinstance(builder, folder.Builder):
+        # Built from its own files, never downloaded; rebuilt when they changed.
+        return folder.prepare(builder)
     if builder.is_prepared():
         return builder
     where, how = builder.data_dir, _how_to_build(name, data_dir)
@@ -214,7 +251,7 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
             f"Dataset {name!r} is not built in {where} and building it was not allowed; {how}."
         )
     if manual_dir is not None and not Path(manual_dir).is_dir():
-        expected = (builder.expected_manual_files() if isinstance(builder, SegmentationBuilder)
+        expected = (builder.expected_manual_files() if hasattr(builder, "expected_manual_files")
                     else "its source files")
         raise FileNotFoundError(
             f"Dataset {name!r} is not built in {where}, and the manual directory {manual_dir} "
@@ -254,7 +291,8 @@ def describe(builder: tfds.core.DatasetBuilder) -> dict:
     """A plain summary of a prepared builder: where, splits with counts, skipped examples.
 
     Returns:
-        ``{"name", "version", "data_dir", "splits": {split: n}, "skipped": {split: [...]}}``.
+        ``{"name", "version", "data_dir", "splits": {split: n}, "skipped": {split: [...]}}``,
+        and ``"source"`` (its path, layout, split rule, fingerprint) for an export.
     """
     info = builder.info
     return {
@@ -263,4 +301,6 @@ def describe(builder: tfds.core.DatasetBuilder) -> dict:
         "data_dir": os.fspath(builder.data_dir),
         "splits": {name: split.num_examples for name, split in info.splits.items()},
         "skipped": skipped_examples(info),
+        **({"source": dict(info.metadata[folder.SOURCE_KEY])}
+           if folder.SOURCE_KEY in (info.metadata or {}) else {}),
     }
