@@ -104,7 +104,11 @@ def test_help_states_the_api_defaults(command, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for option, (_, default) in API_DEFAULTS[command].items():
-        assert _option_help(out, option).endswith(f"(default: {default})"), option
+        text = _option_help(out, option)
+        if default is None:  # the help says what None means, once: "(default: DATA_DIR/...)"
+            assert text.count("(default: ") == 1 and "(default: None)" not in text, text
+        else:
+            assert text.endswith(f"(default: {default})"), option
     if "--data-dir" in API_DEFAULTS[command]:
         # None means TFDS' own folder; the help names it as TFDS resolves it.
         assert tfds.core.constants.get_default_data_dir() in _option_help(out, "--data-dir")

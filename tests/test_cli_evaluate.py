@@ -38,7 +38,7 @@ def test_predict_cli_prints_counts_and_summarises_failures(tmp_path, run_dir, ca
     out = tmp_path / "out"
     code, stdout, stderr = _main(
         ["predict", good, tmp_path / "nope.png", broken, second, "--run", run_dir, "--out", out,
-         "--size", "32", "--min-area", "1"], capsys)
+         "--input-size", "32", "--min-area", "1"], capsys)
     assert code == 2
     error_lines = stderr.strip().splitlines()
     assert len(error_lines) == 3  # one per bad image, then the summary
@@ -79,8 +79,8 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, case):
         argv = ["export", "--out", out]
         expected = "--run"
     else:
-        argv = ["predict", image, "--run", tmp_path, "--out", out, "--size", "-3"]
-        expected = "--size"
+        argv = ["predict", image, "--run", tmp_path, "--out", out, "--input-size", "-3"]
+        expected = "--input-size"
     try:
         code, _, stderr = _main(argv, capsys)
     except SystemExit as exit_:  # argparse type errors exit 2 with a usage line
@@ -201,7 +201,7 @@ def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_pat
 
     image = _write_image(tmp_path / "a.png")
     code, stdout, _ = _main(["predict", image, "--checkpoint", run_dir / "checkpoints" / "best.keras",
-                             "--out", tmp_path / "o1", "--size", "32"], capsys)
+                             "--out", tmp_path / "o1", "--input-size", "32"], capsys)
     assert code == 0 and "(47x33)" in stdout
     loose = tmp_path / "loose.keras"
     shutil.copy(run_dir / "checkpoints" / "best.keras", loose)
@@ -213,7 +213,7 @@ def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_pat
     tiny_json = tmp_path / "tiny.json"
     tiny_json.write_text(TINY_CLASSES.to_json())
     code, _, _ = _main(["predict", image, "--checkpoint", loose, "--class-set", tiny_json,
-                        "--out", tmp_path / "o4", "--size", "native"], capsys)
+                        "--out", tmp_path / "o4", "--input-size", "native"], capsys)
     assert code == 0 and (tmp_path / "o4" / "a_mask.png").exists()
 
 

@@ -29,7 +29,7 @@ def test_summary_prints_parameters_output_shape_and_gflops(capsys):
 
 
 def test_summary_passes_size_classes_and_model_args(capsys):
-    code = main(["models", "summary", "original_unet", "--input-size", "64,96,3",
+    code = main(["models", "summary", "original_unet", "--input-size", "64x96x3",
                  "--num-classes", "5", "--model-arg", "padding=same",
                  "--model-arg", "base_filters=2", "--model-arg", "batch_norm=true"])
     assert code == 0
@@ -38,14 +38,26 @@ def test_summary_passes_size_classes_and_model_args(capsys):
 
 
 def test_summary_of_a_free_size_model_explains_missing_gflops(capsys):
-    assert main(["models", "summary", "unet", "--input-size", "None", "None", "3",
+    assert main(["models", "summary", "unet", "--input-size", "NonexNonex3",
                  "--model-arg", "base_filters=4"]) == 0
     assert "give a concrete --input-size" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("size, channels", [("64", 3), ("64x128", 3), ("64,128,3", 3),
+                                            (["64", "128", "3"], 3), ("64x128x5", 5)])
+def test_input_size_n_or_hxw_keeps_the_models_channels(capsys, size, channels):
+    """N and HxW take the model's default channel count; 0.1.0's "H W C" tokens still parse."""
+    tokens = size if isinstance(size, list) else [size]
+    assert main(["models", "summary", "unet", "--input-size", *tokens,
+                 "--model-arg", "base_filters=4"]) == 0
+    height, width = (64, 64) if tokens == ["64"] else (64, 128)
+    assert f"(None, {height}, {width}, {channels})" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["models", "summary", "unet", "--input-size", "250", "250", "3"], "multiples of 64"),
-    (["models", "summary", "unet", "--input-size", "256", "256"], "HEIGHT WIDTH CHANNELS"),
+    (["models", "summary", "unet", "--input-size", "256x256x3x1"], "N, HxW or HxWxC"),
+    (["models", "summary", "unet", "--input-size", "big"], "N, HxW or HxWxC"),
     (["models", "summary", "segnet"], "Unknown model 'segnet'"),
     (["models", "summary", "unet", "--model-arg", "width"], "KEY=VALUE"),
     (["models", "summary", "unet", "--model-arg", "depth=5"], "does not take"),
@@ -77,9 +89,12 @@ def test_plot_without_graphviz_names_what_is_missing(tmp_path, capsys, monkeypat
 
 
 def test_argument_parsers():
-    assert parse_input_size(["256", "256", "3"]) == (256, 256, 3)
-    assert parse_input_size(["512,512,1"]) == (512, 512, 1)
-    assert parse_input_size(["none,none,3"]) == (None, None, 3)
+    assert parse_input_size("256x256x3") == (256, 256, 3)
+    assert parse_input_size("512,512,1") == (512, 512, 1)
+    assert parse_input_size("NonexNonex3") == parse_input_size("none,none,3") == (None, None, 3)
+    assert parse_input_size(["256", "256", "3"]) == (256, 256, 3)  # 0.1.0's tokens
+    assert parse_input_size("572", "original_unet") == (572, 572, 1)
+    assert parse_input_size("64x96", "unet") == (64, 96, 3)
     assert parse_input_size(None) is None
     assert parse_model_args(["base_filters=16", "batch_norm=true", "dropout_rate=0.5",
                              "padding=same", "dropout_rate=null"]) == {

@@ -34,6 +34,13 @@ def tfds_data_dir() -> str:
     return os.environ.get("TFDS_DATA_DIR", os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
 
 
+#: Names of the TFDS builders pixelwise registers (``import pixelwise.datasets``), as data so
+#: ``pixelwise datasets list`` needs no TensorFlow; a test checks it against the registry.
+DATASET_NAMES = (
+    "camvid", "isbi2012_membranes", "synthetic_shapes", "voc2007_semantic", "voc2012_semantic",
+)
+
+
 # Using a trained model (evaluate, predict, export).
 #: The checkpoint of a run folder that is loaded unless another is named.
 DEFAULT_CHECKPOINT = "best"

@@ -15,13 +15,59 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 
 # Subcommand modules, in the order `pixelwise --help` lists them.
 _COMMAND_MODULES = ("datasets", "models", "train", "evaluate", "predict", "export", "report")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every default in --help and keeps description line breaks."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` as a person reads it: every default stated once, required options marked.
+
+    * An option's help ends with ``(default: X)`` unless its text already states the
+      default (it holds ``(default``), the default is None or ``SUPPRESS`` (the text says
+      what happens without the option), or the option is an on/off flag.
+    * A required option's help ends with ``(required)``.
+    * Descriptions keep their paragraphs and indented (example) lines; other lines wrap.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings:
+            return text
+        if action.required:
+            return f"{text} (required)"
+        flag = action.nargs == 0 and not isinstance(action, argparse.BooleanOptionalAction)
+        if flag or "(default" in text or action.default in (None, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+    def _format_args(self, action, default_metavar):
+        if getattr(action, "show_single_metavar", False):  # options.JoinedSizeTokens
+            return self._metavar_formatter(action, default_metavar)(1)[0]
+        return super()._format_args(action, default_metavar)
+
+    def _split_lines(self, text, width):
+        # Never split an option name such as --model-arg at its hyphen.
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text, width, indent):
+        blocks = []
+        for block in text.strip("\n").split("\n\n"):
+            lines, prose = [], []
+            for line in block.splitlines() + [None]:
+                if line is None or line.startswith((" ", "\t")):
+                    if prose:
+                        lines.append(textwrap.fill(" ".join(prose), width, initial_indent=indent,
+                                                   subsequent_indent=indent,
+                                                   break_on_hyphens=False))
+                        prose = []
+                    if line is not None:
+                        lines.append(indent + line)
+                else:
+                    prose.append(line.strip())
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
 
 
 def parse_value(text: str):
@@ -128,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        load_tensorflow_quietly()
+        if getattr(args, "loads_tensorflow", True):  # False: a command that needs no TF (fast)
+            load_tensorflow_quietly()
         result = args.func(args)
     except KeyboardInterrupt:
         print("pixelwise: interrupted", file=sys.stderr)

@@ -3,7 +3,8 @@
 Each subcommand is one ``_add_<name>(subparsers)`` function listed in
 ``SUBCOMMANDS``; to add one, write such a function and append it there.
 Handlers only parse arguments and call :mod:`pixelwise.datasets.api` (imported
-inside them: it loads TensorFlow). Defaults come from the API: folders default to
+inside them: it loads TensorFlow); ``list`` prints :data:`pixelwise.defaults.DATASET_NAMES`
+and starts without TensorFlow. Defaults come from the API: folders default to
 None as in :func:`pixelwise.datasets.api.build`, the others are read from
 :mod:`pixelwise.defaults`, which ``browse`` uses too.
 """
@@ -16,20 +17,20 @@ import logging
 from pixelwise.class_sets import class_set_from_info
 from pixelwise.cli import HelpFormatter
 from pixelwise.defaults import (
-    BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT, tfds_data_dir,
+    BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT, DATASET_NAMES, tfds_data_dir,
 )
+
+_NAME_HELP = "dataset name: " + ", ".join(DATASET_NAMES)
 
 
 def _data_dir_help(what: str) -> str:
-    return f"{what} (None: TFDS' default, {tfds_data_dir()})"
+    return f"{what} (default: TFDS' data directory, {tfds_data_dir()})"
 
 
 # -- list -------------------------------------------------------------------------------
 
 def run_list(args: argparse.Namespace) -> int:
-    from pixelwise.datasets import api
-
-    for name in api.available():
+    for name in DATASET_NAMES:
         print(name)
     return 0
 
@@ -38,9 +39,9 @@ def _add_list(subparsers) -> None:
     parser = subparsers.add_parser(
         "list", help="list the datasets pixelwise provides", formatter_class=HelpFormatter,
         description="List the TFDS builders pixelwise registers (usable with tfds.load after "
-        "`import pixelwise.datasets`).",
+        "'import pixelwise.datasets').",
     )
-    parser.set_defaults(func=run_list)
+    parser.set_defaults(func=run_list, loads_tensorflow=False)
 
 
 # -- build ------------------------------------------------------------------------------
@@ -85,14 +86,15 @@ def _add_build(subparsers) -> None:
         "Offline: --manual-dir DIR with the original archives (e.g. VOCtrainval_06-Nov-2007.tar "
         "and VOCtest_06-Nov-2007.tar, or their extracted VOCdevkit/).",
     )
-    parser.add_argument("name", help="dataset name (see `pixelwise datasets list`)")
-    parser.add_argument("--data-dir", default=None,
+    parser.add_argument("name", help=_NAME_HELP)
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help=_data_dir_help("where the prepared dataset goes"))
-    parser.add_argument("--manual-dir", default=None,
-                        help="folder with the source archives for offline builds (None: "
-                        "<data-dir>/downloads/manual, else download)")
-    parser.add_argument("--download-dir", default=None,
-                        help="where downloads and extracted archives go (None: <data-dir>/downloads)")
+    parser.add_argument("--manual-dir", default=None, metavar="DIR",
+                        help="folder with the source archives for offline builds (default: "
+                        "DATA_DIR/downloads/manual if it holds them, else download)")
+    parser.add_argument("--download-dir", default=None, metavar="DIR",
+                        help="where downloads and extracted archives go (default: "
+                        "DATA_DIR/downloads)")
     parser.set_defaults(func=run_build)
 
 
@@ -132,8 +134,8 @@ def _add_info(subparsers) -> None:
         "info", help="features, splits with counts, class names with colours",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("name", help="dataset name (see `pixelwise datasets list`)")
-    parser.add_argument("--data-dir", default=None,
+    parser.add_argument("name", help=_NAME_HELP)
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help=_data_dir_help("where the prepared dataset is"))
     parser.set_defaults(func=run_info)
 
@@ -159,18 +161,20 @@ def _add_browse(subparsers) -> None:
         "in the class colours, and the label over the image, with a legend of the classes "
         "present and their pixel share.",
     )
-    parser.add_argument("name", help="dataset name (see `pixelwise datasets list`)")
-    parser.add_argument("--split", default=BROWSE_SPLIT, help="split to look at")
-    parser.add_argument("--out", required=True, help="folder for the PNGs (created if needed)")
-    parser.add_argument("-n", "--num-examples", type=int, default=BROWSE_NUM_EXAMPLES,
+    parser.add_argument("name", help=_NAME_HELP)
+    parser.add_argument("--split", default=BROWSE_SPLIT, metavar="SPLIT",
+                        help="split or slice to look at")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for the PNGs (created if needed)")
+    parser.add_argument("-n", "--num-examples", type=int, default=BROWSE_NUM_EXAMPLES, metavar="N",
                         help="how many examples")
     parser.add_argument("--alpha", type=float, default=BROWSE_ALPHA,
                         help="opacity of the colour label in the overlay")
-    parser.add_argument("--data-dir", default=None,
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help=_data_dir_help("where the prepared dataset is"))
-    parser.add_argument("--manual-dir", default=None,
+    parser.add_argument("--manual-dir", default=None, metavar="DIR",
                         help="build the dataset from this folder first if it is not built "
-                        "(None: it must be built)")
+                        "(default: none; the dataset must be built)")
     parser.set_defaults(func=run_browse)
 
 
@@ -187,4 +191,4 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND")
     for add in SUBCOMMANDS:
         add(commands)
-    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2, loads_tensorflow=False)

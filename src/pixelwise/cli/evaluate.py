@@ -11,6 +11,7 @@ from __future__ import annotations
 from pixelwise.cli import HelpFormatter
 from pixelwise.cli.model_options import add_model_options, model_source
 from pixelwise.cli.prediction_options import add_mode_and_tta
+from pixelwise.cli.options import SIZE_METAVAR, parse_image_size
 from pixelwise.defaults import DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOUNDARY_RATIO, DEFAULT_SPLIT
 
 
@@ -55,23 +56,30 @@ def register(subparsers) -> None:
         "mean IoU over the classes present, pixel accuracy. By default metrics are computed at "
         "each label's native resolution (the model sees --input-size; its probabilities are "
         "resized back bilinearly before the argmax); --image-size evaluates at a fixed size "
-        "instead. Writes eval-SPLIT.json, confusion-SPLIT.json and confusion-SPLIT.png. Without "
-        "--run, evaluates any --checkpoint FILE.keras with the class set of --dataset (or "
-        "--class-set) and writes to --out.",
+        "instead, as training's validation does. Writes eval-SPLIT.json, confusion-SPLIT.json "
+        "and confusion-SPLIT.png. Without --run, evaluates any --checkpoint FILE.keras with the "
+        "class set of --dataset (or --class-set) and writes to --out.\n\n"
+        "Examples:\n"
+        "  pixelwise evaluate --run runs/camvid --split validation\n"
+        "  pixelwise evaluate --checkpoint model.keras --dataset camvid --split test --out eval/",
     )
     add_model_options(evaluate)
     data = evaluate.add_argument_group("data")
-    data.add_argument("--dataset", help="TFDS dataset (default: the run's; required with "
-                      "--checkpoint FILE.keras and no --run)")
-    data.add_argument("--split", help="split or slice (default: the run's validation split, "
-                      f"else {DEFAULT_SPLIT})")
-    data.add_argument("--data-dir", help="TFDS data directory (default: the run's, else TFDS's)")
-    data.add_argument("--manual-dir", help="downloaded data to build the dataset from if needed")
-    data.add_argument("--image-size", metavar="N|HxW", default=None,
-                      help="evaluate at this fixed size (labels resized nearest) instead of native")
-    data.add_argument("--input-size", metavar="N|HxW", default=None,
-                      help="native mode: size the model sees (default: the model's fixed input, "
-                      "else the run's training image_size, else each image's own size)")
+    data.add_argument("--dataset", metavar="NAME", help="TFDS dataset (default: the run's; "
+                      "required with --checkpoint FILE.keras and no --run)")
+    data.add_argument("--split", metavar="SPLIT", help="split or slice (default: the run's "
+                      f"validation split, else {DEFAULT_SPLIT})")
+    data.add_argument("--data-dir", metavar="DIR",
+                      help="TFDS data directory (default: the run's, else TFDS's)")
+    data.add_argument("--manual-dir", metavar="DIR",
+                      help="downloaded data to build the dataset from if it is not built "
+                      "(default: the run's)")
+    data.add_argument("--image-size", metavar=SIZE_METAVAR, type=parse_image_size, default=None,
+                      help="evaluate at this fixed size: images and labels (nearest) resized to "
+                      "it, as in training (default: native, each label's own size)")
+    data.add_argument("--input-size", metavar=SIZE_METAVAR, type=parse_image_size, default=None,
+                      help="size the model sees at native resolution (default: the model's fixed "
+                      "input, else the run's training --image-size, else each image's own size)")
     prediction = evaluate.add_argument_group("prediction")
     add_mode_and_tta(prediction)
     prediction.add_argument("--tile", type=int, default=None, metavar="N",

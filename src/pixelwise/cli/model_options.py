@@ -17,7 +17,8 @@ def add_model_options(parser) -> None:
     """Add the ``model`` argument group: ``--run``, ``--checkpoint``, ``--class-set``."""
     source = parser.add_argument_group("model")
     source.add_argument("--run", metavar="runs/NAME",
-                        help="run folder written by 'pixelwise train' (class set, checkpoints, config)")
+                        help="run folder written by 'pixelwise train' (class set, checkpoints, "
+                        "config); without it, pass --checkpoint FILE.keras")
     source.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, metavar="best|last|FILE.keras",
                         help="checkpoint of the run, or any .keras file")
     source.add_argument("--class-set", metavar="NAME|FILE.json",

@@ -1,10 +1,10 @@
 """``pixelwise models list | summary | plot``: inspect the registered models.
 
-Examples::
+Examples (also in ``pixelwise models --help``)::
 
     pixelwise models list
-    pixelwise models summary unet --input-size 256 256 3 --num-classes 21
-    pixelwise models summary original_unet --model-arg padding=same --input-size 512,512,1
+    pixelwise models summary unet --input-size 256x256x3 --num-classes 21
+    pixelwise models summary original_unet --model-arg padding=same --input-size 512
     pixelwise models plot unet --out unet.png
 """
 
@@ -14,39 +14,50 @@ import inspect
 import sys
 
 from pixelwise.cli import HelpFormatter, parse_model_args
+from pixelwise.cli.options import MODEL_INPUT_METAVAR, JoinedSizeTokens, parse_model_input_size
+
+_DESCRIPTION = """Inspect the registered segmentation models: their options and defaults, their \
+parameters, output shape and GFLOPs, and a drawing of their graph.
+
+Examples:
+  pixelwise models list
+  pixelwise models summary unet --input-size 256x256x3 --num-classes 21
+  pixelwise models summary original_unet --model-arg padding=same --input-size 512
+  pixelwise models plot unet --out unet.png
+"""
 
 
-def parse_input_size(tokens) -> tuple | None:
-    """``["256", "256", "3"]`` or ``["256,256,3"]`` (``None`` for a free side) to a tuple.
+def parse_input_size(text, name: str | None = None) -> tuple | None:
+    """``--input-size`` as the model's ``(height, width, channels)``; None when not given.
 
-    >>> parse_input_size(["256,256,3"]), parse_input_size(["None", "None", "1"])
-    ((256, 256, 3), (None, None, 1))
+    ``N`` and ``HxW`` take the channel count of model ``name``'s default ``input_size``
+    (``pixelwise models list``); ``None`` (or ``?``) leaves a side free.
+
+    Example:
+        >>> parse_input_size("256x256x3"), parse_input_size("None,None,1")
+        ((256, 256, 3), (None, None, 1))
+        >>> parse_input_size("512", "original_unet")
+        (512, 512, 1)
     """
-    if not tokens:
+    if text is None:
         return None
-    parts = [part for token in tokens for part in str(token).replace("x", ",").split(",") if part]
-    values = []
-    for part in parts:
-        if part.lower() in ("none", "?"):
-            values.append(None)
-            continue
-        try:
-            values.append(int(part))
-        except ValueError:
-            values = None
-            break
-    if values is None or len(values) != 3:
-        raise ValueError(
-            f"Expected --input-size HEIGHT WIDTH CHANNELS (or H,W,C; None for a free side), "
-            f"received {' '.join(map(str, tokens))!r}; e.g. --input-size 256 256 3."
-        )
-    return tuple(values)
+    if not isinstance(text, str):  # 0.1.0's tokens, e.g. ["256", "256", "3"]
+        text = "x".join(map(str, text))
+    size = parse_model_input_size(text)
+    if len(size) == 2:
+        if name is None:
+            raise ValueError(f"Expected HxWxC without a model name, received {text!r}.")
+        from pixelwise.models import builder  # Keras: only when a model is built
+
+        default = inspect.signature(builder(name)).parameters["input_size"].default
+        size = (*size, default[-1])
+    return size
 
 
 def _build(args):
     from pixelwise.models import build
 
-    return build(args.name, input_size=parse_input_size(args.input_size),
+    return build(args.name, input_size=parse_input_size(args.input_size, args.name),
                  num_classes=args.num_classes, **parse_model_args(args.model_arg))
 
 
@@ -100,23 +111,24 @@ def run_plot(args) -> int:
 
 def _add_model_arguments(parser):
     parser.add_argument("name", help="registered model name (see 'pixelwise models list')")
-    parser.add_argument("--input-size", nargs="+", metavar="SIZE", default=None,
-                        help="HEIGHT WIDTH CHANNELS or H,W,C (None for a free side); None: the "
-                             "builder's input_size (see 'pixelwise models list')")
-    parser.add_argument("--num-classes", type=int, default=None,
-                        help="output channels; None: the builder's num_classes "
-                             "(see 'pixelwise models list')")
+    parser.add_argument("--input-size", action=JoinedSizeTokens, metavar=MODEL_INPUT_METAVAR,
+                        default=None,
+                        help="the model's input size, as models.build(input_size=(H, W, C)); N "
+                             "or HxW keep the model's channels; None for a free side, e.g. "
+                             "NonexNonex3 (default: the model's, see 'pixelwise models list')")
+    parser.add_argument("--num-classes", type=int, default=None, metavar="N",
+                        help="output channels (default: the model's, see 'pixelwise models list')")
     parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=None,
-                        help="builder option, repeatable: base_filters=16, batch_norm=true, "
-                             "dropout_rate=0.5, padding=same (original_unet); None: the "
-                             "builder's defaults (see 'pixelwise models list')")
+                        help="model option, repeatable: base_filters=16, batch_norm=true, "
+                             "dropout_rate=0.5, padding=same (original_unet) (default: the "
+                             "model's, see 'pixelwise models list')")
 
 
 def register(subparsers) -> None:
     """Add ``pixelwise models`` and its subcommands."""
     parser = subparsers.add_parser(
         "models", help="list, summarise and plot the segmentation models",
-        description=__doc__, formatter_class=HelpFormatter)
+        description=_DESCRIPTION, formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)
 
     listing = commands.add_parser("list", help="registered model names and their options",
@@ -135,10 +147,12 @@ def register(subparsers) -> None:
         "plot", help="draw a model graph with keras.utils.plot_model (needs pydot + Graphviz)",
         formatter_class=HelpFormatter)
     _add_model_arguments(plot)
-    plot.add_argument("--out", required=True, help="output image (.png, .svg, .pdf, .dot)")
+    plot.add_argument("--out", required=True, metavar="FILE",
+                      help="output image (.png, .svg, .pdf, .dot)")
     plot.add_argument("--expand-nested", action="store_true",
                       help="draw the layers inside the downsample/upsample blocks")
     plot.add_argument("--no-shapes", action="store_true", help="omit tensor shapes")
-    plot.add_argument("--dpi", type=int, default=None,
-                      help="resolution of raster output; None: plot_model_graph's default")
+    plot.add_argument("--dpi", type=int, default=None, metavar="N",
+                      help="resolution of raster output, dots per inch (default: "
+                      "pixelwise.models.summary.plot_model_graph's)")
     plot.set_defaults(func=run_plot)

@@ -1,9 +1,9 @@
 """``pixelwise predict``: a thin layer over :func:`pixelwise.inference.predict_files`.
 
-Examples::
+Examples (also in ``pixelwise predict --help``)::
 
     pixelwise predict photo.jpg street.png --run runs/camvid --out predictions/
-    pixelwise predict big.tif.png --run runs/isbi --tile 572 --out predictions/
+    pixelwise predict big.png --run runs/isbi --tile 572 --out predictions/
 """
 
 from __future__ import annotations
@@ -13,19 +13,8 @@ import sys
 from pixelwise.cli import HelpFormatter
 from pixelwise.cli.model_options import add_model_options, model_source
 from pixelwise.cli.prediction_options import add_mode_and_tta
+from pixelwise.cli.options import SIZE_METAVAR, add_hidden_alias, parse_input_size_or_native
 from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
-
-
-def _size(value: str):
-    if value.lower() == "native":
-        return None
-    try:
-        size = int(value)
-    except ValueError:
-        size = 0
-    if size <= 0:
-        raise ValueError(f"Expected --size N (pixels) or 'native', received {value!r}.")
-    return size
 
 
 def _report(result) -> None:
@@ -51,7 +40,7 @@ def run_predict(args) -> int:
     model_or_run, class_set, checkpoint = model_source(args)
     results = predict_files(
         model_or_run, args.images, args.out, class_set=class_set, checkpoint=checkpoint,
-        on_result=_report, size=args.size, tile=args.tile, overlap=args.overlap,
+        on_result=_report, size=args.input_size, tile=args.tile, overlap=args.overlap,
         min_area=args.min_area, batch_size=args.batch_size, mode=args.mode, tta=args.tta,
     )
     failed = [r for r in results if r.error is not None]
@@ -70,7 +59,10 @@ def register(subparsers) -> None:
         description="For each IMAGE writes NAME_mask.png, NAME_overlay.png, NAME_boxes.png and "
         "NAME.json (pixel counts by class name, boxes of connected regions with area and mean "
         "confidence), all at the image's own size. A bad image is reported and skipped; the "
-        "others are still processed and the exit status is 2.",
+        "others are still processed and the exit status is 2.\n\n"
+        "Examples:\n"
+        "  pixelwise predict photo.jpg street.png --run runs/camvid --out predictions/\n"
+        "  pixelwise predict big.png --run runs/isbi --tile 572 --out predictions/",
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE",
                          help="JPEG, PNG, BMP, GIF (first frame) or WebP files")
@@ -78,16 +70,20 @@ def register(subparsers) -> None:
     options = predict.add_argument_group("prediction")
     options.add_argument("--out", required=True, metavar="DIR", help="output folder")
     add_mode_and_tta(options)
-    options.add_argument("--size", type=_size, default=DEFAULT_PREDICT_SIZE, metavar="N|native",
-                         help="side the image is resized to for a whole-image prediction (ignored "
-                         "with a fixed-size model or --tile)")
+    size = options.add_argument(
+        "--input-size", type=parse_input_size_or_native, default=DEFAULT_PREDICT_SIZE,
+        metavar=f"{SIZE_METAVAR}|native",
+        help="size the model sees in a whole-image prediction; native: each image's own size "
+        "(ignored with a fixed-size model or --tile)")
+    add_hidden_alias(options, "--size", size)  # pixelwise 0.1.0's spelling
     options.add_argument("--tile", type=int, default=None, metavar="N",
-                         help="predict at native resolution in overlapping NxN tiles (large images)")
+                         help="predict at native resolution in overlapping NxN tiles, for large "
+                         "images (default: off, one whole-image prediction)")
     options.add_argument("--overlap", type=int, default=None, metavar="PX",
                          help="tile overlap (default: tile/4 for same-padding models, the model's "
                          "own border for the valid-padding original U-Net)")
     options.add_argument("--min-area", type=int, default=DEFAULT_MIN_AREA, metavar="PX",
                          help="connected regions smaller than this get no box")
-    options.add_argument("--batch-size", type=int, default=DEFAULT_TILE_BATCH,
+    options.add_argument("--batch-size", type=int, default=DEFAULT_TILE_BATCH, metavar="N",
                          help="tiles per forward pass")
     predict.set_defaults(func=run_predict)

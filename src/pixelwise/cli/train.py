@@ -13,10 +13,12 @@ import argparse
 
 from pixelwise.cli import HelpFormatter, parse_model_args, parse_value  # noqa: F401  (re-exported)
 from pixelwise.cli.next_steps import report as next_steps_report
+from pixelwise.cli.options import SIZE_METAVAR
 from pixelwise.config import (
     CLASS_WEIGHTS, LOSS_KINDS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
     resolve_config,
 )
+from pixelwise.defaults import tfds_data_dir
 
 _DEFAULTS = TrainConfig()
 
@@ -27,11 +29,12 @@ def _dropout_schedule(text: str):
     return text
 
 
-def _default(name) -> str:
+def _default(name, none: str = "none") -> str:
+    """The help's closing default statement, read from TrainConfig; ``none``: what None means."""
     value = getattr(_DEFAULTS, name)
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
-    return f" (default: {value})"
+    return f" (default: {none if value is None else value})"
 
 
 def register(subparsers) -> None:
@@ -54,48 +57,56 @@ def register(subparsers) -> None:
     )
     add = parser.add_argument
     add("--config", metavar="FILE", help="YAML or JSON file of options (keys as the flags, "
-        "with underscores); flags override it")
+        "with underscores: learning_rate: 1e-3); flags override it")
     add("--resume", action="store_true", default=False,
         help="continue the run in --out from its last finished epoch")
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", help="TFDS dataset name" + _default("dataset"))
-    data.add_argument("--data-dir", help="TFDS data directory; None: TFDS's" + _default("data_dir"))
-    data.add_argument("--manual-dir", help="manually downloaded data, to build the dataset "
-                      "if it is not built yet" + _default("manual_dir"))
-    data.add_argument("--train-split", help="training split or slice" + _default("train_split"))
-    data.add_argument("--validation-split",
+    data.add_argument("--dataset", metavar="NAME",
+                      help="TFDS dataset name (pixelwise datasets list)" + _default("dataset"))
+    data.add_argument("--data-dir", metavar="DIR", help="TFDS data directory"
+                      + _default("data_dir", none=f"TFDS', {tfds_data_dir()}"))
+    data.add_argument("--manual-dir", metavar="DIR", help="manually downloaded data, to build the "
+                      "dataset if it is not built yet" + _default("manual_dir", none="download"))
+    data.add_argument("--train-split", metavar="SPLIT",
+                      help="training split or slice" + _default("train_split"))
+    data.add_argument("--validation-split", metavar="SPLIT",
                       help="split that selects the best epoch" + _default("validation_split"))
-    data.add_argument("--image-size", metavar="N|HxW",
-                      help="training image size" + _default("image_size"))
-    data.add_argument("--batch-size", type=int,
+    data.add_argument("--image-size", metavar=SIZE_METAVAR,
+                      help="size images and labels are resized to for training and validation; "
+                      "the model's input size" + _default("image_size"))
+    data.add_argument("--batch-size", type=int, metavar="N",
                       help="global batch size, split across replicas" + _default("batch_size"))
     data.add_argument("--augment", action=argparse.BooleanOptionalAction,
                       help="flip, scale+crop, photometric jitter" + _default("augment"))
     model = parser.add_argument_group("model")
-    model.add_argument("--model", help="model name (pixelwise models list)" + _default("model"))
+    model.add_argument("--model", metavar="NAME",
+                       help="model name (pixelwise models list)" + _default("model"))
     model.add_argument("--model-arg", action="append", metavar="KEY=VALUE", dest="model_arg",
                        help="model option, repeatable; values typed as int/float/bool/none, "
                        "e.g. --model-arg base_filters=16 --model-arg batch_norm=true")
     fit = parser.add_argument_group("optimisation")
-    fit.add_argument("--epochs", type=int, help="epochs" + _default("epochs"))
+    fit.add_argument("--epochs", type=int, metavar="N", help="epochs" + _default("epochs"))
     fit.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer" + _default("optimizer"))
-    fit.add_argument("--lr", type=float, dest="learning_rate",
+    fit.add_argument("--learning-rate", "--lr", type=float, metavar="LR",
                      help="initial learning rate" + _default("learning_rate"))
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES,
                      help="learning-rate schedule, per step" + _default("lr_schedule"))
-    fit.add_argument("--weight-decay", type=float, help="adamw weight decay" + _default("weight_decay"))
-    fit.add_argument("--loss", help=f"{', '.join(LOSS_KINDS)} (exercise 16)" + _default("loss"))
-    fit.add_argument("--reconstruction-weight", type=float,
+    fit.add_argument("--weight-decay", type=float, metavar="WD",
+                     help="adamw weight decay" + _default("weight_decay"))
+    fit.add_argument("--loss", choices=LOSS_KINDS, help="loss (exercise 16: +dice, +l2)"
+                     + _default("loss"))
+    fit.add_argument("--reconstruction-weight", type=float, metavar="W",
                      help="weight of the dice/l2 term" + _default("reconstruction_weight"))
     fit.add_argument("--class-weights", choices=CLASS_WEIGHTS,
                      help="per-class loss weights" + _default("class_weights"))
     fit.add_argument("--dropout-schedule", metavar="START,STEP,CAP", type=_dropout_schedule,
                      help="encoder dropout schedule (exercise 19), e.g. 0.5,0.1,0.9; 'none' off"
-                     + _default("dropout_schedule"))
-    fit.add_argument("--early-stopping-patience", type=int,
+                     + _default("dropout_schedule", none="none"))
+    fit.add_argument("--early-stopping-patience", type=int, metavar="EPOCHS",
                      help="epochs without better val_mean_iou before stopping; 0 off"
                      + _default("early_stopping_patience"))
-    fit.add_argument("--seed", type=int, help="random seed" + _default("seed"))
+    fit.add_argument("--seed", type=int, metavar="N", help="random seed"
+                     + _default("seed", none="unseeded"))
     run = parser.add_argument_group("execution")
     run.add_argument("--mixed-precision", choices=MIXED_PRECISION,
                      help="bf16: mixed_bfloat16 policy" + _default("mixed_precision"))
@@ -104,12 +115,13 @@ def register(subparsers) -> None:
                      + _default("strategy"))
     run.add_argument("--jit-compile", choices=("auto", "true", "false"),
                      help="XLA compilation" + _default("jit_compile"))
-    run.add_argument("--image-summaries", type=int,
+    run.add_argument("--image-summaries", type=int, metavar="N",
                      help="validation images drawn to TensorBoard" + _default("image_summaries"))
     run.add_argument("--out", metavar="runs/NAME",
-                     help="run folder; None: runs/DATASET-MODEL" + _default("out"))
+                     help="run folder" + _default("out", none="runs/DATASET-MODEL"))
     run.add_argument("--verbose", type=int, choices=(0, 1, 2),
-                     help="Keras fit verbosity; auto: a progress bar" + _default("verbose"))
+                     help="Keras fit verbosity: 0 silent, 1 a progress bar, 2 one line per "
+                     "epoch; auto: 1" + _default("verbose"))
     parser.set_defaults(func=run_train)
 
 
@@ -134,7 +146,7 @@ def run_train(args) -> int:
     best = result.best or {}
     print(f"Run folder: {result.run.path} ({result.num_replicas} replica(s))")
     if best:
-        print(f"Best epoch {best['epoch'] + 1}: val_mean_iou {best['val_mean_iou']:.4f}, "
+        print(f"Best epoch {best['epoch']}: val_mean_iou {best['val_mean_iou']:.4f}, "
               f"checkpoint {result.run.checkpoint_path('best')}")
         print(next_steps_report(result, config))
     return 0

@@ -302,7 +302,10 @@ class OriginalUNet(keras.Model):
 def original_unet(input_size=(572, 572, 1), num_classes: int = 2, padding: str = "valid",
                   base_filters: int = 64, batch_norm: bool = False,
                   dropout_rate: float | None = None, name: str = "original_unet") -> OriginalUNet:
-    """Build Ronneberger et al.'s U-Net (see ``OriginalUNet`` for the arguments).
+    """Ronneberger et al.'s U-Net: valid padding, 572x572 in, 388x388 out; padding='same' too.
+
+    The first line is what ``pixelwise models list`` prints; the arguments are
+    :class:`OriginalUNet`'s.
 
     Args:
         input_size: (height, width, channels), default (572, 572, 1).

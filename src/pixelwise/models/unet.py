@@ -235,7 +235,10 @@ class UNet(keras.Model):
 def get_unet(input_size=(256, 256, 3), num_classes: int = 21, base_filters: int = 128,
              batch_norm: bool = False, dropout_rate: float | None = None,
              name: str = "unet") -> UNet:
-    """Build the chapter's U-Net (see ``UNet`` for the arguments).
+    """The chapter's U-Net: same padding, output as large as the input (sides: multiples of 64).
+
+    The first line is what ``pixelwise models list`` prints; the arguments are
+    :class:`UNet`'s.
 
     Args:
         input_size: (height, width, channels), default (256, 256, 3).

@@ -1,0 +1,125 @@
+"""Options several commands share, with one name and one syntax each: sizes and old spellings.
+
+Two ideas of a size, never spelled any other way (docs/architecture.md, "One meaning per name"):
+
+``--image-size N|HxW``
+    The size images *and labels* are resized to, as the training pipeline does (``train``;
+    ``evaluate`` at a fixed size). ``N`` is ``NxN``.
+``--input-size N|HxW``
+    The spatial size the model sees; its output is resized back to each image's own size
+    (``evaluate`` at native resolution, ``predict``, ``export``). ``models summary|plot``
+    also take ``HxWxC``, the model's whole ``input_size=(H, W, C)``.
+
+Sides are separated by ``x`` (a comma also works). Parsing imports no TensorFlow.
+Spellings of pixelwise 0.1.0 (``predict --size``, ``export --size``) still parse, hidden
+from ``--help``, through :func:`add_hidden_alias`; they go away in the next release.
+
+Example:
+    >>> parse_image_size("256"), parse_image_size("360x480")
+    ((256, 256), (360, 480))
+    >>> parse_model_input_size("None,None,3"), parse_model_input_size("64")
+    ((None, None, 3), (64, 64))
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from pixelwise.config import normalize_image_size
+
+#: Metavar of ``--image-size`` and ``--input-size`` wherever they appear.
+SIZE_METAVAR = "N|HxW"
+#: Metavar of ``models summary|plot --input-size`` (a model's whole input size).
+MODEL_INPUT_METAVAR = "N|HxW|HxWxC"
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``"256"`` -> ``(256, 256)``, ``"360x480"`` -> ``(360, 480)``; an argparse ``type``.
+
+    Raises:
+        argparse.ArgumentTypeError: not a positive ``N`` or ``HxW`` (argparse shows the message).
+    """
+    try:
+        return normalize_image_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected N or HxW (positive integers, e.g. 256 or 360x480), received {text!r}"
+        ) from None
+
+
+def parse_input_size_or_native(text: str) -> tuple[int, int] | None:
+    """Like :func:`parse_image_size`, and ``"native"`` -> None (each image's own size)."""
+    if text.strip().lower() == "native":
+        return None
+    try:
+        return normalize_image_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected N, HxW or native (e.g. 512, 360x480), received {text!r}"
+        ) from None
+
+
+def parse_model_input_size(text: str) -> tuple:
+    """A model's input size: ``N``, ``HxW`` or ``HxWxC``; ``None`` (or ``?``) for a free side.
+
+    Returns 2 values (the caller adds the model's channel count) or 3.
+
+    Example:
+        >>> parse_model_input_size("572x572x1"), parse_model_input_size("128x96")
+        ((572, 572, 1), (128, 96))
+
+    Raises:
+        ValueError: anything else, saying what is expected.
+    """
+    parts = [p for p in re.split(r"[x×,\s]+", str(text).strip().lower()) if p]
+    values = []
+    for part in parts:
+        if part in ("none", "?"):
+            values.append(None)
+        elif part.isdigit() and int(part) > 0:
+            values.append(int(part))
+        else:
+            values = []
+            break
+    if len(values) == 1 and values[0] is not None:
+        values = values * 2
+    if len(values) not in (2, 3) or (len(values) == 3 and values[2] is None):
+        raise ValueError(
+            f"Expected --input-size N, HxW or HxWxC (HEIGHTxWIDTHxCHANNELS; None for a free "
+            f"side), received {text!r}; e.g. --input-size 256, 256x320 or 572x572x1."
+        )
+    return tuple(values)
+
+
+class JoinedSizeTokens(argparse.Action):
+    """``--input-size 256x256x3``, and 0.1.0's ``--input-size 256 256 3``, stored as one string.
+
+    ``nargs="+"`` keeps the old, space-separated spelling working;
+    :class:`~pixelwise.cli.HelpFormatter` shows the option with its one documented syntax
+    (``show_single_metavar``).
+    """
+
+    show_single_metavar = True
+
+    def __init__(self, option_strings, dest, nargs="+", **kwargs):
+        super().__init__(option_strings, dest, nargs=nargs, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, "x".join(str(v) for v in values))
+
+
+def add_hidden_alias(group, old: str, action: argparse.Action) -> argparse.Action:
+    """Accept ``old`` (a 0.1.0 spelling) for ``action``'s option, hidden from ``--help``.
+
+    The alias stores into the same ``dest`` with the same ``type``; it has no default of its
+    own, so the documented option's default applies when neither is given.
+    """
+    return group.add_argument(old, dest=action.dest, type=action.type, metavar=action.metavar,
+                              default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+__all__ = [
+    "SIZE_METAVAR", "MODEL_INPUT_METAVAR", "parse_image_size", "parse_input_size_or_native",
+    "parse_model_input_size", "JoinedSizeTokens", "add_hidden_alias",
+]
