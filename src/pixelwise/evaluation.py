@@ -333,6 +333,22 @@ def _check_prediction_options(options: dict) -> None:
     resolve_mode(options.get("mode"), options.get("tile"))
 
 
+def evaluation_paths(out_dir, split: str) -> dict:
+    """Where :func:`write_evaluation` puts the results of ``split`` (a slice made file-safe).
+
+    Example:
+        >>> evaluation_paths("runs/voc", "validation[:10]")["metrics"].name
+        'eval-validation_-10.json'
+    """
+    out_dir = Path(out_dir)
+    safe = split.replace("/", "_").replace("[", "_").replace("]", "").replace(":", "-")
+    return {
+        "metrics": out_dir / f"eval-{safe}.json",
+        "confusion": out_dir / f"confusion-{safe}.json",
+        "heatmap": out_dir / f"confusion-{safe}.png",
+    }
+
+
 def write_evaluation(result: EvaluationResult, out_dir, split: str, extra: dict | None = None) -> dict:
     """Write ``eval-<split>.json``, ``confusion-<split>.json`` and ``confusion-<split>.png``.
 
@@ -349,13 +365,7 @@ def write_evaluation(result: EvaluationResult, out_dir, split: str, extra: dict 
     Returns:
         ``{"metrics": path, "confusion": path, "heatmap": path}``.
     """
-    out_dir = Path(out_dir)
-    safe = split.replace("/", "_").replace("[", "_").replace("]", "").replace(":", "-")
-    paths = {
-        "metrics": out_dir / f"eval-{safe}.json",
-        "confusion": out_dir / f"confusion-{safe}.json",
-        "heatmap": out_dir / f"confusion-{safe}.png",
-    }
+    paths = evaluation_paths(out_dir, split)
     metrics = {"split": split, **(extra or {}), **result.to_json(),
                "confusion_matrix": paths["confusion"].name, "heatmap": paths["heatmap"].name}
     confusion = {
