@@ -71,3 +71,11 @@ DEFAULT_BOOTSTRAP_RESAMPLES = 1000
 DEFAULT_BOOTSTRAP_SEED = 0
 #: Coverage of the bootstrap interval (percentiles 2.5 and 97.5).
 DEFAULT_CONFIDENCE = 0.95
+
+# The HTML report (pixelwise report).
+#: Images the report shows among the worst, and as many among the best, by per-image mean IoU.
+DEFAULT_REPORT_EXAMPLES = 4
+#: Folder of a run searched for export parity reports when no other is named.
+REPORT_EXPORTS_DIR = "exports"
+#: File name of the parity report an export writes next to its artefact.
+PARITY_REPORT_NAME = "parity.json"
