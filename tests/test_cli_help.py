@@ -63,9 +63,13 @@ MEANINGS = {
     "--checkpoint": "which checkpoint (or .keras file)",
     "--class-set": "class set of a .keras file outside a run",
     "--input-size": "the size the model sees (models: its whole input_size)",
+    "--mode": "whole-image or sliding-window (tiled) prediction",
+    "--tta": "test-time augmentation",
     "--tile": "tile side of overlap-tile prediction",
     "--overlap": "tile overlap",
     "--min-area": "smallest region that gets a box",
+    "--boundary-ratio": "band width of boundary IoU",
+    "--bootstrap-resamples": "resamples of the mean-IoU interval",
     "--format": "export format",
     "--overwrite": "replace existing output",
     # models
