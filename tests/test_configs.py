@@ -24,7 +24,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 # Dataset name -> class-set name, for the datasets the recipes use.
 CLASS_SETS = {"camvid": "camvid", "voc2007_semantic": "voc", "voc2012_semantic": "voc",
-              "isbi2012_membranes": "isbi2012"}
+              "isbi2012_membranes": "isbi2012", "synthetic_shapes": "synthetic_shapes"}
 
 
 def test_the_camvid_recipes_are_committed():
