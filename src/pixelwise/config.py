@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from pixelwise.dataset_paths import dataset_label, dataset_path
 from pixelwise.history import read_history
 from pixelwise.runs import RunFolder
 
@@ -178,7 +179,9 @@ class TrainConfig:
     """Everything ``pixelwise train`` needs; the defaults are the chapter's.
 
     Args:
-        dataset: TFDS name of a pixelwise dataset (default ``"voc2007_semantic"``).
+        dataset: TFDS name of a pixelwise dataset (default ``"voc2007_semantic"``), an adapted
+            TFDS one (``oxford_iiit_pet``), or the path of a folder or ``.zip`` export (stored
+            absolute, so ``evaluate --run`` finds it from any folder).
         data_dir: TFDS data directory (default None: TFDS's).
         manual_dir: Manually downloaded data, used to build the dataset if it is not built.
         train_split: Training split or TFDS slice (default ``"train"``).
@@ -208,7 +211,7 @@ class TrainConfig:
         jit_compile: ``"auto"`` (Keras: XLA on GPU without tf.distribute), True or False.
         seed: Seed of weights, shuffling and augmentation (default 0); None: unseeded.
         image_summaries: Validation images drawn to TensorBoard each epoch (default 4).
-        out: Run folder (default None: ``runs/<dataset>-<model>``).
+        out: Run folder (default None: ``runs/<dataset>-<model>``; an export's dataset name).
         verbose: Keras ``fit`` verbosity (default ``"auto"``: a progress bar).
     """
 
@@ -259,7 +262,7 @@ class TrainConfig:
 
     @property
     def run_folder(self) -> RunFolder:
-        return RunFolder(self.out or f"runs/{self.dataset}-{self.model}")
+        return RunFolder(self.out or f"runs/{dataset_label(self.dataset)}-{self.model}")
 
     @property
     def dropout_rates(self) -> DropoutRates | None:
@@ -314,7 +317,10 @@ class TrainConfig:
         for name in ("dataset", "model", "train_split", "validation_split"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"Expected {name} a non-empty string, received {getattr(self, name)!r}.")
-        self.out = str(self.out or f"runs/{self.dataset}-{self.model}")
+        path = dataset_path(self.dataset)
+        if path is not None:
+            self.dataset = str(path)
+        self.out = str(self.out or f"runs/{dataset_label(self.dataset)}-{self.model}")
         return self
 
 
