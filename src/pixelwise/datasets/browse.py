@@ -131,10 +131,11 @@ def browse(name: str, split: str, out_dir, num_examples: int = DEFAULT_NUM_EXAMP
     of them, and no new empty ``out_dir``.
 
     Args:
-        name: A pixelwise dataset (see ``pixelwise datasets list``).
+        name: A pixelwise dataset (see ``pixelwise datasets list``), an adapted TFDS
+            one, or the path of a folder or ``.zip`` export (built first when needed).
         split: Split to read, e.g. ``"train"``.
         out_dir: Folder for the PNGs (created if needed), named
-            ``<name>_<split>_<index>_<file stem>.png``.
+            ``<dataset name>_<split>_<index>_<file stem>.png``.
         num_examples: How many examples, from the start of the split (default 8).
         data_dir: TFDS data directory (default TFDS' own).
         manual_dir: When given, the dataset is built from it first if it is not
@@ -166,8 +167,9 @@ def browse(name: str, split: str, out_dir, num_examples: int = DEFAULT_NUM_EXAMP
         for index, example in enumerate(tfds.as_numpy(dataset)):
             filename = example["image/filename"].decode()
             fig = render_example(example["image"], example["label"], class_set,
-                                 title=f"{name} / {split} #{index}: {filename}", alpha=alpha)
-            path = out_dir / f"{name}_{split}_{index:03d}_{_safe_stem(filename)}.png"
+                                 title=f"{builder.name} / {split} #{index}: {filename}", alpha=alpha)
+            # builder.name: an export's dataset name, never its path.
+            path = out_dir / f"{builder.name}_{split}_{index:03d}_{_safe_stem(filename)}.png"
             pictures[path] = _png_bytes(fig)
         return write_all_atomic(pictures)
 
