@@ -266,5 +266,6 @@ def class_set_from_info(info) -> ClassSet:
 
 __all__: Sequence[str] = [
     "ClassSet", "VOC", "CAMVID", "ISBI2012", "SYNTHETIC_SHAPES", "OXFORD_IIIT_PET", "CITYSCAPES",
-    "IGNORE_LABEL", "VOID_COLOR", "voc_palette", "CLASS_SETS", "get_class_set", "resolve_class_set", "class_set_from_info",
+    "IGNORE_LABEL", "VOID_COLOR", "voc_palette", "CLASS_SETS", "get_class_set", "resolve_class_set",
+    "class_set_from_info",
 ]

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelwise.class_sets import ClassSet, resolve_class_set
+from pixelwise.dataset_paths import dataset_path
 from pixelwise.defaults import DEFAULT_CHECKPOINT
 
 CHECKPOINT_NAMES = ("best", "last")
@@ -160,6 +161,19 @@ class LoadedRun:
     checkpoint_path: Path | None
 
 
+def _export_class_set(value):
+    """The class set of an export when ``value`` is a folder or ``.zip`` path, else ``value``."""
+    if value is None or isinstance(value, ClassSet) or os.fspath(value).endswith(".json"):
+        return value
+    path = dataset_path(value)
+    if path is None:
+        return value
+    # Reading an export's class file imports pixelwise.datasets (TFDS): only here.
+    from pixelwise.datasets.folder import read_class_set
+
+    return read_class_set(path)
+
+
 def load_run(run_or_model, class_set=None, checkpoint: str = DEFAULT_CHECKPOINT) -> LoadedRun:
     """Load a model for use from a run folder, a ``.keras`` file or a ``keras.Model``.
 
@@ -169,8 +183,10 @@ def load_run(run_or_model, class_set=None, checkpoint: str = DEFAULT_CHECKPOINT)
             A ``.keras`` file inside a run folder (``runs/x/checkpoints/best.keras``) brings
             the run's class set along.
         class_set: A :class:`~pixelwise.class_sets.ClassSet`, a built-in name (``voc``,
-            ``camvid``, ``isbi2012``) or a ``class_set.json`` path. Required with a
-            ``keras.Model`` or a ``.keras`` file outside a run folder; overrides the run's.
+            ``camvid``, ``isbi2012``, ``oxford_iiit_pet``...), a ``class_set.json`` path, or
+            the path of a folder or ``.zip`` export (its class file's classes, as its dataset
+            has them). Required with a ``keras.Model`` or a ``.keras`` file outside a run
+            folder; overrides the run's.
         checkpoint: ``best``, ``last`` or a ``.keras`` path, for run folders (default ``best``).
 
     Returns:
@@ -185,7 +201,7 @@ def load_run(run_or_model, class_set=None, checkpoint: str = DEFAULT_CHECKPOINT)
         >>> loaded.model.output_shape[-1] == loaded.class_set.num_classes   # doctest: +SKIP
         True
     """
-    class_set = resolve_class_set(class_set)
+    class_set = resolve_class_set(_export_class_set(class_set))
     if isinstance(run_or_model, LoadedRun):
         if class_set is None:
             return run_or_model
