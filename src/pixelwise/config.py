@@ -428,7 +428,10 @@ def check_new_run(run: RunFolder) -> None:
 
 
 def check_resume(run: RunFolder, config: TrainConfig) -> int:
-    """Validate resuming ``run`` with ``config``; return the (0-based) epoch training continues from.
+    """Validate resuming ``run`` with ``config``; return the number of epochs already finished.
+
+    That is also Keras' 0-based index of the epoch training continues with (epoch
+    ``finished + 1`` in ``history.csv``'s numbering, which counts from 1).
 
     Only :data:`RESUMABLE_CHANGES` may differ from the stored ``config.json``, the
     BackupAndRestore state must exist once an epoch has finished, and ``config.epochs``
