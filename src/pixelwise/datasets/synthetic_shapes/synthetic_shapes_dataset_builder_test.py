@@ -1,4 +1,4 @@
-"""TFDS-style test of the ``synthetic_shapes`` builder: a full build (the scenes are drawn; nothing is read)."""
+"""TFDS-style test of the ``synthetic_shapes`` builder: a full build of the drawn scenes."""
 
 from pathlib import Path
 
