@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from pixelwise.class_sets import ClassSet
 from pixelwise.config import DropoutRates
@@ -210,6 +211,7 @@ def plot_curves(rows: list[dict], path=None) -> Figure:
                         marker="o", markersize=3, label=label)
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.2
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend()
