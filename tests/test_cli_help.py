@@ -71,6 +71,7 @@ MEANINGS = {
     "--boundary-ratio": "band width of boundary IoU",
     "--bootstrap-resamples": "resamples of the mean-IoU interval",
     "--format": "export format",
+    "--exports": "parity files (or folders of them) of exported models",
     "--overwrite": "replace existing output",
     # models
     "--num-classes": "output channels of a built model",
