@@ -397,3 +397,21 @@ def test_boxes_end_to_end_enclose_the_drawn_shapes(tmp_path):
     # Every box is the bounding box of one 8-connected region of the predicted labels.
     prediction = result.prediction
     _assert_boxes_equal_numpy(prediction.boxes, prediction.labels, prediction.confidence, (1, 2), 100)
+
+
+@pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o077, 0o600)])
+def test_predict_outputs_get_the_umask_mode_like_any_new_file(tmp_path, run_dir, mask, expected):
+    import os
+    import stat
+
+    from pixelwise.inference import predict_files
+
+    Image.fromarray(_rgb()).save(tmp_path / "photo.png")
+    previous = os.umask(mask)
+    try:
+        [result] = predict_files(run_dir, [tmp_path / "photo.png"], tmp_path / "out")
+    finally:
+        os.umask(previous)
+    assert result.error is None and len(result.outputs) == 4
+    assert {stat.S_IMODE(p.stat().st_mode) for p in result.outputs.values()} == {expected}
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o777 & ~mask

@@ -206,7 +206,7 @@ def explained(path) -> Iterator[None]:
         >>> _ = afile.write_text("x")
         >>> make_dirs(afile / "out")          # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        NotADirectoryError: Cannot write '.../afile/out': '.../afile' is a file, not a folder; choose another output folder (--out).
+        NotADirectoryError: Cannot write '.../afile/out': '.../afile' is a file, not a folder; choose another --out.
     """
     path = Path(path)
     try:
@@ -216,11 +216,11 @@ def explained(path) -> Iterator[None]:
         if blocker is not None:
             raise NotADirectoryError(
                 f"Cannot write {str(path)!r}: {str(blocker)!r} is a file, not a folder; choose "
-                "another output folder (--out)."
+                "another --out."
             ) from exc
         reason = _REASONS.get(exc.errno) or exc.strerror or str(exc)
         raise type(exc)(
-            f"Cannot write {str(path)!r}: {reason}; choose a writable output folder (--out)."
+            f"Cannot write {str(path)!r}: {reason}; choose an --out you can write to."
         ) from exc
 
 

@@ -3,7 +3,10 @@
 The chapter's last section, corrected, plus exercise 20:
 
 * :func:`read_image` reads JPEG, PNG, BMP, GIF (first frame) or WebP, applies the EXIF
-  orientation and converts to the channel count the model takes;
+  orientation and converts to the channel count the model takes; an image too large for
+  the memory available is refused from its header, before it is decoded
+  (:func:`check_fits_in_memory`; Pillow's fixed 179-megapixel cap does not apply, since
+  tiled prediction exists for large images);
 * :func:`predict` segments one image and describes it (a :class:`Prediction`: labels,
   confidence, pixel counts by class name, boxes), computed by :mod:`pixelwise.prediction`;
 * :func:`save_prediction` and :func:`predict_files` write ``NAME_mask.png``,
@@ -25,17 +28,18 @@ import dataclasses
 import io
 import json
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from pixelwise.class_sets import ClassSet
 from pixelwise.drawing import colorize, draw_boxes, overlay
-from pixelwise.files import write_all_atomic
+from pixelwise.files import make_dirs, write_all_atomic
 # 0.1.0 defined these here; they stay importable from pixelwise.inference.
 from pixelwise.prediction import (  # noqa: F401
-    Box, Prediction, count_pixels, find_boxes, predict_array, resize_image_uint8,
+    Box, Prediction, count_pixels, find_boxes, memory_per_pixel, predict_array, resize_image_uint8,
 )
 from pixelwise.runs import load_run
 from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
@@ -43,20 +47,29 @@ from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_PRE
 #: Formats ``predict`` reads (Pillow format names).
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
 
+#: Memory per pixel that decoding alone takes: Pillow's 4-byte pixels, a converted copy
+#: and the array (:func:`read_image`'s default; prediction needs more, see
+#: :func:`pixelwise.prediction.memory_per_pixel`).
+DECODE_BYTES_PER_PIXEL = 12
+
 
 # ----------------------------------------------------------------------------- images
 
 
-def read_image(path, channels: int = 3) -> np.ndarray:
+def read_image(path, channels: int = 3, bytes_per_pixel: int = DECODE_BYTES_PER_PIXEL) -> np.ndarray:
     """Read an image file as a uint8 (H, W, channels) array.
 
     Args:
         path: JPEG, PNG, BMP, GIF (first frame) or WebP file.
         channels: 1 (luminance), 3 (RGB; grayscale replicated, alpha dropped) or 4.
+        bytes_per_pixel: Memory the caller needs per pixel of this image, decoding
+            included (default: decoding alone). An image whose need exceeds the memory
+            available is refused before it is decoded (:func:`check_fits_in_memory`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: Not a readable image of a supported format (truncated, wrong format).
+        ValueError: Not a readable image of a supported format (truncated, wrong format),
+            or too large for the memory available.
     """
     path = Path(path)
     if not path.exists():
@@ -64,12 +77,13 @@ def read_image(path, channels: int = 3) -> np.ndarray:
     if path.is_dir():
         raise IsADirectoryError(f"Expected an image file, received the directory {str(path)!r}.")
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             if image.format not in IMAGE_FORMATS:
                 raise ValueError(
                     f"Expected one of {', '.join(IMAGE_FORMATS)}, received a {image.format} image "
                     f"{str(path)!r}; convert it to PNG first."
                 )
+            check_fits_in_memory(*image.size, bytes_per_pixel, source=str(path))
             image.seek(0)  # GIF / animated WebP: first frame
             image.load()
             image = ImageOps.exif_transpose(image)
@@ -79,11 +93,110 @@ def read_image(path, channels: int = 3) -> np.ndarray:
             f"Expected an image ({', '.join(IMAGE_FORMATS)}), received {str(path)!r}, which is "
             "not an image Pillow can identify."
         ) from None
+    except Image.DecompressionBombError as exc:  # a GIF frame larger than its header says
+        raise ValueError(
+            f"Expected an image whose frames fit its stated size, received {str(path)!r} ({exc}); "
+            "convert it to PNG first."
+        ) from None
     except (OSError, SyntaxError) as exc:  # Pillow reports truncated/corrupt data as OSError
         raise ValueError(
             f"Expected a complete image, received {str(path)!r} that cannot be decoded ({exc}); "
             "the file is probably truncated or corrupt."
         ) from None
+
+
+def open_image(path) -> ImageFile.ImageFile:
+    """Open an image file lazily (its header only), without Pillow's fixed pixel cap.
+
+    ``PIL.Image.open`` refuses anything over 179 megapixels (a global setting,
+    ``Image.MAX_IMAGE_PIXELS``, that pixelwise leaves alone); :func:`read_image` applies
+    a limit from the memory available instead, so the formats it reads are opened with
+    their own Pillow readers, which do only the header. Other files go through
+    ``Image.open`` (for the error that names their format).
+    """
+    with open(path, "rb") as file:
+        prefix = file.read(16)
+    Image.init()  # registers every reader (WebP's is not among those loaded up front)
+    for name in IMAGE_FORMATS:
+        factory, accept = Image.OPEN[name]
+        if accept(prefix) is True:
+            try:
+                return factory(os.fspath(path))
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                break  # Image.open's error says what is wrong with it
+    return Image.open(path)
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take, or ``None`` when the system does not say.
+
+    Linux's ``MemAvailable`` (free memory plus what the page cache can give back), lowered
+    to a container's cgroup limit less its usage when there is one; elsewhere the free
+    physical pages.
+    """
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    for limit, usage in (("memory.max", "memory.current"),  # cgroup v2, then v1
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        try:
+            cap = Path("/sys/fs/cgroup", limit).read_text().strip()
+            if cap != "max" and int(cap) < 2**60:
+                found.append(int(cap) - int(Path("/sys/fs/cgroup", usage).read_text()))
+                break
+        except (OSError, ValueError):
+            pass
+    return max(0, min(found)) if found else None
+
+
+def check_fits_in_memory(width: int, height: int, bytes_per_pixel: int, source: str = "image",
+                         available: int | None = None) -> None:
+    """Refuse an image whose processing needs more memory than there is, before decoding it.
+
+    Args:
+        width, height: The image's size, from its header.
+        bytes_per_pixel: Memory needed per pixel, decoding included
+            (:func:`pixelwise.prediction.memory_per_pixel` for a prediction).
+        source: Names the image in the error.
+        available: Bytes available; default :func:`available_memory` (no limit when unknown).
+
+    Raises:
+        ValueError: Naming the image's size, the memory it needs, the memory available
+            and the largest image that fits.
+
+    Example:
+        >>> check_fits_in_memory(20000, 20000, 72, available=40 * 2**30)  # 400 MP fits in 40 GiB
+        >>> check_fits_in_memory(50000, 50000, 72, "bomb.png", available=40 * 2**30)
+        Traceback (most recent call last):
+        ValueError: Expected an image that fits in memory, received 'bomb.png' of 50000x50000 pixels (2500 megapixels), which needs about 168 GiB to decode and predict; 40 GiB are available, enough for about 597 megapixels. Downscale or crop it first.
+    """
+    available = available_memory() if available is None else available
+    need = width * height * bytes_per_pixel
+    if available is None or need <= available:
+        return
+    raise ValueError(
+        f"Expected an image that fits in memory, received {source!r} of {width}x{height} pixels "
+        f"({width * height / 1e6:.0f} megapixels), which needs about {_gib(need)} GiB to decode "
+        f"and predict; {_gib(available)} GiB are available, enough for about "
+        f"{available / bytes_per_pixel / 1e6:.0f} megapixels. Downscale or crop it first."
+    )
+
+
+def _gib(size: int) -> str:
+    gib = size / 2**30
+    return f"{gib:.0f}" if gib >= 10 else f"{gib:.1f}"
 
 
 def to_channels(image, channels: int, source: str = "image") -> np.ndarray:
@@ -170,7 +283,9 @@ def predict(
     loaded = load_run(model_or_run, class_set, checkpoint)
     channels = loaded.model.input_shape[-1]
     if isinstance(image, (str, os.PathLike)):
-        array = read_image(image, channels)
+        need = memory_per_pixel(loaded.class_set.num_classes, mode=mode, tile=tile, tta=tta,
+                                probabilities=return_probabilities)
+        array = read_image(image, channels, bytes_per_pixel=need)
     else:
         array = to_channels(image, channels)
     labels, confidence, probabilities = predict_array(
@@ -244,20 +359,29 @@ def predict_files(model_or_run, paths, out_dir, *, class_set: ClassSet | str | N
 
     Returns:
         One :class:`FileResult` per path, in order.
+
+    Raises:
+        OSError: ``out_dir`` cannot be created (one error, not one per image).
     """
     loaded = load_run(model_or_run, class_set, checkpoint)
+    make_dirs(out_dir)
     channels = loaded.model.input_shape[-1]
+    need = memory_per_pixel(loaded.class_set.num_classes, mode=options.get("mode"),
+                            tile=options.get("tile"), tta=options.get("tta"))
     names = _output_names([Path(p) for p in paths])
     results = []
     for path, name in zip(map(Path, paths), names):
         try:
-            display = read_image(path, 3)
-            array = display if channels == 3 else read_image(path, channels)
+            display = read_image(path, 3, bytes_per_pixel=need)
+            array = display if channels == 3 else read_image(path, channels, bytes_per_pixel=need)
             prediction = predict(loaded, array, **options)
             outputs = save_prediction(prediction, display, out_dir, name)
             result = FileResult(path=path, prediction=prediction, outputs=outputs)
         except (ValueError, OSError) as exc:
             result = FileResult(path=path, error=str(exc))
+        except MemoryError:  # the estimate of memory_per_pixel fell short: the next image may fit
+            result = FileResult(path=path, error=f"Ran out of memory predicting {str(path)!r}; "
+                                "downscale or crop it, or pass --tile.")
         results.append(result)
         if on_result is not None:
             on_result(result)
