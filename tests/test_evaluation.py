@@ -145,3 +145,27 @@ def test_bad_labels_and_mismatch_are_clear_errors(model):
         evaluate(model, [(image, label)], VOC)
     with pytest.raises(ValueError, match="empty"):
         evaluate(model, [], TINY_CLASSES)
+
+
+def test_results_get_the_umask_mode_and_an_unwritable_folder_is_one_clear_error(tmp_path, model):
+    import os
+    import stat
+
+    from pixelwise.evaluation import evaluate, write_evaluation
+
+    result = evaluate(model, _examples(1), class_set=TINY_CLASSES)
+    for mask, expected in ((0o022, 0o644), (0o077, 0o600)):
+        previous = os.umask(mask)
+        try:
+            paths = write_evaluation(result, tmp_path / f"umask{mask:03o}", "validation")
+        finally:
+            os.umask(previous)
+        assert {stat.S_IMODE(p.stat().st_mode) for p in paths.values()} == {expected}
+
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(NotADirectoryError) as raised:
+        write_evaluation(result, tmp_path / "afile" / "eval", "validation")
+    message = str(raised.value)
+    assert message.startswith(f"Cannot write {str(tmp_path / 'afile' / 'eval' / 'eval-validation.json')!r}")
+    assert "is a file, not a folder; choose another --out" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "umask022", "umask077"]
