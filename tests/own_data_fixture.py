@@ -78,9 +78,11 @@ def _colour(ids: np.ndarray, colours, void=(224, 224, 192)) -> np.ndarray:
 
 
 def write_images_masks(root: Path, encoding: str = "index", split_folders: bool = False,
-                       num_good: int = 10, seed: int = 0, zipped: bool = False) -> Export:
+                       num_good: int = 10, seed: int = 0, zipped: bool = False,
+                       broken: bool = True) -> Export:
     """An images/ + masks/ export: ``encoding`` "index" (classes.txt, grayscale and palette
-    PNGs), or "color" (class_dict.csv with a void row, RGB PNGs)."""
+    PNGs), or "color" (class_dict.csv with a void row, RGB PNGs); with ``broken``, one
+    example of each kind a build skips in the training folder."""
     rng = np.random.default_rng(seed)
     export = Export(root, CLASS_NAMES)
     void = VOID_ROW_COLOUR if encoding == "color" else (224, 224, 192)
@@ -121,7 +123,7 @@ def write_images_masks(root: Path, encoding: str = "index", split_folders: bool 
             export.labels[name] = ids
             if split:
                 export.splits.setdefault(split, []).append(stem)
-        if split == "validation":
+        if split == "validation" or not broken:
             continue
         # Broken examples, one of each kind, in the training folder.
         ids = _ids(rng, 32, 40, len(CLASS_NAMES))

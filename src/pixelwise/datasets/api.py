@@ -81,13 +81,14 @@ def get_builder(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
     classes = _builder_classes()
     if name in classes:
         return classes[name](data_dir=_expand(data_dir))
+    # Before TFDS, which would read a prepared export as it is, never checking its source.
+    prepared = folder.prepared_builder(name, _expand(data_dir))
+    if prepared is not None:
+        return prepared
     try:
         return tfds.builder(name, data_dir=_expand(data_dir))
     except tfds.core.registered.DatasetNotFoundError:
         pass
-    prepared = folder.prepared_builder(name, _expand(data_dir))
-    if prepared is not None:
-        return prepared
     if Path(name).exists():  # a bare folder name that is no dataset's
         return folder.folder_builder(name, _expand(data_dir))
     raise ValueError(
