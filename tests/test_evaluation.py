@@ -169,3 +169,16 @@ def test_results_get_the_umask_mode_and_an_unwritable_folder_is_one_clear_error(
     assert message.startswith(f"Cannot write {str(tmp_path / 'afile' / 'eval' / 'eval-validation.json')!r}")
     assert "is a file, not a folder; choose another --out" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "umask022", "umask077"]
+
+
+def test_an_unwritable_out_fails_before_the_dataset_is_loaded(tmp_path, model):
+    from pixelwise.evaluation import evaluate_model_file, evaluate_run
+
+    model.save(tmp_path / "model.keras")
+    run = write_run(tmp_path / "run", model, config={"dataset": "no_such_dataset"})
+    (tmp_path / "afile").write_text("not a folder")
+    out = tmp_path / "afile" / "eval"
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder; choose another --out"):
+        evaluate_model_file(tmp_path / "model.keras", "no_such_dataset", out=out)
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder; choose another --out"):
+        evaluate_run(run, out=out)

@@ -134,3 +134,14 @@ def test_an_output_the_system_refuses_names_the_path_and_the_fix():
     assert str(raised.value).startswith(f"Cannot write {out!r}: ")
     assert str(raised.value).endswith("; choose an --out you can write to.")
     assert not os.path.exists("/proc/pixelwise-test")
+
+
+def test_check_can_write_fails_early_without_creating_anything(tmp_path):
+    from pixelwise.files import check_can_write
+
+    assert check_can_write(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    (tmp_path / "afile").write_text("not a folder")
+    for folder in (tmp_path / "afile", tmp_path / "afile" / "out"):
+        with pytest.raises(NotADirectoryError, match=r"is a file, not a folder; choose another --out"):
+            check_can_write(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

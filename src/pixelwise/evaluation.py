@@ -60,7 +60,7 @@ from pixelwise.defaults import (
 from pixelwise.drawing import plot_confusion
 # EvaluationResult lived here before 0.2; it stays importable from pixelwise.evaluation.
 from pixelwise.evaluation_result import EvaluationResult
-from pixelwise.files import write_all_atomic
+from pixelwise.files import check_can_write, write_all_atomic
 from pixelwise.inference import to_channels
 from pixelwise.metrics import confusion_matrix
 from pixelwise.prediction import default_tile, predict_array, resize_image_uint8, resolve_mode
@@ -221,10 +221,12 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
     Raises:
         FileNotFoundError: No run folder, no checkpoint, dataset not built and not buildable.
         ValueError: The dataset's classes differ from the run's.
+        OSError: ``out`` cannot be written (checked before the dataset is loaded).
     """
     _check_prediction_options(options)
     run = run if isinstance(run, RunFolder) else RunFolder(run)
     loaded = load_run(run, checkpoint=checkpoint)  # fails before the dataset is loaded
+    check_can_write(out or run.path)  # and so does an output folder that cannot be written
     config = loaded.config
     dataset = dataset or config.get("dataset")
     if not dataset:
@@ -278,6 +280,7 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
         FileNotFoundError: No such model file; dataset not built and not buildable.
         ValueError: Not a ``.keras`` file, no ``out``, or a class set that differs from the
             dataset's or from the model's output channels.
+        OSError: ``out`` cannot be written (checked before the dataset is loaded).
 
     Example:
         >>> result, paths, _ = evaluate_model_file("voc.keras", "voc2012_semantic",  # doctest: +SKIP
@@ -299,6 +302,7 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
             f"Expected --out DIR for the results of {str(path)!r}, received none; without --run "
             "there is no run folder to write eval-SPLIT.json to."
         )
+    check_can_write(out)
     class_set = resolve_class_set(class_set)
     split = split or DEFAULT_SPLIT
     examples, info = load_split(dataset, split, data_dir=data_dir, manual_dir=manual_dir)

@@ -178,6 +178,40 @@ def current_umask() -> int:
     return mask
 
 
+def check_can_write(folder) -> Path:
+    """Fail now, before long work, when files clearly cannot be written in ``folder``.
+
+    Creates nothing. Checks the nearest part of ``folder`` that exists: a folder, on a
+    file system mounted read-write, that this user may write in. Writing can still fail
+    later (a full disk, or ``/proc``, where even root's permissions do not help); the
+    writers then raise the same kind of error.
+
+    Returns:
+        ``folder`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        NotADirectoryError, PermissionError, OSError: Naming ``folder``, the cause and ``--out``.
+    """
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:
+        return folder
+    if not existing.is_dir():
+        raise NotADirectoryError(
+            f"Cannot write in {str(folder)!r}: {str(existing)!r} is a file, not a folder; "
+            "choose another --out."
+        )
+    if hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise OSError(f"Cannot write in {str(folder)!r}: {_REASONS[errno.EROFS]} "
+                      f"({str(existing)!r}); choose an --out you can write to.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"Cannot write in {str(folder)!r}: permission denied ({str(existing)!r}); choose an "
+            "--out you can write to."
+        )
+    return folder
+
+
 def make_dirs(folder) -> Path:
     """``folder`` and its parents, created if missing; a clear error when that cannot be done."""
     folder = Path(folder)
