@@ -132,7 +132,7 @@ def _command(text: str, name: str) -> list[str]:
     return shlex.split(line)[1:]
 
 
-@pytest.mark.slow  # ~10 s alone on 2 cores (TensorFlow: train one tiny epoch, then predict)
+@pytest.mark.slow  # 20-30 s on 2 shared cores (load 6-8): one tiny epoch, then predict
 def test_quickstart_trains_and_its_closing_lines_name_files_that_exist(data_dir, tmp_path, capsys):
     run = tmp_path / "runs" / "quickstart"
     code = main(["train", "--config", str(CONFIG), "--data-dir", str(data_dir),

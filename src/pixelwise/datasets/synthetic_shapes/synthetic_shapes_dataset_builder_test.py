@@ -7,7 +7,7 @@ import tensorflow_datasets as tfds
 
 from pixelwise.datasets.synthetic_shapes import synthetic_shapes_dataset_builder
 
-pytestmark = pytest.mark.slow  # builds and reads all 640 scenes: ~10 s alone, more when shared
+pytestmark = pytest.mark.slow  # builds and reads all 640 scenes: 24 s on 2 shared cores (load 6-8)
 
 
 class SyntheticShapesTest(tfds.testing.DatasetBuilderTestCase):
