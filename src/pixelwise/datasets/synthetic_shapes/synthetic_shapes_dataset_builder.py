@@ -14,7 +14,7 @@ seed ``(SEED, SPLIT_IDS[s], i)``, so every build gives the same examples and no 
 splits share one.
 
 Sizes (and why): 128×128 is the smallest side at which the thinnest shapes (radius
-10 px) and 1–3 px lines stay distinct, and a multiple of 64, which the chapter's U-Net
+10 px) and 2–4 px lines stay distinct, and a multiple of 64, which the chapter's U-Net
 (six stride-2 levels) needs. 512 training scenes are enough for a small U-Net to
 reach a high validation mean IoU in a couple of minutes on 2 CPU cores; the whole
 build takes a few seconds (about 6 ms to draw a scene).

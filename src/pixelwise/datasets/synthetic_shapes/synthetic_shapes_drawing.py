@@ -94,7 +94,7 @@ def _shape_mask(rng, size, kind: int) -> np.ndarray:
 
 
 def _line_mask(rng, size) -> np.ndarray:
-    """A thin (1-3 px) straight or gently curved line across the image."""
+    """A thin (2-4 px) straight or gently curved line across the image."""
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     angle = rng.uniform(0, np.pi)
@@ -102,7 +102,7 @@ def _line_mask(rng, size) -> np.ndarray:
     u = np.cos(angle) * (xx - w / 2) + np.sin(angle) * (yy - h / 2)
     v = -np.sin(angle) * (xx - w / 2) + np.cos(angle) * (yy - h / 2)
     bend = rng.uniform(-1, 1) * 0.004 * v**2
-    return np.abs(u - offset - bend) <= rng.uniform(0.5, 1.5)
+    return np.abs(u - offset - bend) <= rng.uniform(1.0, 2.0)
 
 
 def draw_scene(seed, size=(128, 128), max_shapes: int = 5) -> tuple[np.ndarray, np.ndarray]:
