@@ -1,4 +1,4 @@
-"""``synthetic_shapes``: drawn scenes of discs, boxes, triangles and thin lines; nothing to download.
+"""``synthetic_shapes``: drawn discs, boxes, triangles and thin lines; nothing to download.
 
 The quickstart's dataset (``configs/quickstart.yaml``): a result in minutes on a fresh
 machine with no network. It is synthetic and shows only that the loop (build, train,
@@ -21,7 +21,7 @@ build takes a few seconds (about 6 ms to draw a scene).
 
 Example:
     >>> import pixelwise.datasets  # registers "synthetic_shapes"
-    >>> builder = pixelwise.datasets.build("synthetic_shapes", data_dir="/tmp/tfds")  # doctest: +SKIP
+    >>> builder = pixelwise.datasets.build("synthetic_shapes", "/tmp/tfds")  # doctest: +SKIP
     >>> builder.info.splits["train"].num_examples  # doctest: +SKIP
     512
 """

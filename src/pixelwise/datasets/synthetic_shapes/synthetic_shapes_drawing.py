@@ -1,8 +1,8 @@
 """Procedural segmentation scenes: textured shapes and thin lines on a textured background.
 
-NumPy and SciPy only, deterministic for a given seed. Used by the ``synthetic_shapes`` builder, which
-gives a first result with nothing to download; it shows that the whole loop works and says
-nothing about real images.
+NumPy and SciPy only, deterministic for a given seed. Used by the ``synthetic_shapes``
+builder, which gives a first result with nothing to download; it shows that the whole loop
+works and says nothing about real images.
 
 Classes (:data:`pixelwise.class_sets.SYNTHETIC_SHAPES`): 0 background, 1 disc, 2 box,
 3 triangle, 4 line. Each shape has a 1-pixel void ring (label 255) around it, like VOC's
