@@ -212,12 +212,13 @@ def _gallery(data) -> str:
              "image alone (over the classes in its labels or prediction; void excluded), as "
              "evaluated.</p>")
     if data.best:
-        heading = f"{_the_images(k)} with the lowest mean IoU, worst first"
+        heading = f"{_the_images(k)} with the lowest mean IoU" + (", worst first" if k > 1 else "")
     else:
         heading = "The split's only image" if k == 1 else f"All {k} images of the split, worst first"
     parts = [intro, _legend(data), f"<h3>{heading}</h3>", _rows(data, data.worst, "worst")]
     if data.best:
-        parts += [f"<h3>{_the_images(len(data.best))} with the highest mean IoU, best first</h3>",
+        best_first = ", best first" if len(data.best) > 1 else ""
+        parts += [f"<h3>{_the_images(len(data.best))} with the highest mean IoU{best_first}</h3>",
                   _rows(data, data.best, "best")]
     return "\n".join(parts)
 
@@ -281,7 +282,7 @@ def _flatten(content: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in content.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(_flatten(value, f"{prefix}{key} · "))
         else:
             flat[prefix + key] = value
     return flat
