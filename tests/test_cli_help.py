@@ -30,10 +30,12 @@ MEANINGS = {
     "--split": "the one split (or slice) a command reads",
     "--num-examples": "how many examples to show",
     "--alpha": "opacity of a label drawn over its image",
+    "--name": "the dataset name of an export (folder or .zip)",
+    "--validation-fraction": "share of an export's examples that becomes its validation split",
     # train
     "--config": "YAML/JSON file of training options",
     "--resume": "continue the run in --out",
-    "--dataset": "TFDS dataset name",
+    "--dataset": "dataset name, or the path of an export",
     "--train-split": "split trained on",
     "--validation-split": "split that selects the best epoch",
     "--image-size": "size images and labels are resized to (the training pipeline's)",

@@ -93,6 +93,12 @@ def _expected(table: dict, source: np.ndarray) -> np.ndarray:
     return lut[source]
 
 
+def test_adapted_names_in_defaults_are_the_adapters():
+    from pixelwise.defaults import ADAPTED_DATASET_NAMES
+
+    assert list(ADAPTED_DATASET_NAMES) == sorted(ADAPTERS)
+
+
 def test_adapters_by_name_and_tfds_name():
     assert adapter_for("oxford_iiit_pet") is ADAPTERS["oxford_iiit_pet"]
     assert adapter_for("cityscapes/semantic_segmentation") is ADAPTERS["cityscapes"]

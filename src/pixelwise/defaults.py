@@ -39,6 +39,9 @@ def tfds_data_dir() -> str:
 DATASET_NAMES = (
     "camvid", "isbi2012_membranes", "synthetic_shapes", "voc2007_semantic", "voc2012_semantic",
 )
+#: TFDS' own datasets pixelwise reads through adapters (:mod:`pixelwise.datasets.tfds_adapters`);
+#: a test checks it against the adapters.
+ADAPTED_DATASET_NAMES = ("cityscapes", "oxford_iiit_pet")
 
 
 # Using a trained model (evaluate, predict, export).

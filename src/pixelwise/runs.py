@@ -161,13 +161,19 @@ class LoadedRun:
     checkpoint_path: Path | None
 
 
-def _export_class_set(value):
-    """The class set of an export when ``value`` is a folder or ``.zip`` path, else ``value``."""
+def resolve_model_class_set(value) -> ClassSet | None:
+    """What ``--class-set`` accepts: :func:`~pixelwise.class_sets.resolve_class_set`'s values,
+    or the path of a folder or ``.zip`` export (its class file's classes, as its dataset has them).
+
+    Raises:
+        FileNotFoundError: A ``.json`` file or export path that does not exist.
+        ValueError: An unknown name, or an export whose class file cannot be read.
+    """
     if value is None or isinstance(value, ClassSet) or os.fspath(value).endswith(".json"):
-        return value
+        return resolve_class_set(value)
     path = dataset_path(value)
     if path is None:
-        return value
+        return resolve_class_set(value)
     # Reading an export's class file imports pixelwise.datasets (TFDS): only here.
     from pixelwise.datasets.folder import read_class_set
 
@@ -201,7 +207,7 @@ def load_run(run_or_model, class_set=None, checkpoint: str = DEFAULT_CHECKPOINT)
         >>> loaded.model.output_shape[-1] == loaded.class_set.num_classes   # doctest: +SKIP
         True
     """
-    class_set = resolve_class_set(_export_class_set(class_set))
+    class_set = resolve_model_class_set(class_set)
     if isinstance(run_or_model, LoadedRun):
         if class_set is None:
             return run_or_model

@@ -16,11 +16,15 @@ import logging
 
 from pixelwise.class_sets import class_set_from_info
 from pixelwise.cli import HelpFormatter
+from pixelwise.dataset_paths import DEFAULT_VALIDATION_FRACTION
 from pixelwise.defaults import (
-    BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT, DATASET_NAMES, tfds_data_dir,
+    ADAPTED_DATASET_NAMES, BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT, DATASET_NAMES,
+    tfds_data_dir,
 )
 
-_NAME_HELP = "dataset name: " + ", ".join(DATASET_NAMES)
+_NAME_HELP = ("dataset name: " + ", ".join(DATASET_NAMES) + "; TFDS' " + ", ".join(ADAPTED_DATASET_NAMES)
+              + "; or the PATH of a folder or .zip export (CVAT 'Segmentation mask 1.1', or "
+              "images/ + masks/; see docs/own-data.md)")
 
 
 def _data_dir_help(what: str) -> str:
@@ -49,6 +53,8 @@ def _add_list(subparsers) -> None:
 def format_build_summary(summary: dict) -> str:
     """The text ``pixelwise datasets build`` prints after a build."""
     lines = [f"{summary['name']} {summary['version']} written to {summary['data_dir']}"]
+    if "source" in summary:
+        lines.append(format_source(summary["source"]))
     for split, count in summary["splits"].items():
         skipped = len(summary["skipped"].get(split, []))
         lines.append(f"  {split}: {count} examples" + (f" ({skipped} skipped)" if skipped else ""))
@@ -69,7 +75,8 @@ def run_build(args: argparse.Namespace) -> int:
 
     try:
         builder = api.build(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir,
-                            download_dir=args.download_dir)
+                            download_dir=args.download_dir, dataset_name=args.dataset_name,
+                            validation_fraction=args.validation_fraction)
     except (ConnectionError, NonMatchingChecksumError) as exc:
         # The CLI reports user-fixable errors as one line (see pixelwise.cli.main).
         raise ValueError(" ".join(str(exc).split())) from exc
@@ -84,9 +91,18 @@ def _add_build(subparsers) -> None:
         description="Prepare a dataset with TFDS (progress bars per split), then print the "
         "examples per split, every skipped example with its reason, and where it was written.\n"
         "Offline: --manual-dir DIR with the original archives (e.g. VOCtrainval_06-Nov-2007.tar "
-        "and VOCtest_06-Nov-2007.tar, or their extracted VOCdevkit/).",
+        "and VOCtest_06-Nov-2007.tar, or their extracted VOCdevkit/).\n"
+        "Your own data: PATH of a folder or .zip export; the dataset is named after it (or "
+        "--name) and rebuilt whenever its files change.",
     )
-    parser.add_argument("name", help=_NAME_HELP)
+    parser.add_argument("name", metavar="NAME|PATH", help=_NAME_HELP)
+    parser.add_argument("--name", dest="dataset_name", default=None, metavar="NAME",
+                        help="an export's dataset name (default: its folder's or zip's name, "
+                        "snake case)")
+    parser.add_argument("--validation-fraction", type=float, default=None, metavar="F",
+                        help="share of an export's examples that becomes the validation split "
+                        "when it has none, chosen by a fixed seed (default: as last built, else "
+                        f"{DEFAULT_VALIDATION_FRACTION})")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help=_data_dir_help("where the prepared dataset goes"))
     parser.add_argument("--manual-dir", default=None, metavar="DIR",
@@ -100,20 +116,42 @@ def _add_build(subparsers) -> None:
 
 # -- info -------------------------------------------------------------------------------
 
+def format_source(source: dict) -> str:
+    """One line on where an export's dataset comes from and how its splits were made."""
+    rule = source.get("split_rule", {})
+    how = rule.get("rule", "?")
+    if how == "validation fraction":
+        how = f"validation fraction {rule['validation_fraction']} (seed {rule['seed']})"
+    elif how == "subsets":
+        how = "subsets " + ", ".join(f"{k} -> {v}" for k, v in rule.get("subsets", {}).items())
+    elif how == "split folders":
+        how = "split folders " + ", ".join(f"{k}/ -> {v}" for k, v in rule.get("folders", {}).items())
+    return (f"From {source['path']} ({source['layout'].replace('_', ' + ')}, classes from "
+            f"{source['class_file']}); splits: {how}")
+
+
 def format_info(builder) -> str:
     """The text ``pixelwise datasets info`` prints."""
     from pixelwise.datasets.split_plan import skipped_examples
 
     info = builder.info
     lines = [f"{builder.name} {builder.version}", f"Features: {info.features}"]
-    if builder.is_prepared():
+    source = getattr(builder, "source", None)
+    stale = builder.stale_reason() if hasattr(builder, "stale_reason") else None
+    if source is not None:
+        lines.append(format_source(source.metadata()))
+    if stale:
+        lines.append(f"Prepared in {builder.data_dir}, but the export changed since ({stale}); "
+                     "the next use rebuilds it.")
+    elif builder.is_prepared():
         lines.append(f"Prepared in {builder.data_dir}")
         skipped = skipped_examples(info)
         for split, split_info in info.splits.items():
             lines.append(f"  {split}: {split_info.num_examples} examples "
                          f"({len(skipped.get(split, []))} skipped at build time)")
     else:
-        lines.append(f"Not prepared in {builder.data_dir}; run `pixelwise datasets build {builder.name}`.")
+        target = source.path if source is not None else builder.name
+        lines.append(f"Not prepared in {builder.data_dir}; run `pixelwise datasets build {target}`.")
     class_set = class_set_from_info(info)
     lines.append(f"Classes ({class_set.num_classes}, ignore label {class_set.ignore_label} "
                  f"drawn as {class_set.void_color}):")
@@ -134,7 +172,7 @@ def _add_info(subparsers) -> None:
         "info", help="features, splits with counts, class names with colours",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("name", help=_NAME_HELP)
+    parser.add_argument("name", metavar="NAME|PATH", help=_NAME_HELP)
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help=_data_dir_help("where the prepared dataset is"))
     parser.set_defaults(func=run_info)
@@ -159,9 +197,9 @@ def _add_browse(subparsers) -> None:
         formatter_class=HelpFormatter,
         description="Write one PNG per example (the first N of the split): the image, its label "
         "in the class colours, and the label over the image, with a legend of the classes "
-        "present and their pixel share.",
+        "present and their pixel share. An export (PATH) is built first if needed.",
     )
-    parser.add_argument("name", help=_NAME_HELP)
+    parser.add_argument("name", metavar="NAME|PATH", help=_NAME_HELP)
     parser.add_argument("--split", default=BROWSE_SPLIT, metavar="SPLIT",
                         help="split or slice to look at")
     parser.add_argument("--out", required=True, metavar="DIR",

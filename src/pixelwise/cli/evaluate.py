@@ -65,8 +65,9 @@ def register(subparsers) -> None:
     )
     add_model_options(evaluate)
     data = evaluate.add_argument_group("data")
-    data.add_argument("--dataset", metavar="NAME", help="TFDS dataset (default: the run's; "
-                      "required with --checkpoint FILE.keras and no --run)")
+    data.add_argument("--dataset", metavar="NAME|PATH", help="TFDS dataset name or the PATH of "
+                      "a folder or .zip export (default: the run's; required with --checkpoint "
+                      "FILE.keras and no --run)")
     data.add_argument("--split", metavar="SPLIT", help="split or slice (default: the run's "
                       f"validation split, else {DEFAULT_SPLIT})")
     data.add_argument("--data-dir", metavar="DIR",

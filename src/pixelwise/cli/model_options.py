@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pixelwise.class_sets import resolve_class_set
-from pixelwise.runs import CHECKPOINT_NAMES, RunFolder
+from pixelwise.runs import CHECKPOINT_NAMES, RunFolder, resolve_model_class_set
 from pixelwise.defaults import DEFAULT_CHECKPOINT
 
 
@@ -21,9 +20,10 @@ def add_model_options(parser) -> None:
                         "config); without it, pass --checkpoint FILE.keras")
     source.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, metavar="best|last|FILE.keras",
                         help="checkpoint of the run, or any .keras file")
-    source.add_argument("--class-set", metavar="NAME|FILE.json",
+    source.add_argument("--class-set", metavar="NAME|FILE.json|PATH",
                         help="class set for a .keras file outside a run folder: voc, camvid, "
-                        "isbi2012, or a class_set.json (default: the run's)")
+                        "isbi2012, oxford_iiit_pet, cityscapes, a class_set.json, or the folder "
+                        "or .zip export it was trained on (default: the run's)")
 
 
 def model_source(args, needs: str = "--class-set"):
@@ -37,7 +37,7 @@ def model_source(args, needs: str = "--class-set"):
         ValueError: Neither ``--run`` nor ``--checkpoint FILE.keras``.
         FileNotFoundError, ValueError: An unknown ``--class-set``.
     """
-    class_set = resolve_class_set(args.class_set)
+    class_set = resolve_model_class_set(args.class_set)
     if args.run:
         return RunFolder(args.run), class_set, args.checkpoint
     if args.checkpoint in CHECKPOINT_NAMES:
