@@ -49,8 +49,9 @@ td.key, .config .key { color: #444; white-space: nowrap; }
 code { white-space: nowrap; } .headline { font-size: 17px; margin: 6px 0 10px; }
 .swatch { display: inline-block; width: 12px; height: 12px; border: 1px solid #555; margin-right: 6px;
           vertical-align: -1px; }
-img.chart { max-width: 100%; height: auto; } img.confusion { max-width: 900px; }
-.gallery { display: grid; grid-template-columns: repeat(3, minmax(0, 300px)); gap: 6px 10px; margin-bottom: 18px; }
+img.chart { max-width: 100%; height: auto; } img.confusion { max-width: min(100%, 900px); }
+.gallery { display: grid; grid-template-columns: repeat(3, minmax(0, 300px)); gap: 6px 10px;
+           margin-bottom: 18px; }
 .gallery h3 { grid-column: 1 / -1; margin: 14px 0 0; font-size: 15px; }
 .gallery figure { margin: 0; } .gallery figcaption { color: #555; font-size: 13px; }
 img.panel { width: 100%; height: auto; image-rendering: pixelated; border: 1px solid #ccc; }
