@@ -74,6 +74,7 @@ def pet_server(tmp_path_factory):
 def local_pets(pet_server, monkeypatch):
     """The real oxford_iiit_pet builder downloading from the local server, checksums registered."""
     archives, base_url, requests = pet_server
+    requests.clear()  # this test's requests only
     builder_cls = tfds.builder_cls("oxford_iiit_pet")
     module = __import__(builder_cls.__module__, fromlist=["_BASE_URL"])
     monkeypatch.setattr(module, "_BASE_URL", base_url)
@@ -175,3 +176,21 @@ def test_class_sets_by_adapter_name():
 
     assert resolve_class_set("oxford_iiit_pet") is OXFORD_IIIT_PET
     assert resolve_class_set("cityscapes") is CITYSCAPES
+
+
+@pytest.mark.slow  # about 20 s on 2 shared cores: one tiny training after the download
+def test_oxford_iiit_pet_trains_by_name(local_pets, tmp_path):
+    """`--dataset oxford_iiit_pet` with TFDS' real builder (downloaded from 127.0.0.1)."""
+    from pixelwise.config import TrainConfig
+    from pixelwise.training import train
+    from training_fixture import TINY
+
+    archives, requests = local_pets
+    config = TrainConfig(dataset="oxford_iiit_pet", data_dir=str(tmp_path / "data"),
+                         validation_split="test", epochs=1, out=str(tmp_path / "run"),
+                         **TINY).validated()
+    result = train(config)
+    assert sorted(requests) == ["/pets/annotations.tar.gz", "/pets/images.tar.gz"]
+    assert result.run.class_set().class_names == ("background", "pet")
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert len(history) == 2 and "val_mean_iou" in history[0]
