@@ -157,9 +157,11 @@ def write_images_masks(root: Path, encoding: str = "index", split_folders: bool 
     return export
 
 
-def write_cvat(root: Path, zipped: bool = False, labelmap: bool = True, seed: int = 1) -> Export:
+def write_cvat(root: Path, zipped: bool = False, labelmap: bool = True, seed: int = 1,
+               index_masks: bool = False) -> Export:
     """A CVAT "Segmentation mask 1.1" export: subsets train, val and default; RGB masks in the
-    labelmap colours (VOC's without labelmap.txt); broken examples in ``default``."""
+    labelmap colours (VOC's without labelmap.txt), or with ``index_masks`` the good examples'
+    masks as 1-channel indices (palette and grayscale PNGs); broken examples in ``default``."""
     rng = np.random.default_rng(seed)
     class_names = CLASS_NAMES if labelmap else ("background", "aeroplane", "bicycle")
     colours = COLOURS if labelmap else ((0, 0, 0), (128, 0, 0), (0, 128, 0))
@@ -177,7 +179,13 @@ def write_cvat(root: Path, zipped: bool = False, labelmap: bool = True, seed: in
             height, width = 30 + index, 44 - index
             ids = _ids(rng, height, width, 3)
             _save(_image(rng, height, width), root / "JPEGImages" / f"{stem}.jpg", quality=95)
-            _save(_colour(ids, colours), root / "SegmentationClass" / f"{stem}.png")
+            mask = root / "SegmentationClass" / f"{stem}.png"
+            if not index_masks:
+                _save(_colour(ids, colours), mask)
+            elif index % 2:
+                _save_palette(ids, mask)
+            else:
+                _save(ids, mask)
             export.labels[f"{stem}.jpg"] = ids
             export.splits.setdefault(split, []).append(stem)
             lists[subset].append(stem)

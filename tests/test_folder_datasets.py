@@ -86,6 +86,30 @@ def test_cvat_export_builds_with_subsets_as_splits_and_reports_broken(tmp_path, 
                                                "default": "default"}
 
 
+def test_cvat_index_masks_are_read_as_class_indices(tmp_path):
+    export = write_cvat(tmp_path / "indexed", index_masks=True)
+    builder = build(export.path, tmp_path)
+    assert builder.info.metadata[SOURCE_KEY]["mask_encoding"] == "auto"
+    assert_labels_equal_source(builder, export)
+    assert_broken_reported(builder, export, "default")
+
+
+def test_index_masks_may_be_rgb_with_equal_channels_but_not_colours(tmp_path):
+    export = write_images_masks(tmp_path / "grey", encoding="index", num_good=3, broken=False)
+    name = sorted(export.labels)[0]
+    mask = export.path / "masks" / (Path(name).stem + ".png")
+    Image.fromarray(np.repeat(export.labels[name][..., None], 3, axis=-1)).save(mask)
+    other = sorted(export.labels)[1]
+    coloured = np.zeros((*export.labels[other].shape, 3), np.uint8)
+    coloured[..., 0] = export.labels[other]
+    Image.fromarray(coloured).save(export.path / "masks" / (Path(other).stem + ".png"))
+    del export.labels[other]
+    export.broken[Path(other).stem] = "mask is an RGB colour image, but classes.txt defines index"
+    builder = build(export.path, tmp_path, validation_fraction=0)
+    assert_labels_equal_source(builder, export)
+    assert_broken_reported(builder, export, "train")
+
+
 def test_cvat_without_labelmap_uses_voc_classes_and_colours(tmp_path):
     export = write_cvat(tmp_path / "voc_like", labelmap=False)
     builder = build(export.path, tmp_path)
