@@ -84,6 +84,7 @@ def _main(argv, capsys):
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow  # 10-20 s: an evaluation, two predictions, a browser start
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed; .ci/run installs "
                     "it (apt-get install --no-install-recommends chromium)")
 def test_report_is_one_self_contained_page_that_renders_in_headless_chromium(voc_run, tmp_path, capsys):

@@ -45,6 +45,7 @@ from pixelwise.defaults import (
     DEFAULT_CHECKPOINT, DEFAULT_REPORT_EXAMPLES, DEFAULT_SPLIT, PARITY_REPORT_NAME,
     REPORT_EXPORTS_DIR,
 )
+from pixelwise.drawing import plot_confusion
 from pixelwise.evaluation import evaluate, evaluate_run, evaluation_paths
 from pixelwise.files import write_atomic
 from pixelwise.history import read_history
@@ -88,6 +89,7 @@ class ReportData:
         metrics: The content of ``eval-<split>.json``.
         metrics_path: That file.
         confusion: int64 (K, K) confusion matrix of the split (rows true, columns predicted).
+        confusion_png: Its heat map: ``confusion-<split>.png`` as evaluate drew it.
         class_set: The run's classes.
         curves_png: PNG bytes of the training curves, or ``None`` (no history yet).
         worst: The lowest-scoring images, worst first.
@@ -103,6 +105,7 @@ class ReportData:
     metrics: dict
     metrics_path: Path
     confusion: np.ndarray
+    confusion_png: bytes
     class_set: ClassSet
     curves_png: bytes | None
     worst: list[ShownImage]
@@ -153,23 +156,14 @@ def collect_report(run, *, split: str | None = None, data_dir=None, manual_dir=N
     dataset = config.get("dataset")
     if not dataset:
         raise ValueError(
-            f"Run {str(run.path)!r} names no dataset in config.json; expected a run written by "
-            "'pixelwise train'. Evaluate it with 'pixelwise evaluate --run RUN --dataset NAME' "
-            "and report on that folder's files instead."
+            f"Run {str(run.path)!r} names no dataset in config.json; expected a run folder "
+            "written by 'pixelwise train', whose config.json names the dataset it was trained on."
         )
     split = split or config.get("validation_split") or DEFAULT_SPLIT
     searched = _export_paths(run, exports)  # a wrong --exports fails before any evaluation
     data_dir = data_dir or config.get("data_dir")
     manual_dir = manual_dir or config.get("manual_dir")
-    paths = evaluation_paths(run.path, split)
-    notes, per_image = [], None
-    if not paths["metrics"].exists():
-        _say(progress, f"{paths['metrics']} does not exist: evaluating the run on {split} first")
-        result, paths, _ = evaluate_run(run, split=split, data_dir=data_dir,
-                                        manual_dir=manual_dir, progress=progress)
-        per_image = result.per_image_mean_iou
-        notes.append(f"{paths['metrics'].name} was written by this report (pixelwise evaluate, "
-                     "default options).")
+    paths, per_image, notes = _evaluation_files(run, split, data_dir, manual_dir, progress)
     metrics = json.loads(paths["metrics"].read_text())
     confusion = np.asarray(json.loads(paths["confusion"].read_text())["matrix"], np.int64)
     if per_image is None and metrics.get("per_image_mean_iou") is not None:
@@ -186,24 +180,47 @@ def collect_report(run, *, split: str | None = None, data_dir=None, manual_dir=N
     if per_image is None:
         _say(progress, f"{paths['metrics'].name} has no per-image mean IoU: predicting {split} "
              "again with its options to rank the images")
-        result = evaluate(loaded, examples, bootstrap_resamples=0, **_prediction_options(metrics))
-        per_image = result.per_image_mean_iou
-        recorded = metrics.get("mean_iou")
-        if recorded is None or not np.isclose(result.mean_iou, recorded, atol=1e-6):
-            notes.append(
-                f"The images were ranked by a new evaluation whose mean IoU "
-                f"({100 * result.mean_iou:.2f} %) differs from {paths['metrics'].name}'s "
-                f"({_percent(metrics.get('mean_iou'))}): the file is older than the checkpoint "
-                "or the data; run 'pixelwise evaluate' again.")
+        per_image = _rank_by_evaluating(loaded, examples, metrics, paths["metrics"].name, notes)
     worst, best = rank_images(per_image, num_examples)
     _say(progress, f"predicting the {len(worst) + len(best)} images shown")
     shown = predict_images(loaded, examples, worst + best, metrics)
+    if len(shown) < len(worst) + len(best):
+        raise ValueError(
+            f"{str(paths['metrics'])!r} scores {len(per_image)} images, the split {split!r} has "
+            f"fewer now; run 'pixelwise evaluate --run {run.path} --split {split}' again."
+        )
     return ReportData(
         run=run.path, config=config, split=split, metrics=metrics, metrics_path=paths["metrics"],
-        confusion=confusion, class_set=loaded.class_set, curves_png=curves_png(run),
+        confusion=confusion, confusion_png=_heat_map(paths["heatmap"], confusion, loaded.class_set),
+        class_set=loaded.class_set, curves_png=curves_png(run),
         worst=[shown[i] for i in worst], best=[shown[i] for i in best],
         parity=find_parity_reports(searched), exports_searched=searched, notes=notes,
     )
+
+
+def _evaluation_files(run: RunFolder, split: str, data_dir, manual_dir, progress: bool):
+    """``(paths, per_image_mean_iou or None, notes)``: the evaluation files, written if absent."""
+    paths = evaluation_paths(run.path, split)
+    if paths["metrics"].exists():
+        return paths, None, []
+    _say(progress, f"{paths['metrics']} does not exist: evaluating the run on {split} first")
+    result, paths, _ = evaluate_run(run, split=split, data_dir=data_dir, manual_dir=manual_dir,
+                                    progress=progress)
+    return paths, result.per_image_mean_iou, [
+        f"{paths['metrics'].name} was written by this report (pixelwise evaluate, default options)."]
+
+
+def _rank_by_evaluating(loaded, examples, metrics: dict, name: str, notes: list) -> np.ndarray:
+    """Per-image mean IoU from a new evaluation with the options ``metrics`` records."""
+    result = evaluate(loaded, examples, bootstrap_resamples=0, **_prediction_options(metrics))
+    recorded = metrics.get("mean_iou")
+    if recorded is None or not np.isclose(result.mean_iou, recorded, atol=1e-6):
+        notes.append(
+            f"The images were ranked by a new evaluation whose mean IoU "
+            f"({100 * result.mean_iou:.2f} %) differs from {name}'s "
+            f"({_percent(recorded)}): the file is older than the checkpoint or the data; "
+            "run 'pixelwise evaluate' again.")
+    return result.per_image_mean_iou
 
 
 def rank_images(per_image_iou, k: int) -> tuple[list[int], list[int]]:
@@ -287,6 +304,13 @@ def curves_png(run: RunFolder) -> bytes | None:
     buffer = io.BytesIO()
     plot_curves(rows).savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
+
+
+def _heat_map(path: Path, confusion: np.ndarray, class_set: ClassSet) -> bytes:
+    """The heat map evaluate wrote beside eval-<split>.json, drawn again only if it is missing."""
+    if path.is_file():
+        return path.read_bytes()
+    return plot_confusion(confusion, class_set.class_names)
 
 
 def _export_paths(run: RunFolder, exports) -> list[Path]:

@@ -26,7 +26,6 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from pixelwise import __version__
-from pixelwise.drawing import plot_confusion
 
 #: Longest side of a gallery panel in the file; larger images are shrunk, smaller ones are
 #: scaled up by the browser without smoothing.
@@ -85,8 +84,7 @@ def render_html(data) -> str:
         _section("curves", _curves(data.curves_png)),
         _section("metrics", _metrics(data)),
         _section("per-class", _img(_iou_bar_chart(data), "per-class IoU bar chart")),
-        _section("confusion", _img(plot_confusion(data.confusion, data.class_set.class_names),
-                                   "confusion matrix heat map", "confusion")
+        _section("confusion", _img(data.confusion_png, "confusion matrix heat map", "confusion")
                  + "<p>Each row is a true class, split over the classes predicted for its "
                  "pixels (rows sum to 1; void pixels excluded).</p>"),
         _section("examples", _gallery(data)),
