@@ -206,17 +206,19 @@ def reference_evaluation(pairs, ratio, resamples, seed, num_classes=K):
     present = union > 0
     scores["boundary_iou"] = np.where(present, intersection / np.maximum(union, 1), np.nan)
 
-    def mean_iou(matrix):
-        tp = np.diag(matrix)
-        u = matrix.sum(0) + matrix.sum(1) - tp
-        return np.mean(tp[u > 0] / u[u > 0])
-
     per_image = np.stack(per_image)
     drawn = np.random.default_rng(seed).integers(0, len(pairs), (resamples, len(pairs)))
     means = [mean_iou(per_image[row].sum(0)) for row in drawn]
     scores["interval"] = np.percentile(means, [2.5, 97.5])
     scores["per_image"] = per_image
     return scores
+
+
+def mean_iou(matrix):
+    """Mean IoU over the classes with a non-empty union, from a confusion matrix."""
+    tp = np.diag(matrix)
+    u = matrix.sum(0) + matrix.sum(1) - tp
+    return np.mean(tp[u > 0] / u[u > 0])
 
 
 def test_evaluate_slide_with_flip_equals_numpy(model):
@@ -253,6 +255,8 @@ def test_evaluate_slide_with_flip_equals_numpy(model):
     assert data["per_class"]["square"]["recall"] is None  # never in the labels
     assert data["frequency_weighted_iou"] == pytest.approx(expected["fw_iou"], abs=1e-6)
     assert data["seconds_per_image"] > 0
+    expected_per_image = [mean_iou(m) for m in expected["per_image"]]
+    assert data["per_image_mean_iou"] == pytest.approx(expected_per_image, abs=1e-6)
     table = result.table()
     assert "16px tiles, overlap 8, TTA flip" in table and "200 bootstrap resamples" in table
 

@@ -133,6 +133,7 @@ class EvaluationResult:
         """The content of ``eval-<split>.json`` (NaN written as ``null``)."""
         iou, precision, recall = self.iou, self.precision, self.recall
         dice, boundary = self.dice, self.boundary_iou
+        per_image = self.per_image_mean_iou
         return {
             "num_images": self.num_images,
             "resolution": self.resolution,
@@ -158,6 +159,8 @@ class EvaluationResult:
                 }
                 for i, name in enumerate(self.class_set.class_names)
             },
+            # In split order; the report picks the worst and best images from it.
+            "per_image_mean_iou": None if per_image is None else [_finite(v) for v in per_image],
             "seconds_per_image": _finite(self.seconds_per_image) if self.seconds_per_image else None,
             "void_excluded": True,
             "ignore_label": self.class_set.ignore_label,
