@@ -103,7 +103,7 @@ def write_exports(root: Path, num_examples: int) -> dict:
     return {
         "source": ("CamVid train pairs resized to 500x375" if camvid else "synthetic 500x375"),
         "exports": {"images_masks_folder": flat, "cvat_zip": archive},
-        "folder_mib": round(sum(p.stat().st_size for p in flat.rglob("*") if p.is_file()) / 2**20, 1),
+        "folder_mib": round(sum(p.stat().st_size for p in flat.rglob("*.*")) / 2**20, 1),
         "zip_mib": round(archive.stat().st_size / 2**20, 1),
     }
 
@@ -148,7 +148,8 @@ def main(argv=None) -> None:
             results[layout] = bench_build(path, Path(tmp), repeats)
     results["target_examples_per_s"] = 50
     results["note"] = ("prepare(folder_builder(...)) into a fresh data_dir per repeat: listing, "
-                       "fingerprint, decoding and checking every pair, TFRecord writing, skip report")
+                       "fingerprint, decoding and checking every pair, TFRecord writing, "
+                       "skip report")
     harness.report("folder_build", results, quick=args.quick, out=args.out)
 
 

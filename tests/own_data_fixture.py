@@ -230,7 +230,7 @@ def _encoded(rgb: np.ndarray) -> bytes:
 
 
 def _zip(root: Path) -> Path:
-    """Zip ``root``'s contents at the archive's top level (as CVAT exports) and remove the folder."""
+    """Zip ``root``'s contents at the archive's top level (as CVAT does); remove the folder."""
     path = root.with_suffix(".zip")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in sorted(root.rglob("*")):

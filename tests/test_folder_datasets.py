@@ -46,7 +46,8 @@ def assert_labels_equal_source(builder, export) -> dict[str, dict[str, dict]]:
     for split in written.values():
         for name, example in split.items():
             assert example["label"].dtype == np.uint8 and example["label"].shape[-1] == 1
-            np.testing.assert_array_equal(example["label"][..., 0], export.labels[name], err_msg=name)
+            np.testing.assert_array_equal(example["label"][..., 0], export.labels[name],
+                                          err_msg=name)
             if name in export.images:  # PNG images are stored losslessly
                 np.testing.assert_array_equal(example["image"], export.images[name])
     return written
@@ -55,7 +56,8 @@ def assert_labels_equal_source(builder, export) -> dict[str, dict[str, dict]]:
 def assert_broken_reported(builder, export, split: str) -> None:
     skipped = skipped_examples(builder.info)
     reported = {entry["id"]: entry["reason"] for entry in skipped[split]}
-    assert set(reported) - {s for stems in export.splits.values() for s in stems} == set(export.broken)
+    good = {s for stems_ in export.splits.values() for s in stems_}
+    assert set(reported) - good == set(export.broken)
     for example_id, words in export.broken.items():
         assert words in reported[example_id], (example_id, reported[example_id])
 
@@ -298,7 +300,8 @@ def test_a_name_of_a_registered_dataset_is_refused(tmp_path):
     export = write_images_masks(tmp_path / "mnist", encoding="index", num_good=3)
     with pytest.raises(ValueError, match="registered TFDS dataset; pass another name"):
         folder_builder(export.path, data_dir=tmp_path / "data")
-    assert folder_builder(export.path, data_dir=tmp_path / "data", name="my_mnist").name == "my_mnist"
+    renamed = folder_builder(export.path, data_dir=tmp_path / "data", name="my_mnist")
+    assert renamed.name == "my_mnist"
     with pytest.raises(ValueError, match="lower-case letters"):
         folder_builder(export.path, data_dir=tmp_path / "data", name="My Digits")
 
@@ -310,7 +313,7 @@ def test_class_set_of_an_export_without_building(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
-# -- what cannot be read ----------------------------------------------------------------------------
+# -- what cannot be read ---------------------------------------------------------------------
 
 def test_unrecognised_layout_names_the_layouts_and_what_was_found(tmp_path):
     root = tmp_path / "photos"

@@ -33,7 +33,8 @@ PET_TABLE = {1: 1, 2: 0, 3: 255}
 @pytest.fixture(autouse=True)
 def _local_only(monkeypatch):
     """Fail any connection to an address other than 127.0.0.1 (and drop proxies)."""
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                 "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     connect = socket.socket.connect

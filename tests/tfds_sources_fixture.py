@@ -120,7 +120,8 @@ def write_cityscapes_zips(manual_dir: Path, seed: int = 0) -> CityscapesZips:
                 values = np.append(np.arange(34), 255).astype(np.uint8)
                 band = rng.permutation(values)
                 # Bands of constant ids compress to a few KiB even at 1024x2048.
-                label = np.repeat(band, -(-width // len(band)))[:width][np.newaxis].repeat(height, 0)
+                row = np.repeat(band, -(-width // len(band)))[:width]
+                label = np.tile(row, (height, 1))
                 image = np.zeros((height, width, 3), np.uint8)
                 image[..., 0] = label
                 images.writestr(f"leftImg8bit/{split}/{city}/{image_id}_leftImg8bit.png",

@@ -91,7 +91,7 @@ def dataset_label(value: str) -> str:
     return value if path is None else dataset_name_for(path)
 
 
-# Defaults of building a dataset from a path (pixelwise.datasets.folder and `pixelwise datasets build`).
+# Defaults of building a dataset from a path (pixelwise.datasets.folder, `datasets build`).
 #: Share of an export's examples that becomes ``validation`` when it has no validation split.
 DEFAULT_VALIDATION_FRACTION = 0.1
 #: Seed of that choice.

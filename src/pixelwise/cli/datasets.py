@@ -22,8 +22,8 @@ from pixelwise.defaults import (
     tfds_data_dir,
 )
 
-_NAME_HELP = ("dataset name: " + ", ".join(DATASET_NAMES) + "; TFDS' " + ", ".join(ADAPTED_DATASET_NAMES)
-              + "; or the PATH of a folder or .zip export (CVAT 'Segmentation mask 1.1', or "
+_NAME_HELP = ("dataset name: " + ", ".join(DATASET_NAMES) + "; TFDS' "
+              + ", ".join(ADAPTED_DATASET_NAMES) + "; or the PATH of a folder or .zip export (CVAT 'Segmentation mask 1.1', or "
               "images/ + masks/; see docs/own-data.md)")
 
 
@@ -125,7 +125,8 @@ def format_source(source: dict) -> str:
     elif how == "subsets":
         how = "subsets " + ", ".join(f"{k} -> {v}" for k, v in rule.get("subsets", {}).items())
     elif how == "split folders":
-        how = "split folders " + ", ".join(f"{k}/ -> {v}" for k, v in rule.get("folders", {}).items())
+        folders = rule.get("folders", {})
+        how = "split folders " + ", ".join(f"{k}/ -> {v}" for k, v in folders.items())
     return (f"From {source['path']} ({source['layout'].replace('_', ' + ')}, classes from "
             f"{source['class_file']}); splits: {how}")
 

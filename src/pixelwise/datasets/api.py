@@ -235,8 +235,9 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
     """
     if dataset_name is not None or validation_fraction is not None:
         if dataset_path(name) is None and not Path(name).exists():
-            raise ValueError(f"dataset_name and validation_fraction apply to a folder or .zip "
-                             f"export; {name!r} is not a path. Pass the export's path, e.g. ./{name}.")
+            raise ValueError(
+                f"dataset_name and validation_fraction apply to a folder or .zip export; "
+                f"{name!r} is not a path. Pass the export's path, e.g. ./{name}.")
         return folder.prepare(folder.folder_builder(
             name, _expand(data_dir), name=dataset_name, validation_fraction=validation_fraction))
     builder = check_readable(name, data_dir)

@@ -64,11 +64,13 @@ class TfdsAdapter:
     manual_files: tuple[str, ...] = ()
 
     def __post_init__(self):
+        num_classes = self.class_set.num_classes
         bad = {v: i for v, i in self.label_map.items()
-               if not 0 <= v < 256 or not (0 <= i < self.class_set.num_classes or i == IGNORE_LABEL)}
+               if not 0 <= v < 256 or not (0 <= i < num_classes or i == IGNORE_LABEL)}
         if bad:
-            raise ValueError(f"Adapter {self.name!r}: expected label_map values 0..255 mapped to "
-                             f"class ids of {self.class_set.name!r} or {IGNORE_LABEL}, received {bad}.")
+            raise ValueError(
+                f"Adapter {self.name!r}: expected label_map values 0..255 mapped to class ids of "
+                f"{self.class_set.name!r} or {IGNORE_LABEL}, received {bad}.")
 
     def lookup_table(self) -> np.ndarray:
         """The ``(256,)`` uint8 table from source label values to class ids (255 elsewhere)."""
@@ -155,15 +157,16 @@ class AdaptedBuilder:
         """
         if self.adapter.manual_files and not self.source_builder.is_prepared():
             config = download_config or tfds.download.DownloadConfig()
-            manual_dir = config.manual_dir or os.path.join(
-                download_dir or os.path.join(self.source_builder.data_dir_root, "downloads"), "manual")
+            downloads = download_dir or os.path.join(self.source_builder.data_dir_root, "downloads")
+            manual_dir = config.manual_dir or os.path.join(downloads, "manual")
             missing = [f for f in self.adapter.manual_files
                        if not os.path.isfile(os.path.join(os.fspath(manual_dir), f))]
             if missing:
                 raise FileNotFoundError(
                     f"{self.name} is a manual download: expected {self.expected_manual_files()} in "
                     f"the manual directory {manual_dir}, missing {missing}. Download them from "
-                    f"{self.source_builder.info.homepage} and pass their folder as --manual-dir DIR."
+                    f"{self.source_builder.info.homepage} and pass their folder as --manual-dir "
+                    "DIR."
                 )
         return self.source_builder.download_and_prepare(
             download_dir=download_dir, download_config=download_config, **kwargs)
@@ -207,7 +210,9 @@ CITYSCAPES_ADAPTER = TfdsAdapter(
 )
 
 #: The adapted datasets by the name users pass.
-ADAPTERS: dict[str, TfdsAdapter] = {a.name: a for a in (OXFORD_IIIT_PET_ADAPTER, CITYSCAPES_ADAPTER)}
+ADAPTERS: dict[str, TfdsAdapter] = {
+    a.name: a for a in (OXFORD_IIIT_PET_ADAPTER, CITYSCAPES_ADAPTER)
+}
 
 
 def adapter_for(name: str) -> TfdsAdapter | None:

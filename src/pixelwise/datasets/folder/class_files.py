@@ -15,7 +15,8 @@ class: its pixels become the ignore label 255 (its colour becomes the void colou
 the classes after it move up one id.
 
 Example:
-    >>> spec = class_spec(parse_classes_txt("background\\ncell\\n"), "index", "cells", "classes.txt")
+    >>> names = parse_classes_txt("background\\ncell\\n")
+    >>> spec = class_spec(names, "index", "cells", "classes.txt")
     >>> spec.class_set.class_names, spec.encoding
     (('background', 'cell'), 'index')
 """
@@ -60,11 +61,15 @@ def _color(text: str, where: str) -> tuple[int, int, int]:
     except ValueError:
         rgb = ()
     if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
-        raise ValueError(f"{where}: expected a colour r,g,b of three integers 0..255, received {text!r}.")
+        raise ValueError(
+            f"{where}: expected a colour r,g,b of three integers 0..255, received {text!r}.")
     return rgb
 
 
-def parse_labelmap(text: str, source: str = "labelmap.txt") -> list[tuple[str, tuple[int, int, int]]]:
+Colour = tuple[int, int, int]
+
+
+def parse_labelmap(text: str, source: str = "labelmap.txt") -> list[tuple[str, Colour]]:
     """``[(name, (r, g, b)), ...]`` from a CVAT ``labelmap.txt`` (``name:r,g,b:parts:actions``)."""
     entries = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -80,7 +85,7 @@ def parse_labelmap(text: str, source: str = "labelmap.txt") -> list[tuple[str, t
 
 
 def parse_classes_txt(text: str, source: str = "classes.txt") -> list[str]:
-    """Class names from ``classes.txt``: line ``i`` names index ``i`` (trailing blank lines ignored)."""
+    """Class names from ``classes.txt``: line ``i`` names index ``i`` (trailing blanks ignored)."""
     lines = [line.strip() for line in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
@@ -91,16 +96,18 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> list[str]:
     return lines
 
 
-def parse_class_dict_csv(text: str, source: str = "class_dict.csv") -> list[tuple[str, tuple[int, int, int]]]:
+def parse_class_dict_csv(text: str, source: str = "class_dict.csv") -> list[tuple[str, Colour]]:
     """``[(name, (r, g, b)), ...]`` from a ``class_dict.csv`` with the header ``name,r,g,b``."""
     rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
     header = [cell.strip().lower() for cell in rows[0]] if rows else []
     if header != ["name", "r", "g", "b"]:
-        raise ValueError(f"{source}: expected the header name,r,g,b, received {','.join(header)!r}.")
+        raise ValueError(
+            f"{source}: expected the header name,r,g,b, received {','.join(header)!r}.")
     entries = []
     for number, row in enumerate(rows[1:], 2):
         if len(row) != 4 or not row[0].strip():
-            raise ValueError(f"{source} row {number}: expected name,r,g,b, received {','.join(row)!r}.")
+            raise ValueError(
+                f"{source} row {number}: expected name,r,g,b, received {','.join(row)!r}.")
         entries.append((row[0].strip(), _color(",".join(row[1:]), f"{source} row {number}")))
     return entries
 

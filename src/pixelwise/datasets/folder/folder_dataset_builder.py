@@ -1,4 +1,4 @@
-"""An exported dataset (folder or ``.zip``) as a real TFDS dataset named after it, rebuilt when it changes.
+"""An export (folder or ``.zip``) as a real TFDS dataset named after it, rebuilt when it changes.
 
 A dataset whose name is only known at run time becomes a TFDS builder through
 :func:`builder_class`: one subclass of :class:`Builder` per name, made with
@@ -19,7 +19,7 @@ prepared copy counts as prepared only while the fingerprint matches
 copy until the new one is written.
 
 Example:
-    >>> builder = prepare(folder_builder("exports/cvat_task.zip", data_dir="/tmp/tfds"))  # doctest: +SKIP
+    >>> builder = prepare(folder_builder("exports/cvat_task.zip"))  # doctest: +SKIP
     >>> builder.name, sorted(builder.info.splits)  # doctest: +SKIP
     ('cvat_task', ['default'])
 """
@@ -204,7 +204,8 @@ def builder_class(name: str) -> type[Builder]:
 
 
 def _version_dir(data_dir, name: str) -> Path:
-    return Path(os.path.expanduser(os.fspath(data_dir or tfds_data_dir()))) / name / str(Builder.VERSION)
+    root = Path(os.path.expanduser(os.fspath(data_dir or tfds_data_dir())))
+    return root / name / str(Builder.VERSION)
 
 
 def stored_source(name: str, data_dir=None) -> dict | None:
@@ -245,9 +246,11 @@ def folder_builder(path, data_dir=None, *, name: str | None = None,
         raise ValueError(f"The export {str(path)!r} would be named {name!r}, which is a registered "
                          "TFDS dataset; pass another name with --name NAME (Python: name=...).")
     stored = stored_source(name, data_dir) or {}
-    if stored.get("path") == str(path):
-        validation_fraction = stored["validation_fraction"] if validation_fraction is None else validation_fraction
-        seed = stored["seed"] if seed is None else seed
+    if stored.get("path") == str(path):  # options not given: as this export was last built
+        if validation_fraction is None:
+            validation_fraction = stored["validation_fraction"]
+        if seed is None:
+            seed = stored["seed"]
     source = FolderSource.open(
         path, name,
         DEFAULT_VALIDATION_FRACTION if validation_fraction is None else validation_fraction,

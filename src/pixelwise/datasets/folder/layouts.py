@@ -83,7 +83,7 @@ class FolderLayout:
 
 
 def split_name(subset: str) -> str:
-    """The TFDS split of a subset or folder name: ``val`` → ``validation``, ``default`` → ``default``."""
+    """The TFDS split of a subset or folder name: ``val`` → ``validation``, ``default`` stays."""
     return SPLIT_NAMES.get(subset.lower(), subset)
 
 
@@ -133,7 +133,7 @@ def validation_keys(keys, validation_fraction: float, seed: int) -> set[str]:
 
     Example:
         >>> sorted(validation_keys([f"img{i}" for i in range(10)], 0.2, seed=0))
-        ['img3', 'img8']
+        ['img6', 'img9']
     """
     keys = sorted(set(keys))
     if validation_fraction <= 0 or len(keys) < 2:
@@ -160,12 +160,13 @@ def _cvat(tree: SourceTree, name: str, validation_fraction: float, seed: int) ->
     masks = _by_stem(files, "SegmentationClass", MASK_SUFFIXES)
     used = [r for rels in (*images.values(), *masks.values()) for r in rels]
     if "labelmap.txt" in files:
-        spec = class_spec(parse_labelmap(tree.read_text("labelmap.txt")), "auto", name, "labelmap.txt")
+        entries = parse_labelmap(tree.read_text("labelmap.txt"))
+        spec = class_spec(entries, "auto", name, "labelmap.txt")
         used.append("labelmap.txt")
     else:
         spec = voc_class_spec(name)
-    lists = sorted(r for r in files if r.startswith("ImageSets/Segmentation/") and r.endswith(".txt")
-                   and r.count("/") == 2)
+    lists = sorted(r for r in files if r.startswith("ImageSets/Segmentation/")
+                   and r.endswith(".txt") and r.count("/") == 2)
     plans, subsets = {}, {}
     for rel in lists:
         subset = posixpath.splitext(posixpath.basename(rel))[0]
@@ -214,7 +215,8 @@ def _images_masks_class_spec(tree: SourceTree, name: str) -> tuple[ClassSpec, st
     return class_spec(entries, "color", name, "class_dict.csv"), "class_dict.csv"
 
 
-def _images_masks(tree: SourceTree, name: str, validation_fraction: float, seed: int) -> FolderLayout:
+def _images_masks(tree: SourceTree, name: str, validation_fraction: float,
+                  seed: int) -> FolderLayout:
     files = tree.files
     tops = sorted({rel.split("/", 1)[0] for rel in files if "/" in rel})
     split_dirs = [t for t in tops if t.lower() in SPLIT_NAMES and _has_folder(files, f"{t}/images")]
@@ -228,7 +230,8 @@ def _images_masks(tree: SourceTree, name: str, validation_fraction: float, seed:
     left_out = [f"{d}/ (images/ without masks/)" for d in split_dirs
                 if not _has_folder(files, f"{d}/masks")]
     for entry in left_out:
-        logger.warning("%s: %s left out: its images have no masks/ folder beside them.", name, entry)
+        logger.warning("%s: %s left out: its images have no masks/ folder beside them.",
+                       name, entry)
     planned: dict[str, list[FolderPair]] = {}
     for folder, split in folders.items():
         if folder and not _has_folder(files, f"{folder}/masks"):
@@ -244,12 +247,14 @@ def _images_masks(tree: SourceTree, name: str, validation_fraction: float, seed:
                           for s in sorted(set(images) | set(masks))]
     rule = {"rule": "split folders", "folders": {d or ".": s for d, s in folders.items()}}
     if at_root:
-        rule = {"rule": "validation fraction", "validation_fraction": validation_fraction, "seed": seed}
+        rule = {"rule": "validation fraction", "validation_fraction": validation_fraction,
+                "seed": seed}
     if "validation" not in planned and "train" in planned and validation_fraction > 0:
         planned["train"], planned["validation"] = _split_off_validation(
             planned["train"], validation_fraction, seed)
         if not at_root:
-            rule["validation_from_train"] = {"validation_fraction": validation_fraction, "seed": seed}
+            rule["validation_from_train"] = {"validation_fraction": validation_fraction,
+                                             "seed": seed}
     if left_out:
         rule["left_out"] = left_out
     sources = {split: f"{folder + '/' if folder else ''}images/ + masks/"
@@ -282,8 +287,8 @@ def read_layout(tree: SourceTree, name: str, validation_fraction: float, seed: i
             message names the layouts expected and what was found.
     """
     if not 0 <= validation_fraction < 1:
-        raise ValueError(f"Expected a validation fraction in [0, 1), received {validation_fraction!r};"
-                         " e.g. --validation-fraction 0.1.")
+        raise ValueError(f"Expected a validation fraction in [0, 1), received "
+                         f"{validation_fraction!r}; e.g. --validation-fraction 0.1.")
     files = tree.files
     if _has_folder(files, "SegmentationClass") or _has_folder(files, "ImageSets/Segmentation"):
         layout = _cvat(tree, name, validation_fraction, seed)

@@ -40,7 +40,8 @@ def ids_from_indices(values: np.ndarray, spec: ClassSpec) -> np.ndarray:
     bad = (values >= num_indices) & (values != IGNORE_LABEL)
     if bad.any():
         found, counts = np.unique(values[bad], return_counts=True)
-        listed = ", ".join(f"{v} ({c} px)" for v, c in list(zip(found.tolist(), counts.tolist()))[:5])
+        pairs = list(zip(found.tolist(), counts.tolist()))[:5]
+        listed = ", ".join(f"{v} ({c} px)" for v, c in pairs)
         raise InvalidExampleError(
             f"mask holds class index {listed}, but {spec.source} names {num_indices} classes "
             f"(indices 0..{num_indices - 1}; 255 is void)"

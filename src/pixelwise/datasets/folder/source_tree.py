@@ -1,4 +1,4 @@
-"""The files of an exported dataset, a folder or a ``.zip``, by relative path; and their fingerprint.
+"""The files of an export, a folder or a ``.zip``, by relative path; and their fingerprint.
 
 :class:`SourceTree` lists the files under the export's root (relative POSIX paths) and
 reads them, the same way for a folder and a zip. An export wrapped in one top-level
