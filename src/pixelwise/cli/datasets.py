@@ -23,7 +23,8 @@ from pixelwise.defaults import (
 )
 
 _NAME_HELP = ("dataset name: " + ", ".join(DATASET_NAMES) + "; TFDS' "
-              + ", ".join(ADAPTED_DATASET_NAMES) + "; or the PATH of a folder or .zip export (CVAT 'Segmentation mask 1.1', or "
+              + ", ".join(ADAPTED_DATASET_NAMES) + "; or the PATH of a folder or .zip export "
+              "(CVAT 'Segmentation mask 1.1', or "
               "images/ + masks/; see docs/own-data.md)")
 
 

@@ -63,7 +63,8 @@ def register(subparsers) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", metavar="NAME|PATH",
                       help="TFDS dataset name (pixelwise datasets list), oxford_iiit_pet, "
-                      "cityscapes, or the PATH of a folder or .zip export (built, or rebuilt if it changed)"
+                      "cityscapes, or the PATH of a folder or .zip export (built, or rebuilt if "
+                      "it changed)"
                       + _default("dataset"))
     data.add_argument("--data-dir", metavar="DIR", help="TFDS data directory"
                       + _default("data_dir", none=f"TFDS', {tfds_data_dir()}"))
