@@ -73,6 +73,9 @@ MEANINGS = {
     "--boundary-ratio": "band width of boundary IoU",
     "--bootstrap-resamples": "resamples of the mean-IoU interval",
     "--format": "export format",
+    "--parity-images": "validation images an export is checked against the Keras model on",
+    "--min-agreement": "least pixel agreement with the Keras model an export must reach",
+    "--calibration-images": "training images an int8 export is calibrated on",
     "--exports": "parity files (or folders of them) of exported models",
     "--overwrite": "replace existing output",
     # models

@@ -55,6 +55,7 @@ def test_savedmodel_round_trip(tmp_path, model, run_dir):
     assert load_class_names(out) == list(TINY_CLASSES.class_names)
     assert json.loads((out / "assets" / "class_set.json").read_text())["class_names"] == list(
         TINY_CLASSES.class_names)
+    _check_noise_parity(out / "parity.json", "savedmodel", 1.0)
 
 
 def test_tflite_round_trip(tmp_path, model, run_dir):
@@ -73,6 +74,17 @@ def test_tflite_round_trip(tmp_path, model, run_dir):
         # TFLite kernels round differently from TF's; allow a rare flipped near-tie.
         assert np.mean(labels == reference) > 0.999
     assert load_class_names(path) == list(TINY_CLASSES.class_names)
+    _check_noise_parity(path.parent / "parity.json", "tflite", 0.999)
+
+
+def _check_noise_parity(path, format, least):
+    """A run with no dataset is checked on noise images: agreement and latency, no IoU."""
+    from pixelwise.defaults import DEFAULT_PARITY_IMAGES
+
+    report = json.loads(path.read_text())
+    assert report["format"] == format and report["passed"] and report["pixel_agreement"] >= least
+    assert report["num_images"] == DEFAULT_PARITY_IMAGES and "noise" in report["images"]
+    assert report["mean_iou"] is None and report["input_size"] == [64, 64]
 
 
 def test_tflite_valid_unet_mirrors_like_predict(tmp_path):
@@ -107,7 +119,7 @@ def test_existing_output_is_kept_and_bad_runs_write_nothing(tmp_path, model, run
         export_model(empty, tmp_path / "never", "savedmodel")
     assert not (tmp_path / "never").exists()
     with pytest.raises(ValueError, match="savedmodel"):
-        export_model(run_dir, tmp_path / "x", "onnx")
+        export_model(run_dir, tmp_path / "x", "coreml")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "out"]
 
 

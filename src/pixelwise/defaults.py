@@ -55,10 +55,18 @@ DEFAULT_PREDICT_SIZE = 512
 DEFAULT_MIN_AREA = 100
 #: Tiles per forward pass in tiled prediction.
 DEFAULT_TILE_BATCH = 4
-#: Export formats, the first being the default.
-EXPORT_FORMATS = ("savedmodel", "tflite")
+#: Export formats, the first being the default. ``tflite`` is float32; ``onnx`` needs the
+#: optional ``export`` extra (``pip install -e ".[export]"``).
+EXPORT_FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "onnx")
 #: Export size when neither the model nor the run fixes one.
 DEFAULT_EXPORT_SIZE = 512
+#: Training images a ``tflite-int8`` export is calibrated on (post-training quantization).
+DEFAULT_CALIBRATION_IMAGES = 100
+#: Validation images an export's parity check compares the artefact and the Keras model on.
+DEFAULT_PARITY_IMAGES = 50
+#: Pixel agreement with the Keras model below which an export fails, per format.
+DEFAULT_MIN_AGREEMENT = {"savedmodel": 0.98, "tflite": 0.98, "tflite-fp16": 0.98,
+                         "tflite-int8": 0.95, "onnx": 0.98}
 
 # Evaluation and prediction modes, test-time augmentation, extra metrics.
 #: How an image is predicted: ``whole`` (resized to one size, one pass) or ``slide`` (native

@@ -1,24 +1,36 @@
-"""Export a trained model as a serving artefact: SavedModel or TFLite.
+"""Export a trained model as a serving artefact: SavedModel, TFLite (fp32, fp16, int8) or ONNX.
 
-Both take a **uint8 image batch** ``[B, H, W, C]`` (any H, W; C = the model's input
-channels) and return ``{"labels": [B, H, W]}`` class ids (uint8 up to 256 classes,
+Every artefact takes a **uint8 image batch** ``[B, H, W, C]`` (any H, W; C = the model's
+input channels) and returns ``{"labels": [B, H, W]}`` class ids (uint8 up to 256 classes,
 int32 beyond) at the input's size. Everything :func:`pixelwise.predict` does in its
 whole-image mode happens inside the graph: scaling to [0, 1], bilinear resize to the
 model's size, mirror padding where the model cannot take that size directly
 (valid-padding models; the chapter U-Net at sides not multiples of 64), softmax,
 bilinear resize of the probabilities back to H x W, argmax.
 
+Formats (:data:`FORMATS`): ``savedmodel`` (a folder); ``tflite`` (float32),
+``tflite-fp16`` (float16 weights) and ``tflite-int8`` (full-integer post-training
+quantization calibrated on the training split), each a ``model.tflite``
+(:mod:`pixelwise.export_tflite`); ``onnx``, a ``model.onnx`` at opset
+:data:`~pixelwise.export_onnx.ONNX_OPSET` made by tf2onnx, which with onnxruntime is the
+optional ``export`` extra (:mod:`pixelwise.export_onnx`).
+
 Class names travel with the artefact:
 
 * SavedModel: ``assets/class_set.json`` and ``assets/class_names.txt`` (one name per
   line, line ``i`` = class ``i``), the ``class_names`` string tensor attribute of the
   loaded object, and a ``class_names`` signature returning it.
-* TFLite: ``class_names.txt`` and ``class_set.json`` beside ``model.tflite`` (the
-  interpreter has no string metadata without the TFLite Support library).
+* TFLite and ONNX: ``class_names.txt`` and ``class_set.json`` beside the model file (the
+  TFLite interpreter has no string metadata without the TFLite Support library); the
+  ONNX model also has them in its ``metadata_props``.
 
-The TFLite graph uses builtin ops only, so its resize is plain bilinear; the
-SavedModel's (like the training pipeline's) is antialiased when shrinking. The two
-agree exactly when the input already has the model's size.
+The TFLite and ONNX graphs use builtin ops only, so their resize is plain bilinear; the
+SavedModel's (like the training pipeline's) is antialiased when shrinking. They agree
+exactly when the input already has the model's size.
+
+Every export is checked: the artefact runs in its own runtime beside the Keras model
+and ``parity.json`` says how far they agree (:mod:`pixelwise.parity`); one that agrees
+less than its threshold goes to ``<out>.FAILED`` instead of ``out``.
 
 Example:
     >>> export_model("runs/voc", "export/voc", format="savedmodel")   # doctest: +SKIP
@@ -28,22 +40,33 @@ Example:
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 from pathlib import Path
 
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from pixelwise import tiling
 from pixelwise.class_sets import ClassSet
 from pixelwise.config import normalize_image_size
-from pixelwise.files import replace_dir, staging_dir
+from pixelwise.defaults import (
+    DEFAULT_CALIBRATION_IMAGES, DEFAULT_CHECKPOINT, DEFAULT_EXPORT_SIZE, DEFAULT_MIN_AGREEMENT,
+    DEFAULT_PARITY_IMAGES, DEFAULT_SPLIT, EXPORT_FORMATS, PARITY_REPORT_NAME,
+)
+from pixelwise.export_onnx import (  # noqa: F401  (MissingExtraError: raised by export_model)
+    ONNX_OPSET, MissingExtraError, convert_onnx, onnx_labels, require_export_extra,
+)
+from pixelwise.export_tflite import TFLITE_PRECISIONS, available_cpus, convert_tflite, tflite_labels
+from pixelwise.files import replace_dir, staging_dir, write_atomic
+from pixelwise.parity import ParityError, measure_parity, noise_sample, parity_line, split_sample
 from pixelwise.prediction import ends_in_softmax
 from pixelwise.runs import load_run
-from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_EXPORT_SIZE, EXPORT_FORMATS
 
-#: ``"savedmodel"`` or ``"tflite"``.
+#: ``savedmodel``, ``tflite``, ``tflite-fp16``, ``tflite-int8``, ``onnx``.
 FORMATS = EXPORT_FORMATS
+#: Appended to ``out``'s name for an export that failed its parity check.
+FAILED_SUFFIX = ".FAILED"
 
 
 def _serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias: bool,
@@ -113,28 +136,54 @@ def export_model(
     checkpoint: str = DEFAULT_CHECKPOINT,
     size=None,
     overwrite: bool = False,
+    dataset: str | None = None,
+    data_dir=None,
+    manual_dir=None,
+    calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
+    parity_images: int = DEFAULT_PARITY_IMAGES,
+    min_agreement: float | None = None,
 ) -> Path:
-    """Export a model as a SavedModel directory or a TFLite file with its class names.
+    """Export a model with its class names, check it against the Keras model, write both.
+
+    The artefact is run in its own runtime on ``parity_images`` validation images beside
+    the Keras model (:mod:`pixelwise.parity`) and ``parity.json`` is written next to it.
+    An export whose pixel agreement is below ``min_agreement`` is **not** put at ``out``
+    (a previous export there stays): it goes to ``<out>.FAILED`` (replacing an older one)
+    for inspection, and :class:`~pixelwise.parity.ParityError` is raised.
 
     Args:
         model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, a
             ``.keras`` file, or a :class:`~pixelwise.runs.LoadedRun`.
         out: Output directory (created; for SavedModel it *is* the SavedModel).
-        format: ``"savedmodel"`` (default) or ``"tflite"``.
+        format: One of :data:`FORMATS`: ``savedmodel`` (default), ``tflite`` (float32),
+            ``tflite-fp16``, ``tflite-int8`` (calibrated on the training split) or ``onnx``
+            (needs the ``export`` extra: ``pip install -e ".[export]"``).
         class_set: Class set (or its name, or a JSON path) for a bare model; default: the run's.
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
         size: Side (or (H, W)) the image is resized to inside the graph. Default: the
             model's fixed input size, else the run's training ``image_size``, else 512.
         overwrite: Replace an existing non-empty ``out``.
+        dataset: TFDS name or export path of the images for calibration and the parity
+            check; default: the run's. Without one, the parity check uses noise images.
+        data_dir: TFDS data directory; default: the run's.
+        manual_dir: Downloaded data to build the dataset from if needed; default: the run's.
+        calibration_images: ``tflite-int8``: training images calibrated on (default 100).
+        parity_images: Validation images of the parity check (default 50).
+        min_agreement: Least pixel agreement that passes; default per format
+            (:data:`~pixelwise.defaults.DEFAULT_MIN_AGREEMENT`: 0.95 for int8, else 0.98).
 
     Returns:
-        The SavedModel directory, or the ``model.tflite`` path.
+        The SavedModel directory, or the ``model.tflite`` / ``model.onnx`` path.
 
     Raises:
         FileExistsError: ``out`` exists, is not empty, and ``overwrite`` is False.
+        ValueError: Bad options; ``tflite-int8`` with no dataset to calibrate on.
+        MissingExtraError: ``onnx`` without the ``export`` extra (also a ValueError).
+        ParityError: The agreement is below ``min_agreement`` (a ValueError).
     """
-    if format not in FORMATS:
-        raise ValueError(f"Expected an export format in {list(FORMATS)}, received {format!r}.")
+    threshold = _check_options(format, calibration_images, parity_images, min_agreement)
+    if format == "onnx":
+        require_export_extra()  # before anything is loaded
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise FileExistsError(
@@ -145,57 +194,123 @@ def export_model(
     model, class_set = loaded.model, loaded.class_set
     size = tiling.whole_image_size(model, normalize_image_size(size) or loaded.image_size
                                    or (DEFAULT_EXPORT_SIZE, DEFAULT_EXPORT_SIZE))
+    source = _data_source(loaded.config or {}, dataset, data_dir, manual_dir)
+    if format == "tflite-int8" and source is None:
+        raise ValueError(
+            "Expected a dataset to calibrate a tflite-int8 export on, received a model with no "
+            "run dataset; pass --dataset NAME|PATH (Python: dataset=...), or export a --run.")
+    channels = int(model.input_shape[-1])
 
     with staging_dir(out) as staging:
         metadata_dir = staging / "metadata"
         metadata_dir.mkdir()
         (metadata_dir / "class_set.json").write_text(class_set.to_json())
         (metadata_dir / "class_names.txt").write_text("\n".join(class_set.class_names) + "\n")
-        if format == "savedmodel":
-            result_dir, result = staging / "savedmodel", out
-            _save_savedmodel(model, class_set, size, result_dir, metadata_dir)
-        else:
-            result_dir, result = staging / "tflite", out / "model.tflite"
-            result_dir.mkdir()
-            (result_dir / "model.tflite").write_bytes(_convert_tflite(model, class_set, size))
-            for name in ("class_set.json", "class_names.txt"):
-                shutil.copy(metadata_dir / name, result_dir / name)
-        replace_dir(result_dir, out)
-    return result
+        sample = (noise_sample(parity_images, size, channels) if source is None else split_sample(
+            source["dataset"], source["validation_split"], parity_images, channels, class_set,
+            data_dir=source["data_dir"], manual_dir=source["manual_dir"]))
+        result_dir = staging / "result"
+        module = _serving_module(model, class_set, size, antialias=format == "savedmodel",
+                                 asset_dir=metadata_dir if format == "savedmodel" else None)
+        artefact, details = _write_artefact(format, module, class_set, result_dir, metadata_dir, source,
+                                            channels, calibration_images)
+        measured = measure_parity(lambda images: module.serve(images)["labels"].numpy(),
+                                  _artefact_labels(format, artefact), sample, class_set)
+        report = {
+            "format": format, "artefact": artefact.name,
+            "passed": measured["pixel_agreement"] >= threshold, **measured, "threshold": threshold,
+            "threads": available_cpus(), "input_size": list(size),
+            "preprocessing": ("bilinear resize with antialiasing, as pixelwise predict"
+                              if format == "savedmodel" else
+                              "bilinear resize without antialiasing (TFLite/ONNX builtin ops)"),
+            "artefact_bytes": _size_of(artefact), **details,
+            "checkpoint": None if loaded.checkpoint_path is None else str(loaded.checkpoint_path),
+        }
+        write_atomic(result_dir / PARITY_REPORT_NAME, json.dumps(report, indent=2) + "\n")
+        kept = out if report["passed"] else out.with_name(out.name + FAILED_SUFFIX)
+        replace_dir(result_dir, kept)
+    if not report["passed"]:
+        raise ParityError(
+            f"Export not written to {str(out)!r}: {parity_line(report)}. The artefact and its "
+            f"{PARITY_REPORT_NAME} are in {str(kept)!r} for inspection; to ship it anyway, pass "
+            f"--min-agreement {math.floor(100 * report['pixel_agreement']) / 100:.2f} or lower.",
+            report, kept)
+    return kept if format == "savedmodel" else kept / artefact.name
 
 
-def _save_savedmodel(model, class_set, size, directory: Path, asset_dir: Path):
-    module = _serving_module(model, class_set, size, antialias=True, asset_dir=asset_dir)
-    tf.saved_model.save(module, str(directory), signatures={
-        "serving_default": module.serve, "class_names": module.get_class_names,
-    })
+def _check_options(format, calibration_images, parity_images, min_agreement) -> float:
+    """The agreement threshold, after checking the options a user typed."""
+    if format not in FORMATS:
+        raise ValueError(f"Expected an export format in {list(FORMATS)}, received {format!r}.")
+    for name, value in (("--calibration-images", calibration_images),
+                        ("--parity-images", parity_images)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"Expected {name} to be a whole number of at least 1, received {value!r}.")
+    threshold = DEFAULT_MIN_AGREEMENT[format] if min_agreement is None else min_agreement
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"Expected --min-agreement between 0 and 1 (a share of pixels, e.g. 0.98), "
+                         f"received {min_agreement!r}.")
+    return float(threshold)
 
 
-def _convert_tflite(model, class_set, size) -> bytes:
-    """TFLite flatbuffer of the serving function, weights frozen into constants.
+def _data_source(config: dict, dataset, data_dir, manual_dir) -> dict | None:
+    """Where calibration and parity images come from: the arguments, else the run's config."""
+    dataset = dataset or config.get("dataset")
+    if not dataset:
+        return None
+    return {"dataset": str(dataset), "data_dir": data_dir or config.get("data_dir"),
+            "manual_dir": manual_dir or config.get("manual_dir"),
+            "train_split": config.get("train_split") or "train",
+            "validation_split": config.get("validation_split") or DEFAULT_SPLIT}
 
-    ``TFLiteConverter.from_saved_model`` on a ``tf.Module`` holding a Keras 3 model keeps
-    the weights as resource variables the interpreter never initialises (TF 2.21: the
-    model then outputs garbage or fails in READ_VARIABLE), so the concrete function is
-    frozen first and converted with ``from_concrete_functions``.
-    """
-    module = _serving_module(model, class_set, size, antialias=False)
-    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
 
-    # Freezing flattens the outputs; restore the "labels" name of the signature.
-    @tf.function(input_signature=module.serve.input_signature)
-    def serve(images):
-        return {"labels": frozen(images)[0]}
+def _write_artefact(format, module, class_set, directory: Path, metadata_dir: Path, source,
+                    channels, calibration_images) -> tuple[Path, dict]:
+    """Write the artefact of ``format`` into ``directory``; its path and what the report adds."""
+    details: dict = {}
+    if format == "savedmodel":
+        tf.saved_model.save(module, str(directory), signatures={
+            "serving_default": module.serve, "class_names": module.get_class_names,
+        })
+        return directory, details
+    directory.mkdir()
+    if format == "onnx":
+        artefact = directory / "model.onnx"
+        artefact.write_bytes(convert_onnx(module, class_set.class_names))
+        details["onnx_opset"] = ONNX_OPSET
+    else:
+        calibration = None
+        if format == "tflite-int8":
+            calibration = split_sample(
+                source["dataset"], source["train_split"], calibration_images, channels, class_set,
+                data_dir=source["data_dir"], manual_dir=source["manual_dir"])
+            details["calibration"] = {"images": len(calibration.images), "source": calibration.source}
+        artefact = directory / "model.tflite"
+        artefact.write_bytes(convert_tflite(module, TFLITE_PRECISIONS[format],
+                                            calibration and calibration.images))
+    for name in ("class_set.json", "class_names.txt"):
+        shutil.copy(metadata_dir / name, directory / name)
+    return artefact, details
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], module)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+
+def _artefact_labels(format, artefact: Path):
+    """``images -> labels`` of the written artefact, loaded the way a user loads it."""
+    if format == "savedmodel":
+        serve = tf.saved_model.load(str(artefact)).signatures["serving_default"]
+        return lambda images: serve(images=tf.constant(images))["labels"].numpy()
+    if format == "onnx":
+        return onnx_labels(artefact)
+    return tflite_labels(artefact)
+
+
+def _size_of(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def load_class_names(artefact) -> list[str]:
-    """Class names of an exported SavedModel directory or ``model.tflite`` (its folder)."""
+    """Class names of an exported SavedModel directory, ``model.tflite`` or ``model.onnx`` (its folder)."""
     path = Path(artefact)
-    folder = path.parent if path.suffix == ".tflite" else path
+    folder = path.parent if path.is_file() else path
     for candidate in (folder / "assets" / "class_names.txt", folder / "class_names.txt"):
         if candidate.exists():
             return candidate.read_text().splitlines()

@@ -1,0 +1,110 @@
+"""TFLite conversion of an export's serving function: float32, float16 weights, or int8.
+
+:func:`convert_tflite` turns the serving function of :mod:`pixelwise.export` (uint8
+images in, ``{"labels"}`` out) into a flatbuffer; :func:`tflite_labels` runs one in the
+TFLite interpreter, as the parity check does.
+
+* ``fp32``: the graph as it is.
+* ``fp16``: weights stored as float16 (half the file), computed in float32 on CPUs
+  without float16 arithmetic.
+* ``int8``: full-integer post-training quantization, calibrated on real images (the
+  training split's): every convolution, the softmax, the resize of the probabilities and
+  the argmax run on int8 tensors. The input stays uint8 and the output the label map;
+  only the cast of the input to float, its rounding and its quantization are float ops,
+  elementwise on the image (they cost little, and keep the uint8 interface exact
+  whatever range the calibration images had).
+
+Example:
+    >>> tflite = convert_tflite(module, "int8", calibration_images=images)  # doctest: +SKIP
+    >>> tflite_labels("model.tflite")(batch)                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+#: The precision of each TFLite export format.
+TFLITE_PRECISIONS = {"tflite": "fp32", "tflite-fp16": "fp16", "tflite-int8": "int8"}
+
+
+def convert_tflite(module, precision: str = "fp32", calibration_images=None) -> bytes:
+    """TFLite flatbuffer of ``module.serve``, weights frozen into constants.
+
+    ``TFLiteConverter.from_saved_model`` on a ``tf.Module`` holding a Keras 3 model keeps
+    the weights as resource variables the interpreter never initialises (TF 2.21: the
+    model then outputs garbage or fails in READ_VARIABLE), so the concrete function is
+    frozen first and converted with ``from_concrete_functions``.
+
+    Args:
+        module: A ``tf.Module`` whose ``serve`` tf.function takes ``images`` (uint8
+            ``[B, H, W, C]``) and returns ``{"labels": ...}``.
+        precision: ``"fp32"``, ``"fp16"`` or ``"int8"``.
+        calibration_images: ``int8`` only: uint8 ``(H, W, C)`` arrays (any sizes) the
+            quantization ranges are measured on.
+
+    Returns:
+        The ``.tflite`` file's bytes.
+
+    Raises:
+        ValueError: An unknown precision, or ``int8`` without calibration images.
+    """
+    if precision not in TFLITE_PRECISIONS.values():
+        raise ValueError(f"Expected a precision in {sorted(set(TFLITE_PRECISIONS.values()))}, "
+                         f"received {precision!r}.")
+    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
+
+    # Freezing flattens the outputs; restore the "labels" name of the signature.
+    @tf.function(input_signature=module.serve.input_signature)
+    def serve(images):
+        return {"labels": frozen(images)[0]}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if precision == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        images = list(calibration_images or ())
+        if not images:
+            raise ValueError("Expected calibration images for an int8 export, received none; "
+                             "pass --calibration-images N (at least 1).")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ({"images": image[None]} for image in images)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    with _no_interpreter_deprecation_warning():  # int8 calibration runs an interpreter
+        return converter.convert()
+
+
+def tflite_labels(path, num_threads: int | None = None):
+    """A function ``images -> labels`` running the ``.tflite`` file in the TFLite interpreter.
+
+    Args:
+        path: The ``model.tflite`` file.
+        num_threads: Interpreter threads; default: the CPUs this process may use.
+    """
+    with _no_interpreter_deprecation_warning():
+        interpreter = tf.lite.Interpreter(model_path=str(path),
+                                          num_threads=num_threads or available_cpus())
+    runner = interpreter.get_signature_runner("serving_default")
+    return lambda images: np.asarray(runner(images=images)["labels"])
+
+
+@contextlib.contextmanager
+def _no_interpreter_deprecation_warning():
+    # tf.lite.Interpreter warns (TF 2.21) that it moves to the ai-edge-litert package; it is
+    # the same interpreter, and six lines about it are no news to a user of pixelwise export.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated",
+                                category=UserWarning)
+        yield
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity), at least 1."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

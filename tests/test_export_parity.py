@@ -1,0 +1,226 @@
+"""tflite-fp16, tflite-int8 and onnx exports of a run on the VOC fixture: each artefact runs in
+its own runtime (the TFLite interpreter, onnxruntime), and its parity report says what the test
+measures itself, with NumPy, on the same validation images; a broken export is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from run_fixture import TINY_CLASSES, tiny_unet, write_run
+
+SIZE = 64
+
+# The test's own tf.lite.Interpreter says it moves to ai-edge-litert (TF 2.21); pixelwise's is silenced.
+pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def voc_run(voc2007_built, tmp_path_factory):
+    """A tiny U-Net on VOC's 21 classes, fitted a few steps so that its classes are not near ties."""
+    import keras
+
+    from pixelwise.class_sets import VOC
+    from pixelwise.data import load_split, make_pipeline
+    from pixelwise.datasets import class_set_from_info
+
+    model = tiny_unet(num_classes=21)
+    examples, info = load_split("voc2007_semantic", "train", **voc2007_built)
+    batches = make_pipeline(examples, class_set_from_info(info), image_size=(SIZE, SIZE),
+                            batch_size=4, training=False)
+    model.compile(optimizer=keras.optimizers.Adam(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255))
+    model.fit(batches.repeat(), steps_per_epoch=20, epochs=1, verbose=0, shuffle=False)
+    return write_run(tmp_path_factory.mktemp("export-parity") / "run", model, class_set=VOC,
+                     config={"dataset": "voc2007_semantic", "image_size": [SIZE, SIZE],
+                             **voc2007_built})
+
+
+@pytest.fixture(scope="module")
+def validation(voc2007_built):
+    """The VOC fixture's validation images and labels, as the parity check reads them."""
+    from pixelwise.data import load_split
+
+    examples, _ = load_split("voc2007_semantic", "validation", **voc2007_built)
+    pairs = [(e["image"], e["label"][..., 0]) for e in examples.as_numpy_iterator()]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _keras_labels(model, image):
+    """The Keras model's label map, preprocessing as the TFLite/ONNX graph (no antialiasing)."""
+    import tensorflow as tf
+
+    x = tf.image.resize(image[None].astype(np.float32), (SIZE, SIZE), antialias=False).numpy()
+    logits = np.asarray(model(np.clip(np.round(x), 0, 255) / 255.0, training=False))[0]
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    return tf.image.resize(probs, image.shape[:2], method="bilinear").numpy().argmax(-1)
+
+
+def _numpy_mean_iou(labels, predictions, num_classes=21):
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    for label, predicted in zip(labels, predictions):
+        keep = label != 255
+        np.add.at(cm, (label[keep].astype(int), predicted[keep].astype(int)), 1)
+    tp = np.diag(cm)
+    union = cm.sum(0) + cm.sum(1) - tp
+    return float(np.mean(tp[union > 0] / union[union > 0]))
+
+
+def _tflite_runner(path):
+    import tensorflow as tf
+
+    runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    return lambda image: runner(images=image[None])["labels"][0]
+
+
+def _onnx_runner(path):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda image: session.run(None, {"images": image[None]})[0][0]
+
+
+@pytest.mark.parametrize(("format", "runner", "name"), [
+    ("tflite-fp16", _tflite_runner, "model.tflite"),
+    ("tflite-int8", _tflite_runner, "model.tflite"),
+    ("onnx", _onnx_runner, "model.onnx"),
+])
+def test_export_runs_in_its_runtime_and_its_parity_report_says_so(
+        tmp_path, voc_run, validation, format, runner, name):
+    import keras
+
+    from pixelwise.export import export_model, load_class_names
+
+    path = export_model(voc_run, tmp_path / format, format)
+    assert path == tmp_path / format / name
+    report = json.loads((path.parent / "parity.json").read_text())
+    images, labels = validation
+    run = runner(path)
+    exported = [run(image) for image in images]
+    model = keras.models.load_model(voc_run / "checkpoints" / "best.keras", compile=False)
+    keras_labels = [_keras_labels(model, image) for image in images]
+    assert all(e.shape == i.shape[:2] and e.dtype == np.uint8 for e, i in zip(exported, images))
+    agreement = (sum(int(np.sum(e == k)) for e, k in zip(exported, keras_labels))
+                 / sum(k.size for k in keras_labels))
+    # The report's reference is the same graph in TensorFlow; the test's is written out in
+    # NumPy: a rare near-tie may fall either way.
+    assert report["pixel_agreement"] == pytest.approx(agreement, abs=2e-3)
+    assert report["passed"] and report["pixel_agreement"] >= report["threshold"]
+    assert report["threshold"] == (0.95 if format == "tflite-int8" else 0.98)
+    assert report["format"] == format and report["num_images"] == len(images) == 3
+    assert report["mean_iou"]["export"] == pytest.approx(_numpy_mean_iou(labels, exported), abs=1e-6)
+    assert report["mean_iou"]["keras"] == pytest.approx(_numpy_mean_iou(labels, keras_labels), abs=0.01)
+    assert all(report["median_latency_ms"][k] > 0 for k in ("keras", "export"))
+    assert report["artefact_bytes"] == path.stat().st_size
+    assert load_class_names(path)[:2] == ["background", "aeroplane"]
+    if format == "tflite-int8":
+        assert report["calibration"] == {"images": 4, "source": "voc2007_semantic train, first 4"}
+    if format == "onnx":
+        import onnx
+
+        proto = onnx.load(str(path))
+        assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [17]
+        assert report["onnx_opset"] == 17
+        metadata = {p.key: p.value for p in proto.metadata_props}
+        assert json.loads(metadata["class_names"]) == load_class_names(path)
+
+
+def _shifted_module(voc_run, shift=1):
+    """A deliberately broken serving graph: the right model, every class id moved by ``shift``."""
+    import tensorflow as tf
+
+    from pixelwise.export import _serving_module
+    from pixelwise.runs import load_run
+
+    loaded = load_run(voc_run)
+    inner = _serving_module(loaded.model, loaded.class_set, (SIZE, SIZE), antialias=False)
+
+    class Shifted(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = inner  # tracked, or the converter writes no signature
+
+        @tf.function(input_signature=inner.serve.input_signature)
+        def serve(self, images):
+            labels = tf.cast(self.inner.serve(images)["labels"], tf.int32)
+            return {"labels": tf.cast((labels + shift) % 21, tf.uint8)}
+
+    return Shifted()
+
+
+def test_a_broken_export_exits_2_leaves_out_alone_and_is_kept_as_failed(
+        tmp_path, voc_run, monkeypatch, capsys):
+    from pixelwise import export
+    from pixelwise.cli import main
+
+    broken = _shifted_module(voc_run)
+    convert = export.convert_onnx  # ONNX: the quickest conversion; the check is the same for all
+    monkeypatch.setattr(export, "convert_onnx", lambda module, *args: convert(broken, *args))
+    out = tmp_path / "onnx"
+    out.mkdir()
+    (out / "model.onnx").write_text("the export that was there before")
+    argv = ["export", "--run", str(voc_run), "--format", "onnx", "--out", str(out), "--overwrite"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"pixelwise export: error: Export not written to {str(out)!r}: "
+                                              "parity FAILED: 0.00 % of pixels agree")
+    assert "at least 98.00 % needed" in err and "onnx.FAILED" in err and "--min-agreement" in err
+    assert (out / "model.onnx").read_text() == "the export that was there before"
+    failed = tmp_path / "onnx.FAILED"
+    report = json.loads((failed / "parity.json").read_text())
+    assert report["passed"] is False and report["pixel_agreement"] == 0.0 and report["threshold"] == 0.98
+    assert sorted(p.name for p in failed.iterdir()) == [
+        "class_names.txt", "class_set.json", "model.onnx", "parity.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx", "onnx.FAILED"]  # no staging left
+    exported = _onnx_runner(failed / "model.onnx")(np.zeros((SIZE, SIZE, 3), np.uint8))
+    assert exported.shape == (SIZE, SIZE)  # kept runnable, for a look at what went wrong
+
+    # Accepted on purpose: written to --out, the report still says what it found.
+    assert main([*argv, "--min-agreement", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote onnx to {out / 'model.onnx'}" in printed and "parity passed: 0.00 %" in printed
+    report = json.loads((out / "parity.json").read_text())
+    assert report["passed"] is True and report["threshold"] == 0.0 and report["pixel_agreement"] == 0.0
+
+
+@pytest.mark.parametrize("missing", ["tf2onnx", "onnxruntime"])
+def test_onnx_without_the_export_extra_is_one_error_naming_it(tmp_path, voc_run, monkeypatch, capsys,
+                                                              missing):
+    from pixelwise.cli import main
+    from pixelwise.export import MissingExtraError, export_model
+
+    monkeypatch.setitem(sys.modules, missing, None)  # what `import` meets when it is not installed
+    with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[export\]"') as raised:
+        export_model(voc_run, tmp_path / "onnx", "onnx")
+    assert isinstance(raised.value, ImportError) and raised.value.name == missing
+    assert main(["export", "--run", str(voc_run), "--format", "onnx", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"'{missing}'" in err and "'export' extra" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_options_and_int8_without_a_dataset_are_one_line_errors(tmp_path, voc_run, capsys):
+    from pixelwise.cli import main
+
+    bare = tmp_path / "bare.keras"
+    tiny_unet().save(bare)
+    classes = tmp_path / "classes.json"
+    classes.write_text(TINY_CLASSES.to_json())
+    cases = [
+        (["--run", voc_run, "--min-agreement", "1.5"], "--min-agreement between 0 and 1"),
+        (["--run", voc_run, "--parity-images", "0"], "--parity-images to be a whole number of at least 1"),
+        (["--run", voc_run, "--format", "tflite-int8", "--calibration-images", "-1"],
+         "--calibration-images"),
+        (["--checkpoint", bare, "--class-set", classes, "--format", "tflite-int8"],
+         "pass --dataset NAME|PATH"),
+    ]
+    for args, message in cases:
+        code = main(["export", *map(str, args), "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and "\n" not in err and message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.keras", "classes.json"]
