@@ -134,11 +134,11 @@ def _shifted_module(voc_run, shift=1):
     """A deliberately broken serving graph: the right model, every class id moved by ``shift``."""
     import tensorflow as tf
 
-    from pixelwise.export import _serving_module
+    from pixelwise.export import serving_module
     from pixelwise.runs import load_run
 
     loaded = load_run(voc_run)
-    inner = _serving_module(loaded.model, loaded.class_set, (SIZE, SIZE), antialias=False)
+    inner = serving_module(loaded.model, loaded.class_set, (SIZE, SIZE), antialias=False)
 
     class Shifted(tf.Module):
         def __init__(self):
@@ -167,8 +167,9 @@ def test_a_broken_export_exits_2_leaves_out_alone_and_is_kept_as_failed(
     argv = ["export", "--run", str(voc_run), "--format", "onnx", "--out", str(out), "--overwrite"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith(f"pixelwise export: error: Export not written to {str(out)!r}: "
-                                              "parity FAILED: 0.00 % of pixels agree")
+    assert "\n" not in err and err.startswith(
+        f"pixelwise export: error: Export not written to {str(out)!r}: parity FAILED: 0.00 % of "
+        "pixels agree")
     assert "at least 98.00 % needed" in err and "onnx.FAILED" in err and "--min-agreement" in err
     assert (out / "model.onnx").read_text() == "the export that was there before"
     failed = tmp_path / "onnx.FAILED"
@@ -213,7 +214,8 @@ def test_bad_options_and_int8_without_a_dataset_are_one_line_errors(tmp_path, vo
     classes.write_text(TINY_CLASSES.to_json())
     cases = [
         (["--run", voc_run, "--min-agreement", "1.5"], "--min-agreement between 0 and 1"),
-        (["--run", voc_run, "--parity-images", "0"], "--parity-images to be a whole number of at least 1"),
+        (["--run", voc_run, "--parity-images", "0"],
+         "--parity-images to be a whole number of at least 1"),
         (["--run", voc_run, "--format", "tflite-int8", "--calibration-images", "-1"],
          "--calibration-images"),
         (["--checkpoint", bare, "--class-set", classes, "--format", "tflite-int8"],

@@ -69,8 +69,23 @@ FORMATS = EXPORT_FORMATS
 FAILED_SUFFIX = ".FAILED"
 
 
-def _serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias: bool,
-                    asset_dir: Path | None = None):
+def serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias: bool = True,
+                   asset_dir: Path | None = None):
+    """The ``tf.Module`` every artefact is made from: ``serve(images)`` -> ``{"labels"}``.
+
+    Args:
+        model: The ``keras.Model``.
+        class_set: Its classes (their names become the ``class_names`` variable).
+        size: ``(height, width)`` each image is resized to inside the graph.
+        antialias: Antialias the resize when shrinking (True: as predict; TFLite and ONNX
+            have no such builtin op, so their graphs are made with False).
+        asset_dir: A folder holding ``class_set.json`` and ``class_names.txt`` to attach as
+            SavedModel assets.
+
+    Returns:
+        A ``tf.Module`` with ``serve`` (uint8 ``images`` ``[B, H, W, C]`` in, ``labels``
+        ``[B, H, W]`` out), ``get_class_names`` and the ``class_names`` variable.
+    """
     channels = int(model.input_shape[-1])
     height, width = size
     # Models that cannot take this size directly (valid-padding models, or the chapter
@@ -210,7 +225,7 @@ def export_model(
             source["dataset"], source["validation_split"], parity_images, channels, class_set,
             data_dir=source["data_dir"], manual_dir=source["manual_dir"]))
         result_dir = staging / "result"
-        module = _serving_module(model, class_set, size, antialias=format == "savedmodel",
+        module = serving_module(model, class_set, size, antialias=format == "savedmodel",
                                  asset_dir=metadata_dir if format == "savedmodel" else None)
         artefact, details = _write_artefact(format, module, class_set, result_dir, metadata_dir, source,
                                             channels, calibration_images)
