@@ -2,20 +2,32 @@
 
 Models, by registry name:
 
-- ``unet``: the chapter's U-Net (``get_unet``), 26,917,781 parameters by default.
+- ``unet``: without ``encoder``, the chapter's U-Net (``get_unet``), 26,917,781
+  parameters by default; with ``encoder=NAME``, segmentation_models' U-Net decoder on a
+  pretrained encoder (:class:`EncoderUNet`).
 - ``original_unet``: Ronneberger et al. 2015 (``original_unet``), 572 -> 388,
   31,030,658 parameters for 1 channel and 2 classes.
+- ``fpn`` (:class:`FPN`), ``deeplabv3plus`` (:class:`DeepLabV3Plus`, output stride 16
+  or 8) and ``lraspp`` (:class:`LRASPP`, MobileNetV3 encoders only): decoders on a
+  pretrained encoder.
+
+Encoders (``encoder=``, :mod:`pixelwise.models.encoders`) are ``keras.applications``
+backbones: ``resnet50``, ``mobilenetv3large``, ``mobilenetv3small``,
+``efficientnetv2b0`` to ``b3`` and ``convnext_tiny``; ``encoder_weights`` is None,
+"imagenet" (Keras' download and cache) or the path of a weights file.
+:func:`combinations` lists the valid (model, encoder) pairs.
 
 Every model takes ``input_size=(height, width, channels)`` and ``num_classes``,
-outputs float32 logits (no activation) and accepts ``base_filters``, ``batch_norm``
-and ``dropout_rate``; ``set_dropout_rate(model, rate)`` changes the encoder dropout
-of a built (even compiled) model. Every model states the image sizes it takes in a
-``geometry()`` method (``pixelwise.models.geometry``), which tiling and export read.
+takes float images in ``[0, 1]`` and outputs float32 logits (no activation). The
+chapter's U-Nets accept ``base_filters``, ``batch_norm`` and ``dropout_rate``;
+``set_dropout_rate(model, rate)`` changes their encoder dropout of a built (even
+compiled) model. Every model states the image sizes it takes in a ``geometry()``
+method (``pixelwise.models.geometry``), which tiling and export read.
 
 Example:
     >>> from pixelwise import models
     >>> models.available()
-    ['original_unet', 'unet']
+    ['deeplabv3plus', 'fpn', 'lraspp', 'original_unet', 'unet']
     >>> model = models.build("unet", input_size=(64, 64, 3), num_classes=2, base_filters=8)
     >>> model.output_shape
     (None, 64, 64, 2)
@@ -40,13 +52,39 @@ from pixelwise.models.original_unet import (
     valid_input_size,
     valid_output_size,
 )
+from pixelwise.models.deeplabv3plus import DeepLabV3Plus
+from pixelwise.models.encoders import Encoder, available_encoders, encoder_spec, encoders_in
+from pixelwise.models.fpn import FPN
+from pixelwise.models.lraspp import LRASPP, LRASPP_ENCODERS
 from pixelwise.models.unet import UNet, downsample, get_unet, upsample
+from pixelwise.models.unet_decoder import EncoderUNet, unet
 
 #: Registry name -> builder. Every builder takes ``input_size`` and ``num_classes``.
 _REGISTRY = {
-    "unet": get_unet,
+    "unet": unet,
     "original_unet": original_unet,
+    "fpn": FPN,
+    "deeplabv3plus": DeepLabV3Plus,
+    "lraspp": LRASPP,
 }
+
+
+def encoders_of(name: str) -> list[str]:
+    """Encoders model ``name`` takes with ``encoder=`` (none for original_unet)."""
+    builder(name)
+    if name == "original_unet":
+        return []
+    return list(LRASPP_ENCODERS) if name == "lraspp" else available_encoders()
+
+
+def combinations() -> list[tuple[str, str]]:
+    """Every valid ``(model, encoder)`` pair, models sorted, encoders in their order.
+
+    Example:
+        >>> len(combinations()), ("lraspp", "mobilenetv3small") in combinations()
+        (26, True)
+    """
+    return [(name, encoder) for name in available() for encoder in encoders_of(name)]
 
 
 def available() -> list[str]:
@@ -67,24 +105,32 @@ def build(name: str, input_size=None, num_classes: int | None = None, **options)
     """Build a registered model by name.
 
     Args:
-        name: str. One of ``available()``: "unet" or "original_unet".
+        name: str. One of ``available()``: "unet", "original_unet", "fpn",
+            "deeplabv3plus" or "lraspp".
         input_size: (height, width, channels) or None for the builder's default
             (``pixelwise models list`` shows it).
         num_classes: int or None for the builder's default.
-        **options: Other keyword arguments of the builder, e.g. ``base_filters``,
-            ``batch_norm``, ``dropout_rate``, ``padding`` (original_unet only).
+        **options: Other keyword arguments of the builder, e.g. ``encoder``,
+            ``encoder_weights``, ``output_stride`` (deeplabv3plus), ``base_filters``,
+            ``batch_norm``, ``dropout_rate`` (the chapter's U-Nets), ``padding``
+            (original_unet).
 
     Returns:
         A ``keras.Model`` producing float32 logits.
 
     Raises:
         ValueError: for an unknown name or an option the model does not take.
+        FileNotFoundError: ``encoder_weights`` "imagenet" offline and not cached, or a
+            path that is not a file.
 
     Example:
         >>> model = build("original_unet", input_size=(None, None, 1), num_classes=2,
         ...               base_filters=4, padding="same")
         >>> model.output_shape
         (None, None, None, 2)
+        >>> build("deeplabv3plus", input_size=(64, 64, 3), num_classes=3,
+        ...       encoder="mobilenetv3small").output_shape
+        (None, 64, 64, 3)
     """
     function = builder(name)
     parameters = inspect.signature(function).parameters
@@ -104,21 +150,32 @@ def build(name: str, input_size=None, num_classes: int | None = None, **options)
 
 
 __all__ = [
+    "DeepLabV3Plus",
+    "Encoder",
+    "EncoderUNet",
+    "FPN",
     "Geometry",
+    "LRASPP",
     "OriginalUNet",
     "ProbedGeometry",
     "ScheduledDropout",
     "UNet",
     "available",
+    "available_encoders",
     "build",
     "builder",
+    "combinations",
     "downsample",
     "dropout_layers",
+    "encoder_spec",
+    "encoders_in",
+    "encoders_of",
     "get_dropout_rate",
     "geometry_of",
     "get_unet",
     "original_unet",
     "set_dropout_rate",
+    "unet",
     "upsample",
     "valid_input_size",
     "valid_output_size",
