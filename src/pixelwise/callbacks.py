@@ -15,6 +15,9 @@
   counter continue from an earlier, interrupted part of the same run.
 - :class:`TerminateOnNonFinite` — Keras' TerminateOnNaN, made safe for the run
   folder: it raises, so the diverged epoch is never checkpointed, backed up or logged.
+- :class:`FreezeEncoder` — fine-tuning a pretrained encoder: frozen for the first epochs
+  (BatchNorm statistics kept), then trained at a multiple of the learning rate; whether
+  it was frozen is added to the logs as ``encoder_frozen``.
 - :class:`HistoryLogger`, :class:`EpochTensorBoard` — Keras' CSVLogger and TensorBoard,
   numbering epochs from 1 as the console does (Keras' callbacks count from 0).
 
@@ -53,7 +56,7 @@ from pixelwise.history import (  # noqa: F401  (best_row, truncate_history: the 
     MONITOR, best_row, read_history, summarize_history, truncate_history,
 )
 from pixelwise.metrics import iou_from_confusion
-from pixelwise.models import set_dropout_rate
+from pixelwise.models import encoders_in, set_dropout_rate
 
 
 def iou_key(class_name: str) -> str:
@@ -84,6 +87,82 @@ class DropoutSchedule(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["dropout_rate"] = self.schedule.rate(epoch)
+
+
+class FreezeEncoder(keras.callbacks.Callback):
+    """Fine-tuning: freeze the pretrained encoder for ``epochs`` epochs, then let it train.
+
+    While frozen (epochs ``1..epochs``), the encoder runs in inference mode in the train
+    step (BatchNorm normalises with its moving statistics and keeps them), no gradient
+    flows into it and the optimizer leaves its weights and slots alone (multiplier 0);
+    then it trains at ``learning_rate * learning_rate_multiplier``. Each change is printed
+    and rebuilds the train step once; the state depends on the epoch only, so a resumed
+    run continues it. No variable changes trainability during ``fit``, so it works on
+    every backend (:mod:`pixelwise.optimizers`).
+
+    Args:
+        epochs: int >= 0, default 0. Epochs with a frozen encoder.
+        learning_rate_multiplier: float > 0, default 1.0. The encoder's learning rate
+            relative to the decoder's once it trains.
+
+    Raises (on_train_begin):
+        ValueError: the model has no :class:`~pixelwise.models.Encoder`, or its optimizer
+            has no per-variable multipliers (use :func:`pixelwise.optimizers.make_optimizer`).
+    """
+
+    def __init__(self, epochs: int = 0, learning_rate_multiplier: float = 1.0):
+        super().__init__()
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+            raise ValueError(f"Expected a number of frozen epochs >= 0, received {epochs!r}.")
+        if not float(learning_rate_multiplier) > 0:
+            raise ValueError(
+                "Expected an encoder learning-rate multiplier > 0, received "
+                f"{learning_rate_multiplier!r}; freeze the encoder with epochs= instead."
+            )
+        self.epochs = epochs
+        self.learning_rate_multiplier = float(learning_rate_multiplier)
+        self.frozen: bool | None = None
+
+    def _optimizer(self):
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+        if not hasattr(optimizer, "set_learning_rate_multiplier"):
+            raise ValueError(
+                f"FreezeEncoder needs an optimizer with per-variable learning-rate multipliers, "
+                f"received {type(optimizer).__name__}; compile with "
+                "pixelwise.optimizers.make_optimizer(...)."
+            )
+        return optimizer
+
+    def on_train_begin(self, logs=None):
+        if not encoders_in(self.model):
+            raise ValueError(
+                f"Model {self.model.name!r} has no pretrained encoder to freeze or to train at "
+                "another learning rate; build it with encoder=NAME (e.g. --model deeplabv3plus "
+                "--model-arg encoder=resnet50)."
+            )
+        self._optimizer()
+        self.frozen = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        frozen = epoch < self.epochs
+        if frozen == self.frozen:
+            return
+        multiplier = 0.0 if frozen else self.learning_rate_multiplier
+        optimizer = self._optimizer()
+        for encoder in encoders_in(self.model):
+            encoder.frozen = frozen
+            optimizer.set_learning_rate_multiplier(encoder.trainable_variables, multiplier)
+        self.model.make_train_function(force=True)
+        self.frozen = frozen
+        if frozen:
+            print(f"Epoch {epoch + 1}: encoder frozen until epoch {self.epochs} (inference-mode "
+                  "BatchNorm, no updates)")
+        else:
+            print(f"Epoch {epoch + 1}: encoder trains, learning rate x {multiplier:g}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["encoder_frozen"] = float(epoch < self.epochs)
 
 
 class LearningRateLogger(keras.callbacks.Callback):

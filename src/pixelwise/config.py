@@ -193,6 +193,10 @@ class TrainConfig:
         model_args: Extra keyword arguments of the model builder, e.g.
             ``{"base_filters": 16, "batch_norm": True}``.
         epochs: Number of epochs (default 50).
+        freeze_encoder_epochs: Epochs a pretrained encoder (``model_args`` ``encoder``)
+            stays frozen, BatchNorm statistics included, before it trains (default 0).
+        encoder_lr_multiplier: The encoder's learning rate relative to the decoder's once it
+            trains (default 1.0; e.g. 0.1 for ImageNet weights).
         optimizer: ``"adam"`` (default, the chapter's), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
         learning_rate: Initial learning rate (default 1e-3, Adam's default).
         lr_schedule: ``"constant"`` (default), ``"cosine"`` (to 0) or ``"poly"``
@@ -226,6 +230,8 @@ class TrainConfig:
     model: str = "unet"
     model_args: dict = dataclasses.field(default_factory=dict)
     epochs: int = 50
+    freeze_encoder_epochs: int = 0
+    encoder_lr_multiplier: float = 1.0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
@@ -290,17 +296,19 @@ class TrainConfig:
         positive_int("batch_size")
         positive_int("epochs")
         positive_int("early_stopping_patience", 0)
+        positive_int("freeze_encoder_epochs", 0)
         positive_int("image_summaries", 0)
         choice("optimizer", OPTIMIZERS)
         choice("lr_schedule", LR_SCHEDULES)
         choice("mixed_precision", MIXED_PRECISION)
         choice("strategy", STRATEGIES)
         choice("loss", LOSS_KINDS)
-        for name in ("learning_rate", "reconstruction_weight", "weight_decay"):
+        for name in ("learning_rate", "reconstruction_weight", "weight_decay",
+                     "encoder_lr_multiplier"):
             value = to_number(name, getattr(self, name))
-            if value < 0 or (name == "learning_rate" and value <= 0):
+            if value < 0 or (name in ("learning_rate", "encoder_lr_multiplier") and value <= 0):
                 raise ValueError(f"Expected {name} a finite number >= 0 (> 0 for the learning "
-                                 f"rate), received {getattr(self, name)!r}.")
+                                 f"rate and its multiplier), received {getattr(self, name)!r}.")
             setattr(self, name, value)
         if not isinstance(self.class_weights, (list, tuple)):
             choice("class_weights", CLASS_WEIGHTS)

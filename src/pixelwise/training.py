@@ -33,6 +33,7 @@ import dataclasses
 import json
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from pixelwise.distribute import dtype_policy, is_chief, make_strategy
 from pixelwise.history import MONITOR, best_row, read_history, truncate_history
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import MeanIoU, segmentation_metrics
+from pixelwise.optimizers import make_optimizer
 from pixelwise.runs import RunFolder
 
 
@@ -177,8 +179,15 @@ def _learning_rate(config: TrainConfig, steps_per_epoch: int):
     return config.learning_rate
 
 
+def _fine_tunes(config: TrainConfig) -> bool:
+    return config.freeze_encoder_epochs > 0 or config.encoder_lr_multiplier != 1.0
+
+
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     learning_rate = _learning_rate(config, steps_per_epoch)
+    if _fine_tunes(config):
+        # Per-variable learning-rate multipliers, which FreezeEncoder sets.
+        return make_optimizer(config.optimizer, learning_rate, config.weight_decay)
     if config.optimizer == "adamw":
         return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
     if config.optimizer == "sgd":
@@ -199,6 +208,12 @@ def _build_model(config: TrainConfig, data: TrainingData) -> tuple[keras.Model, 
             f"{tuple(model.output_shape[1:3])} outputs; training needs outputs of the input size "
             "(for original_unet pass --model-arg padding=same)."
         )
+    if _fine_tunes(config) and not models.encoders_in(model):
+        raise ValueError(
+            f"freeze_encoder_epochs and encoder_lr_multiplier fine-tune a pretrained encoder, "
+            f"but model {config.model!r} was built without one; pass --model-arg encoder=NAME "
+            f"(one of {models.available_encoders()})."
+        )
     pixel_accuracy, mean_iou = segmentation_metrics(data.class_set)
     model.compile(
         optimizer=_optimizer(config, data.steps_per_epoch),
@@ -216,6 +231,9 @@ def _callbacks(config: TrainConfig, run: RunFolder, backup_dir: Path, data: Trai
     listed = []
     if config.dropout_rates is not None:
         listed.append(cb.DropoutSchedule(config.dropout_rates))
+    if _fine_tunes(config):
+        listed.append(cb.FreezeEncoder(config.freeze_encoder_epochs,
+                                       config.encoder_lr_multiplier))
     listed += [
         cb.PerClassIoU(mean_iou, data.class_set),
         cb.LearningRateLogger(),
@@ -305,10 +323,13 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
                 truncate_history(workdir.history_path, finished)
             resume_rows = read_history(workdir.history_path) if chief else []
             listed = _callbacks(config, workdir, backup_dir, data, mean_iou, resume_rows, chief)
-            model.fit(
-                data.train, validation_data=data.validation, epochs=config.epochs,
-                callbacks=[*callbacks, *listed], verbose=config.verbose, shuffle=False,
-            )
+            with warnings.catch_warnings():
+                # A frozen encoder has no gradients on purpose (FreezeEncoder).
+                warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
+                model.fit(
+                    data.train, validation_data=data.validation, epochs=config.epochs,
+                    callbacks=[*callbacks, *listed], verbose=config.verbose, shuffle=False,
+                )
     finally:
         if not chief:
             shutil.rmtree(workdir.path, ignore_errors=True)

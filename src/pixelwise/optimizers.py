@@ -1,0 +1,119 @@
+"""The training optimizers, with a learning-rate multiplier per variable for fine-tuning.
+
+Fine-tuning a pretrained encoder wants two things Keras' optimizers do not offer: a
+lower learning rate for the encoder than for the decoder, and a frozen encoder that
+later thaws, within one ``fit`` and on every backend. Changing which variables are
+trainable in the middle of ``fit`` does not work on JAX: its train step and
+``optimizer.stateless_apply`` take the lists of trainable variables fixed when training
+starts. So pixelwise keeps every variable trainable and gives the optimizer a
+multiplier per variable instead:
+
+- ``multiplier`` 1 (default): the usual update;
+- ``0 < multiplier < 1``: the update with ``learning_rate * multiplier`` (decoupled weight
+  decay, AdamW's, still uses the full learning rate);
+- ``multiplier`` 0: no update at all: the variable, its optimizer slots (Adam's moments)
+  and its weight decay are left as they are, so a frozen encoder does not move.
+
+:class:`Adam`, :class:`AdamW` and :class:`SGD` are Keras' optimizers with this added
+(:class:`LearningRateMultipliers`); without multipliers they are Keras' exactly. The
+multipliers are runtime state (``FreezeEncoder`` sets them at every start of training),
+not part of the optimizer's config.
+
+Example:
+    >>> import keras
+    >>> optimizer = make_optimizer("adam", 1e-3)
+    >>> kernel = keras.Variable([[1.0]])
+    >>> optimizer.build([kernel])
+    >>> optimizer.set_learning_rate_multiplier([kernel], 0.0)
+    >>> optimizer.apply([keras.ops.ones((1, 1))], [kernel])
+    >>> float(kernel.numpy()[0, 0])
+    1.0
+"""
+
+from __future__ import annotations
+
+import keras
+
+#: Momentum of "sgd" (the chapter's recipes and DeepLab's).
+SGD_MOMENTUM = 0.9
+
+
+class LearningRateMultipliers:
+    """Mixin for a Keras optimizer: scales each variable's learning rate by its multiplier.
+
+    It hooks ``update_step`` (called per variable by every backend's optimizer) and
+    ``_use_weight_decay``; put it before the Keras optimizer class in the bases.
+    """
+
+    def set_learning_rate_multiplier(self, variables, multiplier: float) -> None:
+        """Use ``learning_rate * multiplier`` for ``variables`` from the next traced step on.
+
+        The multiplier is read when the train step is traced: after changing it during
+        ``fit``, rebuild the step with ``model.make_train_function(force=True)``.
+
+        Raises:
+            ValueError: a multiplier that is not a finite number >= 0.
+        """
+        multiplier = float(multiplier)
+        if not 0.0 <= multiplier < float("inf"):
+            raise ValueError(
+                f"Expected a learning-rate multiplier >= 0 (0 freezes), received {multiplier!r}."
+            )
+        if not hasattr(self, "_learning_rate_multipliers"):
+            self._learning_rate_multipliers = {}
+        for variable in variables:
+            self._learning_rate_multipliers[self._var_key(variable)] = multiplier
+
+    def learning_rate_multiplier(self, variable) -> float:
+        """The multiplier of ``variable`` (1.0 unless set)."""
+        return getattr(self, "_learning_rate_multipliers", {}).get(self._var_key(variable), 1.0)
+
+    def update_step(self, gradient, variable, learning_rate):
+        multiplier = self.learning_rate_multiplier(variable)
+        if multiplier == 0.0:
+            return None
+        if multiplier != 1.0:
+            learning_rate = learning_rate * multiplier
+        return super().update_step(gradient, variable, learning_rate)
+
+    def _use_weight_decay(self, variable):
+        # A frozen variable does not decay either.
+        if self.learning_rate_multiplier(variable) == 0.0:
+            return False
+        return super()._use_weight_decay(variable)
+
+
+@keras.saving.register_keras_serializable(package="pixelwise")
+class Adam(LearningRateMultipliers, keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` with per-variable learning-rate multipliers."""
+
+
+@keras.saving.register_keras_serializable(package="pixelwise")
+class AdamW(LearningRateMultipliers, keras.optimizers.AdamW):
+    """``keras.optimizers.AdamW`` with per-variable learning-rate multipliers."""
+
+
+@keras.saving.register_keras_serializable(package="pixelwise")
+class SGD(LearningRateMultipliers, keras.optimizers.SGD):
+    """``keras.optimizers.SGD`` with per-variable learning-rate multipliers."""
+
+
+def make_optimizer(name: str, learning_rate, weight_decay: float = 0.0):
+    """The optimizer ``--optimizer name`` means.
+
+    Args:
+        name: "adam" (Keras' defaults), "adamw" (decoupled ``weight_decay``) or "sgd"
+            (momentum :data:`SGD_MOMENTUM`).
+        learning_rate: float or a ``keras.optimizers.schedules`` schedule.
+        weight_decay: float, default 0.0. Used by "adamw" only.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if name == "adamw":
+        return AdamW(learning_rate, weight_decay=weight_decay)
+    if name == "sgd":
+        return SGD(learning_rate, momentum=SGD_MOMENTUM)
+    if name == "adam":
+        return Adam(learning_rate)
+    raise ValueError(f"Expected optimizer 'adam', 'adamw' or 'sgd', received {name!r}.")
