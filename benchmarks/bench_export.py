@@ -84,7 +84,7 @@ def _graph_input(model, size) -> list[int]:
     return [tile, tile]
 
 
-def _artefacts(module, class_set, folder: Path, calibration, formats) -> dict:
+def _artefacts(module, tflite_module, class_set, folder: Path, calibration, formats) -> dict:
     """Write each format's artefact into ``folder``; ``{format: (path, label function)}``."""
     from pixelwise.export_onnx import (
         MissingExtraError, convert_onnx, onnx_labels, require_export_extra,
@@ -104,7 +104,7 @@ def _artefacts(module, class_set, folder: Path, calibration, formats) -> dict:
             made[format] = (path, onnx_labels(path))
         else:
             path = folder / f"{format}.tflite"
-            path.write_bytes(convert_tflite(module, TFLITE_PRECISIONS[format],
+            path.write_bytes(convert_tflite(tflite_module, TFLITE_PRECISIONS[format],
                                             calibration if format == "tflite-int8" else None))
             made[format] = (path, tflite_labels(path))
     return made
@@ -112,10 +112,13 @@ def _artefacts(module, class_set, folder: Path, calibration, formats) -> dict:
 
 def bench_model(model, class_set, config, size, args, folder: Path) -> dict:
     """Latency of every format at ``size``; with a run's config, IoU on its validation split."""
-    from pixelwise.export import serving_module
+    from pixelwise.export import TFLITE_BATCH_SIZE, serving_module
     from pixelwise.parity import measure_parity, noise_sample, split_sample
 
+    # As pixelwise export makes them: TFLite takes one image per call, the others any batch.
     module = serving_module(model, class_set, size, antialias=False)
+    tflite_module = serving_module(model, class_set, size, antialias=False,
+                                   batch_size=TFLITE_BATCH_SIZE)
     channels = int(model.input_shape[-1])
     source = None
     if config and config.get("dataset"):
@@ -126,7 +129,7 @@ def bench_model(model, class_set, config, size, args, folder: Path) -> dict:
                                    data_dir=source["data_dir"], manual_dir=source["manual_dir"])
     else:
         calibration = noise_sample(args.calibration_images, size, channels)
-    made = _artefacts(module, class_set, folder, calibration.images, args.formats)
+    made = _artefacts(module, tflite_module, class_set, folder, calibration.images, args.formats)
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (1, *size, channels), dtype=np.uint8)

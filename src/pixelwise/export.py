@@ -1,8 +1,8 @@
 """Export a trained model as a serving artefact: SavedModel, TFLite (fp32, fp16, int8) or ONNX.
 
 Every artefact takes a **uint8 image batch** ``[B, H, W, C]`` (any H, W; C = the model's
-input channels) and returns ``{"labels": [B, H, W]}`` class ids (uint8 up to 256 classes,
-int32 beyond) at the input's size. Everything :func:`pixelwise.predict` does in its
+input channels; B = 1 for TFLite, :data:`TFLITE_BATCH_SIZE`) and returns
+``{"labels": [B, H, W]}`` class ids (uint8 up to 256 classes, int32 beyond) at the input's size. Everything :func:`pixelwise.predict` does in its
 whole-image mode happens inside the graph: scaling to [0, 1], bilinear resize to the
 model's size, mirror padding where the model cannot take that size directly
 (valid-padding models; the chapter U-Net at sides not multiples of 64), softmax,
@@ -67,10 +67,15 @@ from pixelwise.runs import load_run
 FORMATS = EXPORT_FORMATS
 #: Appended to ``out``'s name for an export that failed its parity check.
 FAILED_SUFFIX = ".FAILED"
+#: Images per call of a TFLite artefact. Fixed, so that the converter sees every shape of the
+#: model's body: with a free batch the transposed convolutions' output shapes are computed at
+#: run time, and int8 ones then miss XNNPACK (the test's 4-filter U-Net at 64x64: 19 ms with a
+#: free batch, 0.6 ms with batch 1; the CamVid recipe model at 192x256: 71 ms vs 32 ms).
+TFLITE_BATCH_SIZE = 1
 
 
 def serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias: bool = True,
-                   asset_dir: Path | None = None):
+                   asset_dir: Path | None = None, batch_size: int | None = None):
     """The ``tf.Module`` every artefact is made from: ``serve(images)`` -> ``{"labels"}``.
 
     Args:
@@ -81,6 +86,8 @@ def serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias:
             have no such builtin op, so their graphs are made with False).
         asset_dir: A folder holding ``class_set.json`` and ``class_names.txt`` to attach as
             SavedModel assets.
+        batch_size: Fixed batch size of ``images``; None: any (TFLite exports use 1, see
+            :data:`TFLITE_BATCH_SIZE`).
 
     Returns:
         A ``tf.Module`` with ``serve`` (uint8 ``images`` ``[B, H, W, C]`` in, ``labels``
@@ -119,7 +126,8 @@ def serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias:
                 self.class_set_file = tf.saved_model.Asset(str(asset_dir / "class_set.json"))
                 self.class_names_file = tf.saved_model.Asset(str(asset_dir / "class_names.txt"))
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")])
+        @tf.function(input_signature=[
+            tf.TensorSpec([batch_size, None, None, channels], tf.uint8, name="images")])
         def serve(self, images):
             original = tf.shape(images)[1:3]
             x = tf.image.resize(tf.cast(images, tf.float32), (height, width), method="bilinear",
@@ -226,13 +234,14 @@ def export_model(
             data_dir=source["data_dir"], manual_dir=source["manual_dir"]))
         result_dir = staging / "result"
         module = serving_module(model, class_set, size, antialias=format == "savedmodel",
-                                 asset_dir=metadata_dir if format == "savedmodel" else None)
+                                asset_dir=metadata_dir if format == "savedmodel" else None,
+                                batch_size=TFLITE_BATCH_SIZE if format in TFLITE_PRECISIONS else None)
         artefact, details = _write_artefact(format, module, class_set, result_dir, metadata_dir, source,
                                             channels, calibration_images)
         measured = measure_parity(lambda images: module.serve(images)["labels"].numpy(),
                                   _artefact_labels(format, artefact), sample, class_set)
         report = {
-            "format": format, "artefact": artefact.name,
+            "format": format, "artefact": "this folder" if format == "savedmodel" else artefact.name,
             "passed": measured["pixel_agreement"] >= threshold, **measured, "threshold": threshold,
             "threads": available_cpus(), "input_size": list(size),
             "preprocessing": ("bilinear resize with antialiasing, as pixelwise predict"

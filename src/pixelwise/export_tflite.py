@@ -9,10 +9,10 @@ TFLite interpreter, as the parity check does.
   without float16 arithmetic.
 * ``int8``: full-integer post-training quantization, calibrated on real images (the
   training split's): every convolution, the softmax, the resize of the probabilities and
-  the argmax run on int8 tensors. The input stays uint8 and the output the label map;
-  only the cast of the input to float, its rounding and its quantization are float ops,
-  elementwise on the image (they cost little, and keep the uint8 interface exact
-  whatever range the calibration images had).
+  the argmax run on int8 tensors (mirror padding and cropping too). The input stays uint8
+  and the output the label map; the only float ops are elementwise on the input image
+  (its cast to float, rounding, clipping, (de)quantizing): they cost little, and keep the
+  uint8 interface exact whatever range the calibration images had.
 
 Example:
     >>> tflite = convert_tflite(module, "int8", calibration_images=images)  # doctest: +SKIP
@@ -22,7 +22,11 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import re
+import sys
+import tempfile
 import warnings
 
 import numpy as np
@@ -31,6 +35,12 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 #: The precision of each TFLite export format.
 TFLITE_PRECISIONS = {"tflite": "fp32", "tflite-fp16": "fp16", "tflite-int8": "int8"}
+
+# Lines the converter and the interpreter print straight to file descriptors 1 and 2 whatever
+# TF_CPP_MIN_LOG_LEVEL says. The first even reads "input_inference_type: FLOAT32" for a uint8
+# model (it describes the quantizer's internal pass), which would mislead more than inform.
+_NATIVE_NOTICES = re.compile(
+    r"^fully_quantize: \d+, inference_type|^INFO: Created TensorFlow Lite XNNPACK delegate")
 
 
 def convert_tflite(module, precision: str = "fp32", calibration_images=None) -> bytes:
@@ -77,8 +87,8 @@ def convert_tflite(module, precision: str = "fp32", calibration_images=None) -> 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ({"images": image[None]} for image in images)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with _no_interpreter_deprecation_warning():  # int8 calibration runs an interpreter
-        return converter.convert()
+    with _no_interpreter_deprecation_warning(), _native_notices_filtered():
+        return converter.convert()  # int8 calibration runs an interpreter
 
 
 def tflite_labels(path, num_threads: int | None = None):
@@ -88,10 +98,11 @@ def tflite_labels(path, num_threads: int | None = None):
         path: The ``model.tflite`` file.
         num_threads: Interpreter threads; default: the CPUs this process may use.
     """
-    with _no_interpreter_deprecation_warning():
+    with _no_interpreter_deprecation_warning(), _native_notices_filtered():
         interpreter = tf.lite.Interpreter(model_path=str(path),
                                           num_threads=num_threads or available_cpus())
-    runner = interpreter.get_signature_runner("serving_default")
+        interpreter.allocate_tensors()  # applies the XNNPACK delegate, which announces itself
+        runner = interpreter.get_signature_runner("serving_default")
     return lambda images: np.asarray(runner(images=images)["labels"])
 
 
@@ -103,6 +114,29 @@ def _no_interpreter_deprecation_warning():
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated",
                                 category=UserWarning)
         yield
+
+
+@contextlib.contextmanager
+def _native_notices_filtered():
+    """Run the block with file descriptors 1 and 2 captured; pass on all but :data:`_NATIVE_NOTICES`."""
+    libc = ctypes.CDLL(None)
+    with tempfile.TemporaryFile() as capture:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = {fd: os.dup(fd) for fd in (1, 2)}
+        for fd in saved:
+            os.dup2(capture.fileno(), fd)
+        try:
+            yield
+        finally:
+            libc.fflush(None)  # C++ output still in the C library's buffer belongs here too
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                if line.strip() and not _NATIVE_NOTICES.search(line):
+                    print(line, file=sys.stderr)
 
 
 def available_cpus() -> int:
