@@ -91,14 +91,21 @@ def _onnx_runner(path):
     ("onnx", _onnx_runner, "model.onnx"),
 ])
 def test_export_runs_in_its_runtime_and_its_parity_report_says_so(
-        tmp_path, voc_run, validation, format, runner, name):
+        tmp_path, voc_run, validation, format, runner, name, capfd):
     import keras
 
-    from pixelwise.export import export_model, load_class_names
+    from pixelwise.cli import main
+    from pixelwise.export import load_class_names
+    from pixelwise.parity import parity_line
 
-    path = export_model(voc_run, tmp_path / format, format)
-    assert path == tmp_path / format / name
+    path = tmp_path / format / name
+    assert main(["export", "--run", str(voc_run), "--format", format, "--out", str(path.parent)]) == 0
     report = json.loads((path.parent / "parity.json").read_text())
+    # Two lines, and nothing from the converters' or runtimes' native code (file descriptors).
+    out, err = capfd.readouterr()
+    assert out.splitlines() == [f"wrote {format} to {path}",
+                                f"{parity_line(report)} (report: {path.parent / 'parity.json'})"]
+    assert err == ""
     images, labels = validation
     run = runner(path)
     exported = [run(image) for image in images]
