@@ -172,7 +172,8 @@ def export_model(
     the Keras model (:mod:`pixelwise.parity`) and ``parity.json`` is written next to it.
     An export whose pixel agreement is below ``min_agreement`` is **not** put at ``out``
     (a previous export there stays): it goes to ``<out>.FAILED`` (replacing an older one)
-    for inspection, and :class:`~pixelwise.parity.ParityError` is raised.
+    for inspection, and :class:`~pixelwise.parity.ParityError` is raised. An export that
+    passes removes a ``<out>.FAILED`` left by an earlier try.
 
     Args:
         model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, a
@@ -251,8 +252,11 @@ def export_model(
             "checkpoint": None if loaded.checkpoint_path is None else str(loaded.checkpoint_path),
         }
         write_atomic(result_dir / PARITY_REPORT_NAME, json.dumps(report, indent=2) + "\n")
-        kept = out if report["passed"] else out.with_name(out.name + FAILED_SUFFIX)
+        failed = out.with_name(out.name + FAILED_SUFFIX)
+        kept = out if report["passed"] else failed
         replace_dir(result_dir, kept)
+        if report["passed"]:  # an earlier failed try is superseded; its report would mislead
+            shutil.rmtree(failed, ignore_errors=True)
     if not report["passed"]:
         raise ParityError(
             f"Export not written to {str(out)!r}: {parity_line(report)}. The artefact and its "

@@ -119,7 +119,10 @@ def _no_interpreter_deprecation_warning():
 @contextlib.contextmanager
 def _native_notices_filtered():
     """Run the block with file descriptors 1 and 2 captured; pass on all but :data:`_NATIVE_NOTICES`."""
-    libc = ctypes.CDLL(None)
+    try:
+        libc = ctypes.CDLL(None)  # the C library of this process (Linux, macOS)
+    except OSError:
+        libc = None
     with tempfile.TemporaryFile() as capture:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -129,7 +132,8 @@ def _native_notices_filtered():
         try:
             yield
         finally:
-            libc.fflush(None)  # C++ output still in the C library's buffer belongs here too
+            if libc is not None:
+                libc.fflush(None)  # C++ output still in the C library's buffer belongs here too
             for fd, copy in saved.items():
                 os.dup2(copy, fd)
                 os.close(copy)
