@@ -9,9 +9,9 @@ Examples::
 from __future__ import annotations
 
 from pixelwise.cli import HelpFormatter
-from pixelwise.cli.model_options import add_model_options, model_source
-from pixelwise.cli.prediction_options import add_mode_and_tta
-from pixelwise.cli.options import SIZE_METAVAR, parse_image_size
+from pixelwise.cli.options import (
+    SIZE_METAVAR, add_mode_and_tta, add_model_options, model_source, parse_image_size,
+)
 from pixelwise.defaults import DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOUNDARY_RATIO, DEFAULT_SPLIT
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 
 from pixelwise.cli import HelpFormatter
-from pixelwise.cli.model_options import add_model_options, model_source
-from pixelwise.cli.options import SIZE_METAVAR, add_hidden_alias, parse_image_size
+from pixelwise.cli.options import (
+    SIZE_METAVAR, add_hidden_alias, add_model_options, model_source, parse_image_size,
+)
 from pixelwise.defaults import (
     DEFAULT_CALIBRATION_IMAGES, DEFAULT_EXPORT_SIZE, DEFAULT_MIN_AGREEMENT, DEFAULT_PARITY_IMAGES,
     DEFAULT_SPLIT, EXPORT_FORMATS, PARITY_REPORT_NAME,

@@ -1,4 +1,8 @@
-"""Options several commands share, with one name and one syntax each: sizes and old spellings.
+"""Options several commands share, with one name and one syntax each.
+
+Sizes and old spellings (below); ``--run``/``--checkpoint``/``--class-set`` of evaluate, predict
+and export (:func:`add_model_options`, :func:`model_source`); ``--mode``/``--tta`` of evaluate and
+predict (:func:`add_mode_and_tta`).
 
 Two ideas of a size, never spelled any other way (docs/architecture.md, "One meaning per name"):
 
@@ -25,8 +29,11 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 from pixelwise.config import normalize_image_size
+from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_TTA, PREDICTION_MODES
+from pixelwise.runs import CHECKPOINT_NAMES, RunFolder, resolve_model_class_set
 
 #: Metavar of ``--image-size`` and ``--input-size`` wherever they appear.
 SIZE_METAVAR = "N|HxW"
@@ -123,3 +130,52 @@ __all__ = [
     "SIZE_METAVAR", "MODEL_INPUT_METAVAR", "parse_image_size", "parse_input_size_or_native",
     "parse_model_input_size", "JoinedSizeTokens", "add_hidden_alias",
 ]
+
+
+def add_model_options(parser) -> None:
+    """Add the ``model`` argument group: ``--run``, ``--checkpoint``, ``--class-set``."""
+    source = parser.add_argument_group("model")
+    source.add_argument("--run", metavar="runs/NAME",
+                        help="run folder written by 'pixelwise train' (class set, checkpoints, "
+                        "config); without it, pass --checkpoint FILE.keras")
+    source.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, metavar="best|last|FILE.keras",
+                        help="checkpoint of the run, or any .keras file")
+    source.add_argument("--class-set", metavar="NAME|FILE.json|PATH",
+                        help="class set for a .keras file outside a run folder: voc, camvid, "
+                        "isbi2012, oxford_iiit_pet, cityscapes, a class_set.json, or the folder "
+                        "or .zip export it was trained on (default: the run's)")
+
+
+def model_source(args, needs: str = "--class-set"):
+    """``(run_or_model, class_set, checkpoint)`` for :func:`pixelwise.runs.load_run`.
+
+    Args:
+        args: Parsed arguments with ``run``, ``checkpoint`` and ``class_set``.
+        needs: What a ``.keras`` file needs besides itself, for the error without ``--run``.
+
+    Raises:
+        ValueError: Neither ``--run`` nor ``--checkpoint FILE.keras``.
+        FileNotFoundError, ValueError: An unknown ``--class-set``.
+    """
+    class_set = resolve_model_class_set(args.class_set)
+    if args.run:
+        return RunFolder(args.run), class_set, args.checkpoint
+    if args.checkpoint in CHECKPOINT_NAMES:
+        raise ValueError(
+            f"Expected --run runs/NAME, or --checkpoint FILE.keras with {needs}; received "
+            f"--checkpoint {args.checkpoint} and no --run."
+        )
+    return Path(args.checkpoint), class_set, args.checkpoint
+
+
+def add_mode_and_tta(group) -> None:
+    """Add ``--mode whole|slide`` and ``--tta SPEC`` to an argparse parser or group."""
+    group.add_argument(
+        "--mode", choices=PREDICTION_MODES, default=None,
+        help="whole: one pass over the image resized to --input-size; slide: overlapping --tile "
+        "tiles at the image's own resolution (default: whole, or slide when --tile is given)")
+    group.add_argument(
+        "--tta", default=DEFAULT_TTA, metavar="SPEC",
+        help="test-time augmentation: none, flip, scales=S,S,... or both, e.g. "
+        "flip,scales=0.75,1,1.25; the softmax of every view is resized back to the image's "
+        "size and averaged before the argmax (each view costs one more pass)")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 
 from pixelwise.cli import HelpFormatter
-from pixelwise.cli.model_options import add_model_options, model_source
-from pixelwise.cli.prediction_options import add_mode_and_tta
-from pixelwise.cli.options import SIZE_METAVAR, add_hidden_alias, parse_input_size_or_native
+from pixelwise.cli.options import (
+    SIZE_METAVAR, add_hidden_alias, add_mode_and_tta, add_model_options, model_source, parse_input_size_or_native,
+)
 from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
 
 
