@@ -48,6 +48,8 @@ MEANINGS = {
     "--learning-rate": "initial learning rate",
     "--lr-schedule": "learning-rate schedule",
     "--weight-decay": "AdamW weight decay",
+    "--freeze-encoder-epochs": "epochs the pretrained encoder stays frozen",
+    "--encoder-lr-multiplier": "the encoder's learning rate relative to the decoder's",
     "--loss": "loss kind",
     "--reconstruction-weight": "weight of the Dice/L2 loss term",
     "--class-weights": "per-class loss weights",

@@ -144,12 +144,13 @@ def test_get_config_stores_the_arguments():
 
 
 def test_registry_names_and_errors():
-    assert models.available() == ["original_unet", "unet"]
+    assert models.available() == ["deeplabv3plus", "fpn", "lraspp", "original_unet", "unet"]
     assert models.build("unet", input_size=(64, 64, 1), num_classes=5,
                         base_filters=4).output_shape == (None, 64, 64, 5)
     assert models.build("original_unet", input_size=(32, 48, 1), num_classes=3, padding="same",
                         base_filters=2).output_shape == (None, 32, 48, 3)
-    with pytest.raises(ValueError, match=r"expected one of \['original_unet', 'unet'\]"):
+    expected = r"expected one of \[.deeplabv3plus., .fpn., .lraspp., .original_unet., .unet.\]"
+    with pytest.raises(ValueError, match=expected):
         models.build("segnet")
     with pytest.raises(ValueError, match="padding"):
         models.build("unet", input_size=(64, 64, 3), padding="same")

@@ -96,6 +96,13 @@ def register(subparsers) -> None:
                      help="learning-rate schedule, per step" + _default("lr_schedule"))
     fit.add_argument("--weight-decay", type=float, metavar="WD",
                      help="adamw weight decay" + _default("weight_decay"))
+    fit.add_argument("--freeze-encoder-epochs", type=int, metavar="N",
+                     help="epochs a pretrained encoder (--model-arg encoder=NAME) stays frozen, "
+                     "BatchNorm statistics included, before it trains too"
+                     + _default("freeze_encoder_epochs"))
+    fit.add_argument("--encoder-lr-multiplier", type=float, metavar="M",
+                     help="the encoder's learning rate relative to the decoder's once it trains"
+                     + _default("encoder_lr_multiplier"))
     fit.add_argument("--loss", choices=LOSS_KINDS, help="loss (exercise 16: +dice, +l2)"
                      + _default("loss"))
     fit.add_argument("--reconstruction-weight", type=float, metavar="W",
