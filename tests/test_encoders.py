@@ -1,0 +1,225 @@
+"""Encoders: feature maps and strides, preprocessing, atrous output strides, initial weights.
+
+No test here reaches the network: ``closed_weights_urls`` (autouse) points every Keras
+application's weights URL at a closed port on 127.0.0.1 and Keras' cache at ``tmp_path``,
+so even a missing check would fail fast instead of downloading (or resolving a name).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import keras
+import numpy as np
+import pytest
+from keras.src.applications import convnext, efficientnet_v2, mobilenet_v3, resnet
+from keras.src.backend import config as keras_config
+
+from pixelwise import models
+from pixelwise.models.encoder_graph import input_strides, stable_names
+from pixelwise.models.encoder_weights import imagenet_cache_path
+from pixelwise.models.encoders import (
+    ENCODERS, PROBE_SIDE, CaffePreprocessing, Encoder, encoder_spec,
+)
+
+#: (stride, channels) of every encoder's feature maps, as the encoders module documents them.
+FEATURES = {
+    "resnet50": [(2, 64), (4, 256), (8, 512), (16, 1024), (32, 2048)],
+    "mobilenetv3large": [(2, 16), (4, 24), (8, 40), (16, 112), (32, 960)],
+    "mobilenetv3small": [(2, 16), (4, 16), (8, 24), (16, 48), (32, 576)],
+    "efficientnetv2b0": [(2, 16), (4, 32), (8, 48), (16, 112), (32, 1280)],
+    "efficientnetv2b1": [(2, 16), (4, 32), (8, 48), (16, 112), (32, 1280)],
+    "efficientnetv2b2": [(2, 16), (4, 32), (8, 56), (16, 120), (32, 1408)],
+    "efficientnetv2b3": [(2, 16), (4, 40), (8, 56), (16, 136), (32, 1536)],
+    "convnext_tiny": [(4, 96), (8, 192), (16, 384), (32, 768)],
+}
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (connections are refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def closed_weights_urls(monkeypatch, tmp_path):
+    """Keras' weights URLs -> a closed local port; Keras' home -> an empty tmp folder."""
+    base = f"http://127.0.0.1:{closed_port()}/keras-applications/"
+    for module, attribute in ((resnet, "BASE_WEIGHTS_PATH"), (mobilenet_v3, "BASE_WEIGHT_PATH"),
+                              (efficientnet_v2, "BASE_WEIGHTS_PATH"),
+                              (convnext, "BASE_WEIGHTS_PATH")):
+        monkeypatch.setattr(module, attribute, base)
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
+                  "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    home = tmp_path / "keras_home"
+    home.mkdir()
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(home))
+    return base
+
+
+def _images(size=64, batch=2, seed=0):
+    return np.random.default_rng(seed).uniform(size=(batch, size, size, 3)).astype("float32")
+
+
+def test_the_registry_lists_encoders_and_valid_combinations():
+    assert models.available_encoders() == list(FEATURES)
+    assert models.encoders_of("lraspp") == ["mobilenetv3large", "mobilenetv3small"]
+    assert models.encoders_of("original_unet") == []
+    assert len(models.combinations()) == 3 * len(FEATURES) + 2
+    with pytest.raises(ValueError, match="Unknown encoder 'vgg16'.*resnet50"):
+        encoder_spec("vgg16")
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3small", "resnet50"])
+def test_features_have_the_documented_strides_and_channels(name):
+    encoder = Encoder(name, input_size=(64, 64, 3))
+    shapes = [tuple(shape) for shape in encoder.output_shape]
+    assert shapes == [(None, 64 // s, 64 // s, c) for s, c in FEATURES[name]]
+    assert encoder.feature_strides == tuple(s for s, _ in FEATURES[name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(FEATURES) - {"mobilenetv3small", "resnet50"}))
+def test_every_encoder_has_the_documented_features_and_stable_names(name):
+    """~4-8 s each: the taps, and no layer or weight named by a process-wide counter."""
+    encoder = Encoder(name, input_size=(64, 64, 3))
+    assert [tuple(shape) for shape in encoder.output_shape] == [
+        (None, 64 // s, 64 // s, c) for s, c in FEATURES[name]]
+    paths = [weight.path for weight in encoder.weights]
+    assert paths == [weight.path for weight in Encoder(name, input_size=(64, 64, 3)).weights]
+    assert not [p for p in paths if p.split("/")[-1].startswith("variable")]
+
+
+def test_counter_named_layers_get_names_in_graph_order():
+    app = keras.applications.MobileNetV3Small(include_top=False, weights=None,
+                                              input_shape=(PROBE_SIDE, PROBE_SIDE, 3))
+    names = stable_names(app)
+    # The stem's hard-swish is the first unnamed Activation: the stride-2 tap of the spec.
+    stem = app.get_layer("expanded_conv_depthwise_pad").input._keras_history.operation
+    assert names[stem.name] == "activation_0" == ENCODERS["mobilenetv3small"].taps[2]
+    assert len(set(names.values())) == len(names)
+    assert all(not name.startswith(("expanded_conv", "conv")) for name in names)
+    strides = input_strides(app, PROBE_SIDE)
+    # A map padded before a strided depthwise conv counts at the stride it pads.
+    assert strides["expanded_conv_8_depthwise"] == 16 and strides["conv_1"] == 32
+
+
+def test_caffe_preprocessing_is_keras_resnet_preprocess_input():
+    images = np.random.default_rng(1).uniform(0, 255, size=(2, 8, 8, 3)).astype("float32")
+    expected = keras.applications.resnet50.preprocess_input(images.copy())
+    actual = keras.ops.convert_to_numpy(CaffePreprocessing()(images))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4)
+
+
+def test_grayscale_images_are_repeated_to_rgb():
+    gray = _images(32, seed=2)[..., :1]
+    encoder = Encoder("mobilenetv3small", input_size=(32, 32, 1))
+    rgb = Encoder("mobilenetv3small", input_size=(32, 32, 3))
+    rgb.set_weights(encoder.get_weights())
+    for a, b in zip(encoder(gray), rgb(np.repeat(gray, 3, axis=-1))):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_weights_path_reproduces_the_saved_application_exactly(tmp_path):
+    """encoder_weights=PATH: the encoder computes what the application saved there computes."""
+    app = keras.applications.MobileNetV3Small(include_top=False, weights=None,
+                                              input_shape=(64, 64, 3))
+    rng = np.random.default_rng(3)
+    app.set_weights([rng.normal(0, 0.1, w.shape).astype("float32") if "moving_variance"
+                     not in w.path else rng.uniform(0.5, 2, w.shape).astype("float32")
+                     for w in app.weights])
+    path = tmp_path / "mobilenetv3small.weights.h5"
+    app.save_weights(path)
+
+    encoder = Encoder("mobilenetv3small", input_size=(64, 64, 3), weights=str(path))
+    images = _images(64, seed=4)
+    expected = keras.ops.convert_to_numpy(app(images * 255.0, training=False))
+    actual = keras.ops.convert_to_numpy(encoder(images, training=False)[-1])
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+    # And a model built on it starts from those weights.
+    model = models.build("fpn", input_size=(64, 64, 3), num_classes=2,
+                         encoder="mobilenetv3small", encoder_weights=str(path))
+    for weight, saved in zip(model.encoder.weights, app.weights):
+        np.testing.assert_array_equal(weight.numpy(), saved.numpy())
+
+
+def test_a_missing_weights_path_is_one_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="encoder_weights None, 'imagenet' or the path"):
+        Encoder("mobilenetv3small", input_size=(32, 32, 3), weights=str(tmp_path / "no.h5"))
+
+
+def test_imagenet_offline_fails_fast_naming_the_file_cache_and_alternatives(closed_weights_urls):
+    spec = encoder_spec("resnet50")
+    start = time.monotonic()
+    with pytest.raises(FileNotFoundError) as error:
+        models.build("deeplabv3plus", input_size=(64, 64, 3), num_classes=2,
+                     encoder="resnet50", encoder_weights="imagenet")
+    assert time.monotonic() - start < 10
+    message = str(error.value)
+    assert spec.weights_file in message and closed_weights_urls in message
+    assert str(imagenet_cache_path(spec.weights_file).parent) in message
+    assert "encoder_weights=PATH" in message and "encoder_weights=None" in message
+    assert "\n" not in message
+
+
+def test_a_cached_file_that_fails_the_checksum_is_the_same_clear_error():
+    spec = encoder_spec("mobilenetv3small")
+    cached = imagenet_cache_path(spec.weights_file)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"not the weights")
+    with pytest.raises(FileNotFoundError, match="checksum") as error:
+        Encoder("mobilenetv3small", input_size=(32, 32, 3), weights="imagenet")
+    assert spec.weights_file in str(error.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_imagenet_file_names_are_the_ones_keras_downloads(name):
+    """Keras itself asks the (closed) local URL for exactly the spec's file. ~2-6 s each."""
+    spec = encoder_spec(name)
+    with pytest.raises(Exception, match="URL fetch failure") as error:
+        spec.application(include_top=False, weights="imagenet")
+    assert spec.imagenet_origin in str(error.value)
+
+
+@pytest.mark.slow
+def test_atrous_output_strides_compute_the_same_features_more_densely(tmp_path):
+    """ResNet50 at output stride 16 / 8 is the stride-32 network sampled densely (~25 s).
+
+    With 'same'-padded dilated convs and stride-2 1x1 shortcuts, the dilated map at every
+    2nd (4th) pixel is exactly the original one: a check of the atrous rule.
+    """
+    app = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3))
+    path = tmp_path / "resnet50.weights.h5"
+    app.save_weights(path)
+    images = _images(64, batch=1, seed=5)
+    maps = {stride: [keras.ops.convert_to_numpy(f) for f in
+                     Encoder("resnet50", input_size=(64, 64, 3), weights=str(path),
+                             output_stride=stride)(images, training=False)]
+            for stride in (32, 16, 8)}
+    np.testing.assert_allclose(maps[16][-1][:, ::2, ::2], maps[32][-1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(maps[8][-1][:, ::4, ::4], maps[32][-1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(maps[8][-2][:, ::2, ::2], maps[32][-2], rtol=1e-4, atol=1e-4)
+    for stride in (16, 8):  # the shallower maps are untouched
+        for shallow, original in zip(maps[stride][:3], maps[32][:3]):
+            np.testing.assert_array_equal(shallow, original)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(name="unet", encoder="resnet50", base_filters=16), "options of the chapter's U-Net"),
+    (dict(name="unet", encoder_weights="imagenet"), "pass encoder=NAME"),
+    (dict(name="lraspp", encoder="resnet50"), "MobileNetV3 segmentation head"),
+    (dict(name="fpn", encoder="vgg16"), "Unknown encoder 'vgg16'"),
+    (dict(name="deeplabv3plus", encoder="mobilenetv3small", output_stride=32),
+     "output_stride 16 or 8"),
+    (dict(name="fpn", encoder="mobilenetv3small", input_size=(48, 64, 3)), "multiples of 32"),
+    (dict(name="fpn", encoder="mobilenetv3small", input_size=(64, 64, 4)), "3 \\(RGB\\) or 1"),
+])
+def test_bad_options_are_value_errors_that_say_what_to_pass(options, message):
+    options = {"input_size": (64, 64, 3), "num_classes": 2, **options}
+    with pytest.raises(ValueError, match=message):
+        models.build(options.pop("name"), **options)

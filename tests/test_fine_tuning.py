@@ -1,0 +1,128 @@
+"""Fine-tuning a pretrained encoder: per-variable learning rates and FreezeEncoder.
+
+Backend-agnostic: ``tests/test_backends.py`` runs the fast tests here under JAX too.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from pixelwise import models
+from pixelwise.callbacks import FreezeEncoder
+from pixelwise.config import TrainConfig
+from pixelwise.optimizers import make_optimizer
+
+
+def numpy_adam(start, grads, lr, steps, weight_decay=0.0, decay_lr=0.0, beta_1=0.9,
+               beta_2=0.999, epsilon=1e-7):
+    """Keras' Adam (AdamW: decoupled decay ``x -= x * wd * decay_lr`` first), written out."""
+    x, m, v = start.astype(np.float64), 0.0, 0.0
+    for step in range(1, steps + 1):
+        x = x - x * weight_decay * decay_lr
+        m = beta_1 * m + (1 - beta_1) * grads
+        v = beta_2 * v + (1 - beta_2) * grads ** 2
+        alpha = lr * np.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
+        x = x - alpha * m / (np.sqrt(v) + epsilon)
+    return x
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_learning_rate_multipliers_scale_or_stop_each_variables_update(name):
+    start = np.array([1.0, -2.0, 0.5], "float32")
+    grads = np.array([0.3, -0.1, 2.0], "float32")
+    variables = [keras.Variable(start.copy(), name=f"v{i}") for i in range(3)]
+    optimizer = make_optimizer(name, 0.1, weight_decay=0.05)
+    optimizer.build(variables)
+    optimizer.set_learning_rate_multiplier(variables[1:2], 0.25)
+    optimizer.set_learning_rate_multiplier(variables[2:], 0.0)
+    for _ in range(3):
+        optimizer.apply([keras.ops.convert_to_tensor(grads)] * 3, variables)
+    full, quarter, frozen = (keras.ops.convert_to_numpy(v) for v in variables)
+    np.testing.assert_array_equal(frozen, start)  # no update, no weight decay
+    if name == "sgd":  # momentum 0.9 is linear in the rate: a quarter of the step
+        np.testing.assert_allclose(start - quarter, (start - full) / 4, rtol=1e-5)
+    else:  # AdamW's decoupled decay keeps the full rate (pixelwise.optimizers)
+        decay = 0.05 if name == "adamw" else 0.0
+        for lr, actual in ((0.1, full), (0.025, quarter)):
+            expected = numpy_adam(start, grads, lr, 3, weight_decay=decay, decay_lr=0.1)
+            np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="multiplier >= 0"):
+        optimizer.set_learning_rate_multiplier(variables, -1)
+
+
+def _snapshot(model):
+    encoder = model.encoder
+    return ({w.path: w.numpy().copy() for w in encoder.weights},
+            {w.path: w.numpy().copy() for w in model.weights if w.path.startswith("head")})
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {path for path in before if not np.array_equal(before[path], after[path])}
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist for variables")
+@pytest.mark.parametrize("traced", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_a_frozen_encoder_keeps_weights_and_batchnorm_statistics_then_trains(traced, capsys):
+    """Epochs 1-2 frozen, epoch 3 trains; traced, the train step is rebuilt once (~30-70 s).
+
+    Untraced means eager under TensorFlow; JAX's train step is always compiled here (its
+    eager mode is slower than compiling).
+    """
+    run_eagerly = not traced and keras.backend.backend() == "tensorflow"
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(4, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 3, size=(4, 32, 32, 1)).astype("int32")
+    model = models.build("lraspp", input_size=(32, 32, 3), num_classes=3,
+                         encoder="mobilenetv3small", head_filters=8)
+    model.compile(make_optimizer("adamw", 1e-2, weight_decay=1e-2),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  run_eagerly=run_eagerly, jit_compile=False)
+    snapshots = [_snapshot(model)]
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.append(_snapshot(model)))
+    history = model.fit(images, labels, batch_size=2, epochs=3, verbose=0,
+                        callbacks=[FreezeEncoder(epochs=2, learning_rate_multiplier=0.5), record])
+
+    statistics = {p for p in snapshots[0][0] if "moving_" in p}
+    assert len(statistics) > 50
+    for epoch in (1, 2):
+        assert not _changed(snapshots[epoch - 1][0], snapshots[epoch][0]), epoch
+        assert _changed(snapshots[epoch - 1][1], snapshots[epoch][1])  # the head trains
+    thawed = _changed(snapshots[2][0], snapshots[3][0])
+    assert thawed == set(snapshots[0][0])  # every weight and every BatchNorm statistic
+    assert history.history["encoder_frozen"] == [1.0, 1.0, 0.0]
+    assert model.encoder.frozen is False
+    out = capsys.readouterr().out
+    assert "Epoch 1: encoder frozen until epoch 2" in out
+    assert "Epoch 3: encoder trains, learning rate x 0.5" in out
+
+
+def test_freeze_encoder_needs_an_encoder_and_a_multiplier_optimizer():
+    images = np.zeros((2, 64, 64, 3), "float32")
+    labels = np.zeros((2, 64, 64, 1), "int32")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    chapter = models.build("unet", input_size=(64, 64, 3), num_classes=2, base_filters=4)
+    chapter.compile(make_optimizer("adam", 1e-3), loss, run_eagerly=True)
+    with pytest.raises(ValueError, match="no pretrained encoder.*encoder=NAME"):
+        chapter.fit(images, labels, epochs=1, verbose=0, callbacks=[FreezeEncoder(1)])
+    model = models.build("lraspp", input_size=(64, 64, 3), num_classes=2,
+                         encoder="mobilenetv3small", head_filters=8)
+    model.compile(keras.optimizers.Adam(1e-3), loss, run_eagerly=True)
+    with pytest.raises(ValueError, match="per-variable learning-rate multipliers"):
+        model.fit(images, labels, epochs=1, verbose=0, callbacks=[FreezeEncoder(1)])
+    with pytest.raises(ValueError, match="frozen epochs >= 0"):
+        FreezeEncoder(-1)
+    with pytest.raises(ValueError, match="multiplier > 0"):
+        FreezeEncoder(1, learning_rate_multiplier=0)
+
+
+def test_train_config_checks_the_fine_tuning_options():
+    config = TrainConfig.from_dict({"freeze_encoder_epochs": "3", "encoder_lr_multiplier": "1e-1"})
+    assert (config.freeze_encoder_epochs, config.encoder_lr_multiplier) == (3, 0.1)
+    assert (TrainConfig().freeze_encoder_epochs, TrainConfig().encoder_lr_multiplier) == (0, 1.0)
+    with pytest.raises(ValueError, match="freeze_encoder_epochs an integer >= 0"):
+        TrainConfig.from_dict({"freeze_encoder_epochs": -1})
+    with pytest.raises(ValueError, match="encoder_lr_multiplier"):
+        TrainConfig.from_dict({"encoder_lr_multiplier": 0})
