@@ -51,7 +51,7 @@ from keras.src.applications import convnext, efficientnet_v2, mobilenet_v3, resn
 
 from pixelwise.models.encoder_graph import copy_weights, rebuild
 from pixelwise.models.encoder_weights import (
-    check_imagenet_available, check_weights_file, unavailable_error,
+    check_imagenet_available, check_weights_file, imagenet_cache_path, unavailable_error,
 )
 
 #: Side of the square input the application is first built for, to read its strides.
@@ -190,7 +190,9 @@ def load_application(spec: EncoderSpec, weights=None):
         FileNotFoundError: ImageNet weights neither cached nor downloadable, or a path
             that is not a file.
     """
+    cached = False
     if weights == "imagenet":
+        cached = imagenet_cache_path(spec.weights_file).is_file()
         check_imagenet_available(spec.name, spec.weights_file, spec.imagenet_origin)
     elif weights is not None:
         weights = check_weights_file(spec.name, weights)
@@ -199,8 +201,10 @@ def load_application(spec: EncoderSpec, weights=None):
                                 input_shape=(PROBE_SIDE, PROBE_SIDE, 3))
     except Exception as error:  # noqa: BLE001 - keras.utils.get_file raises a bare Exception
         if weights == "imagenet" and str(error).startswith("URL fetch failure"):
+            # Keras downloads again when the cached copy fails its checksum.
+            reason = f"the cached copy failed Keras' checksum; {error}" if cached else str(error)
             raise unavailable_error(spec.name, spec.weights_file, spec.imagenet_origin,
-                                    str(error)) from None
+                                    reason) from None
         raise
 
 
