@@ -223,3 +223,26 @@ def test_bad_options_are_value_errors_that_say_what_to_pass(options, message):
     options = {"input_size": (64, 64, 3), "num_classes": 2, **options}
     with pytest.raises(ValueError, match=message):
         models.build(options.pop("name"), **options)
+
+
+def test_models_list_shows_encoders_and_valid_combinations(capsys):
+    from pixelwise.cli import main
+
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "encoder='resnet50'" in out and "output_stride=16" in out
+    assert "convnext_tiny      keras.applications backbone, feature maps at strides 4, 8, 16" \
+        in out
+    assert "lraspp          mobilenetv3large, mobilenetv3small\n" in out
+
+
+def test_cli_summary_of_an_encoder_model_and_its_offline_imagenet_error(capsys):
+    from pixelwise.cli import main
+
+    args = ["models", "summary", "lraspp", "--input-size", "64", "--num-classes", "2",
+            "--model-arg", "encoder=mobilenetv3small"]
+    assert main(args) == 0
+    assert "(None, 64, 64, 2)" in capsys.readouterr().out
+    assert main([*args, "--model-arg", "encoder_weights=imagenet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "weights_mobilenet_v3_small" in err

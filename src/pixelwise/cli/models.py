@@ -62,8 +62,8 @@ def _build(args):
 
 
 def run_list(args) -> int:
-    """Print each registered model with its builder's options and their defaults."""
-    from pixelwise.models import available, builder
+    """Print each registered model with its options and defaults, the encoders and pairs."""
+    from pixelwise.models import available, available_encoders, builder, encoder_spec, encoders_of
 
     for name in available():
         function = builder(name)
@@ -73,6 +73,13 @@ def run_list(args) -> int:
             f"{p.name}={p.default!r}" for p in inspect.signature(function).parameters.values()
         )
         print(f"{'':<15} options: {defaults}")
+    print("\nencoders (--model-arg encoder=NAME, encoder_weights=imagenet|PATH):")
+    for name in available_encoders():
+        strides = ", ".join(map(str, encoder_spec(name).feature_strides))
+        print(f"  {name:<18} keras.applications backbone, feature maps at strides {strides}")
+    print("\nvalid combinations (model: encoders):")
+    for name in available():
+        print(f"  {name:<15} {', '.join(encoders_of(name)) or 'none (no encoder= option)'}")
     return 0
 
 
