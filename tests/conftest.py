@@ -114,3 +114,17 @@ def voc2007_data_dir(voc2007_built, tmp_path) -> dict[str, str]:
     data_dir = tmp_path / "tfds"
     shutil.copytree(voc2007_built["data_dir"], data_dir)
     return {"data_dir": str(data_dir), "manual_dir": voc2007_built["manual_dir"]}
+
+
+def pytest_collection_modifyitems(config, items):
+    """``exhaustive`` tests (every model x encoder pair, ~15 min on 2 cores) run on request only.
+
+    The default suite covers each architecture and each encoder once; set
+    ``PIXELWISE_EXHAUSTIVE=1`` (or run ``pytest -m exhaustive`` with it) before a release.
+    """
+    if os.environ.get("PIXELWISE_EXHAUSTIVE") == "1":
+        return
+    skip = pytest.mark.skip(reason="every model x encoder pair: set PIXELWISE_EXHAUSTIVE=1 to run")
+    for item in items:
+        if "exhaustive" in item.keywords:
+            item.add_marker(skip)

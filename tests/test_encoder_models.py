@@ -69,7 +69,7 @@ def test_each_architecture_trains_saves_and_reloads(name, tmp_path):
     assert model_summary(model)["gflops"] > model_summary(model.encoder)["gflops"] > 0
 
 
-@pytest.mark.slow
+@pytest.mark.exhaustive
 @pytest.mark.parametrize("name, encoder", models.combinations())
 def test_every_combination_at_256_for_12_classes(name, encoder, tmp_path):
     """The issue's done-when, default options (~10-40 s each, 26 combinations)."""
