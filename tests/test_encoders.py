@@ -246,3 +246,15 @@ def test_cli_summary_of_an_encoder_model_and_its_offline_imagenet_error(capsys):
     assert main([*args, "--model-arg", "encoder_weights=imagenet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "weights_mobilenet_v3_small" in err
+
+
+def test_flop_counter_counts_depthwise_and_separable_convolutions():
+    from pixelwise.models.summary import count_flops
+
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(inputs)  # 8x8x8
+    x = keras.layers.SeparableConv2D(6, 3, strides=2, padding="same")(x)  # 4x4x6
+    model = keras.Model(inputs, x)
+    depthwise = 8 * 8 * 4 * 2 * 3 * 3
+    separable = 4 * 4 * 8 * (3 * 3 + 6)
+    assert count_flops(model) == 2 * (depthwise + separable)
