@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: build and train step cost JAX 20-60 s of compiling on 2 cores.
 BACKEND_AGNOSTIC = ["tests/test_losses.py", "tests/test_metrics.py",
                     "tests/test_encoder_models.py::test_each_architecture_trains_saves_and_reloads",
+                    "tests/test_encoder_models.py::test_bilinear_upsampling_is_keras_bilinear_resize",
                     "tests/test_fine_tuning.py", "tests/test_backends.py"]
 SELECTION = "not (test_each_architecture or needs_an_encoder) or deeplabv3plus"
 #: Checks written with TensorFlow itself (tf.GradientTape), not with the code under test.

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from pixelwise import models
+from pixelwise.models.encoder_decoder import BilinearUpsampling
 from pixelwise.models.summary import model_summary
 from pixelwise.models.testing import run_model_saving_test
 from pixelwise.tiling import predict_tiled
@@ -124,3 +125,28 @@ def test_logits_stay_float32_under_mixed_bfloat16():
     assert model.get_layer("head_conv").compute_dtype == "bfloat16"
     logits = model(np.zeros((1, 32, 32, 3), "float32"))
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8])
+def test_bilinear_upsampling_is_keras_bilinear_resize(factor):
+    x = np.random.default_rng(factor).normal(size=(2, 3, 5, 4)).astype("float32")
+    expected = keras.ops.image.resize(x, (3 * factor, 5 * factor), interpolation="bilinear")
+    actual = BilinearUpsampling(factor)(x)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(actual),
+                               keras.ops.convert_to_numpy(expected), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export writes TF artefacts")
+def test_an_encoder_model_exports_as_a_savedmodel_with_free_sizes(tmp_path):
+    """No special case in export: the graph traces with unknown height and width (~10 s)."""
+    import json
+
+    from pixelwise.class_sets import CAMVID
+    from pixelwise.export import export_model
+
+    model = models.build("deeplabv3plus", input_size=(None, None, 3),
+                         num_classes=CAMVID.num_classes, encoder="mobilenetv3small",
+                         **SMALL["deeplabv3plus"])
+    out = export_model(model, tmp_path / "exported", "savedmodel", class_set=CAMVID,
+                       size=(96, 128), parity_images=2)
+    assert json.loads((out / "parity.json").read_text())["pixel_agreement"] == 1.0

@@ -78,11 +78,57 @@ def conv_bn_relu(x, filters: int, kernel_size: int, name: str, dilation_rate: in
 
 
 def upsample(x, factor: int, name: str, interpolation: str = "bilinear", dtype=None):
-    """Resize ``x`` by an integer ``factor`` (identity for 1)."""
+    """Enlarge ``x`` by an integer ``factor``: :class:`BilinearUpsampling` or nearest neighbour."""
     if factor == 1:
         return x
+    if interpolation == "bilinear":
+        return BilinearUpsampling(factor, dtype=dtype, name=name)(x)
     return keras.layers.UpSampling2D(factor, interpolation=interpolation, dtype=dtype,
                                      name=name)(x)
+
+
+def _upsample_axis(x, factor: int, axis: int):
+    # Half-pixel centres, edges clamped: what tf.image.resize and jax.image.resize compute.
+    length = ops.shape(x)[axis]
+    position = (ops.arange(length * factor, dtype="float32") + 0.5) / factor - 0.5
+    position = ops.maximum(position, 0.0)
+    lower = ops.floor(position)
+    first = ops.cast(lower, "int32")
+    second = ops.minimum(first + 1, length - 1)
+    weight = ops.cast(position - lower, x.dtype)
+    weight = ops.reshape(weight, (1, -1, 1, 1) if axis == 1 else (1, 1, -1, 1))
+    before, after = ops.take(x, first, axis=axis), ops.take(x, second, axis=axis)
+    return before + (after - before) * weight
+
+
+@keras.saving.register_keras_serializable(package="pixelwise")
+class BilinearUpsampling(keras.layers.Layer):
+    """Bilinear enlargement by an integer factor that also works for free (None) sizes.
+
+    Equal to ``keras.ops.image.resize(x, (factor * H, factor * W), "bilinear")`` (half-pixel
+    centres), computed with gathers: ``keras.layers.UpSampling2D(interpolation="bilinear")``
+    cannot be traced by TensorFlow with unknown height and width (Keras checks the size with
+    Python comparisons), which SavedModel export and shape-relaxed tracing need.
+
+    Args:
+        factor: int >= 1. Enlargement of height and width.
+        **kwargs: Standard layer arguments (``name``, ``dtype``).
+    """
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, inputs):
+        return _upsample_axis(_upsample_axis(inputs, self.factor, 1), self.factor, 2)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, None if height is None else height * self.factor,
+                None if width is None else width * self.factor, channels)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
 
 
 def logits_at_input_size(x, num_classes: int, stride: int, kernel_size: int = 1):
