@@ -38,6 +38,8 @@ MEANINGS = {
     "--dataset": "dataset name, or the path of an export",
     "--train-split": "split trained on",
     "--validation-split": "split that selects the best epoch",
+    "--groups": "rule naming each example's group (frames of one video), kept on one side of a split",
+    "--validation-groups": "groups of the training split held out as validation",
     "--image-size": "size images and labels are resized to (the training pipeline's)",
     "--batch-size": "examples (images or tiles) per forward pass",
     "--augment": "training augmentation on/off",
