@@ -13,7 +13,8 @@ and refuses a name twice, and a name must not shadow a TFDS dataset.
 The builder's features and metadata are the built-in datasets' (``image``, ``label``
 (H, W, 1) uint8, ``image/filename``; ``class_names``, ``palette``, ``ignore_label`` 255,
 ``skipped``), plus ``metadata["source"]``: the export's path, layout, split rule,
-validation fraction, seed and fingerprint (:func:`~.source_tree.fingerprint`). The
+validation fraction, seed, group rule (``groups``, :mod:`pixelwise.groups`) and fingerprint
+(:func:`~.source_tree.fingerprint`). The
 prepared copy counts as prepared only while the fingerprint matches
 (:meth:`Builder.is_prepared`); :func:`prepare` rebuilds a stale one, keeping the old
 copy until the new one is written.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -47,6 +49,7 @@ from pixelwise.datasets.folder.source_tree import SourceTree, fingerprint
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import SplitPlan
 from pixelwise.defaults import tfds_data_dir
+from pixelwise.groups import AUTO, NONE
 
 logger = logging.getLogger(__name__)
 
@@ -67,30 +70,49 @@ class FolderSource:
     seed: int
     tree: SourceTree
     layout: FolderLayout
+    groups: str | None = None
 
     @classmethod
     def open(cls, path, name: str | None = None,
              validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
-             seed: int = DEFAULT_SPLIT_SEED) -> "FolderSource":
+             seed: int = DEFAULT_SPLIT_SEED, groups: str | None = None) -> "FolderSource":
         """List and plan the export at ``path`` (nothing is decoded).
 
+        Args:
+            groups: A group rule (:meth:`pixelwise.groups.GroupRule.parse`) that keeps
+                groups whole in the seeded validation share (default None, or ``"none"``:
+                no groups). A ``.csv`` path is stored absolute.
+
         Raises:
-            FileNotFoundError: no such path.
+            FileNotFoundError: no such path, or no such group ``.csv``.
             ValueError: not a folder or zip, an unrecognised layout, a bad class file,
-                nothing usable, a bad name or validation fraction.
+                nothing usable, a bad name, validation fraction or group rule.
         """
         tree = SourceTree.open(path)
         name = check_dataset_name(name) if name is not None else dataset_name_for(tree.path)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"Expected an integer split seed, received {seed!r}.")
         validation_fraction = float(validation_fraction)
-        layout = read_layout(tree, name, validation_fraction, seed)
-        return cls(tree.path, name, validation_fraction, seed, tree, layout)
+        groups = _group_spec(groups)
+        layout = read_layout(tree, name, validation_fraction, seed, groups)
+        return cls(tree.path, name, validation_fraction, seed, tree, layout, groups)
 
     @functools.cached_property
     def fingerprint(self) -> str:
         options = {"validation_fraction": self.validation_fraction, "seed": self.seed}
+        if self.groups is not None:  # only then: copies built before groups existed stay fresh
+            options["groups"] = self.groups
+            if self.groups_table_sha256 is not None:
+                options["groups_table"] = self.groups_table_sha256
         return fingerprint(self.tree, self.layout.used_files, options)
+
+    @functools.cached_property
+    def groups_table_sha256(self) -> str | None:
+        """SHA-256 of a CSV rule's rows (an edited CSV is another split), else None."""
+        rule = self.layout.groups
+        if rule is None or rule.table is None:
+            return None
+        return hashlib.sha256(json.dumps(sorted(rule.table.items())).encode()).hexdigest()
 
     def metadata(self) -> dict:
         """What ``metadata["source"]`` records of the export."""
@@ -104,6 +126,8 @@ class FolderSource:
             "split_rule": self.layout.split_rule,
             "validation_fraction": self.validation_fraction,
             "seed": self.seed,
+            "groups": self.groups,
+            "groups_table_sha256": self.groups_table_sha256,
             "fingerprint": self.fingerprint,
             "num_files": len(set(used)),
             "num_bytes": sum(self.tree.files[rel].size for rel in set(used)),
@@ -178,7 +202,11 @@ class Builder(SegmentationBuilder, skip_registration=True):
         if stored.get("fingerprint") == current["fingerprint"]:
             return None
         changed = [f"{key} {stored.get(key)} -> {current[key]}"
-                   for key in ("validation_fraction", "seed") if stored.get(key) != current[key]]
+                   for key in ("validation_fraction", "seed", "groups")
+                   if stored.get(key) != current[key]]
+        if (stored.get("groups") == current["groups"]
+                and stored.get("groups_table_sha256") != current["groups_table_sha256"]):
+            changed.append(f"the rows of the group file {current['groups']} changed")
         if stored.get("path") != current["path"]:
             changed.append(f"it was built from {stored.get('path')}")
         changed.append(f"{stored.get('num_files')} files, {stored.get('num_bytes')} bytes when "
@@ -218,8 +246,18 @@ def stored_source(name: str, data_dir=None) -> dict | None:
     return source if isinstance(source, dict) else None
 
 
+def _group_spec(groups: str | None) -> str | None:
+    """The rule as stored: None for no rule (None, ``"none"``), a ``.csv`` path made absolute."""
+    if groups is None or (isinstance(groups, str) and groups.strip().lower() == NONE):
+        return None
+    if isinstance(groups, str) and groups.lower().endswith(".csv"):
+        return os.path.abspath(os.path.expanduser(groups))
+    return groups
+
+
 def folder_builder(path, data_dir=None, *, name: str | None = None,
-                   validation_fraction: float | None = None, seed: int | None = None) -> Builder:
+                   validation_fraction: float | None = None, seed: int | None = None,
+                   groups: str | None = None) -> Builder:
     """The builder of the export at ``path`` (not necessarily prepared; see :func:`prepare`).
 
     Args:
@@ -230,11 +268,15 @@ def folder_builder(path, data_dir=None, *, name: str | None = None,
             validation split (default: as the prepared copy of this export was built, else
             :data:`~pixelwise.dataset_paths.DEFAULT_VALIDATION_FRACTION`).
         seed: Seed of that choice (default: as built, else 0).
+        groups: A group rule (:mod:`pixelwise.groups`: a regular expression whose first
+            group names an example's group, e.g. ``'^(.+?)_frame'``, or a ``filename,group``
+            CSV) that keeps groups whole in that choice; ``"none"`` for no groups (default
+            None or ``"auto"``: as built, else none).
 
     Raises:
         FileNotFoundError: no such path.
-        ValueError: a bad export (see :func:`~.layouts.read_layout`), or a name that is
-            a registered TFDS dataset's.
+        ValueError: a bad export or group rule (see :func:`~.layouts.read_layout`), or a
+            name that is a registered TFDS dataset's.
     """
     path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
     name = check_dataset_name(name) if name is not None else dataset_name_for(path)
@@ -251,10 +293,15 @@ def folder_builder(path, data_dir=None, *, name: str | None = None,
             validation_fraction = stored["validation_fraction"]
         if seed is None:
             seed = stored["seed"]
+        if groups is None or (isinstance(groups, str) and groups.strip().lower() == AUTO):
+            groups = stored.get("groups")
+    elif isinstance(groups, str) and groups.strip().lower() == AUTO:
+        groups = None
     source = FolderSource.open(
         path, name,
         DEFAULT_VALIDATION_FRACTION if validation_fraction is None else validation_fraction,
         DEFAULT_SPLIT_SEED if seed is None else seed,
+        groups,
     )
     return builder_class(name)(source=source, data_dir=data_dir)
 

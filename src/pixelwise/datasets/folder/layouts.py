@@ -13,7 +13,9 @@ Split names: ``train`` → ``train``; ``val``, ``valid``, ``validation`` → ``v
 ``test`` → ``test``; any other subset keeps its name (CVAT's ``default``). Without split
 folders or subset files, a seeded share of the examples (``validation_fraction``) becomes
 ``validation``, the rest ``train``; the same happens to ``train/`` when there is no
-validation folder. Pairs that cannot be complete (an image without a mask, a mask without
+validation folder. With a group rule (``groups``, :mod:`pixelwise.groups`: frames of one
+video, slices of one volume), that share is made of whole groups, so no group straddles
+``train`` and ``validation``. Pairs that cannot be complete (an image without a mask, a mask without
 an image, two files with one stem) are planned with their problem, so the build reports
 them by id with the others (:mod:`pixelwise.datasets.segmentation_builder`).
 
@@ -36,6 +38,7 @@ from pixelwise.datasets.folder.class_files import (
 )
 from pixelwise.datasets.folder.source_tree import SourceTree
 from pixelwise.datasets.split_plan import ExamplePair, SplitPlan
+from pixelwise.groups import GroupRule, validation_groups
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ class FolderLayout:
         plans: ``{split: SplitPlan}`` of :class:`FolderPair`, non-empty splits only.
         split_rule: How the splits were made (stored in the dataset's metadata).
         used_files: Every file the layout reads (what the fingerprint covers).
+        groups: The group rule, or None (kept whole by the seeded validation share).
     """
 
     kind: str
@@ -80,6 +84,7 @@ class FolderLayout:
     plans: dict[str, SplitPlan]
     split_rule: dict
     used_files: tuple[str, ...]
+    groups: GroupRule | None = None
 
 
 def split_name(subset: str) -> str:
@@ -143,18 +148,41 @@ def validation_keys(keys, validation_fraction: float, seed: int) -> set[str]:
     return set(ranked[:count])
 
 
-def _split_off_validation(pairs: list[FolderPair], validation_fraction: float, seed: int):
-    """``(train pairs, validation pairs)``: complete pairs split by :func:`validation_keys`.
+def _split_off_validation(pairs: list[FolderPair], validation_fraction: float, seed: int,
+                          groups: GroupRule | None = None):
+    """``(train pairs, validation pairs)``: complete pairs split by :func:`validation_keys`,
+    or with ``groups`` by :func:`pixelwise.groups.validation_groups` (whole groups).
 
     Pairs with a problem stay in train, where the build reports them.
+
+    Raises:
+        ValueError: ``groups`` matches none of the pairs' file names.
     """
-    chosen = validation_keys([p.key for p in pairs if p.problem is None], validation_fraction, seed)
+    complete = [p for p in pairs if p.problem is None]
+    if groups is None:
+        chosen = validation_keys([p.key for p in complete], validation_fraction, seed)
+    else:
+        # Keyed by example key, grouped by the name the example is stored under.
+        group_of_name = {name: group for group, names in
+                         groups.groups(p.filename for p in complete).items() for name in names}
+        group_of = {p.key: group_of_name[p.filename] for p in complete}
+        chosen = validation_groups(group_of, validation_fraction, seed)
+        if not chosen and validation_fraction > 0 and complete:
+            logger.warning("The group rule %r puts all %d examples in one group; no validation "
+                           "split is made. Check the rule, or pass groups none.", groups.spec,
+                           len(complete))
     return [p for p in pairs if p.key not in chosen], [p for p in pairs if p.key in chosen]
+
+
+def _groups_entry(groups: GroupRule | None) -> dict:
+    """The split rule's record of a group rule: ``{"groups": spec}``, or nothing without one."""
+    return {} if groups is None else {"groups": groups.spec}
 
 
 # -- CVAT / Datumaro "Segmentation mask 1.1" -------------------------------------------------
 
-def _cvat(tree: SourceTree, name: str, validation_fraction: float, seed: int) -> FolderLayout:
+def _cvat(tree: SourceTree, name: str, validation_fraction: float, seed: int,
+          groups: GroupRule | None) -> FolderLayout:
     files = tree.files
     images = _by_stem(files, "JPEGImages", IMAGE_SUFFIXES)
     masks = _by_stem(files, "SegmentationClass", MASK_SUFFIXES)
@@ -186,13 +214,13 @@ def _cvat(tree: SourceTree, name: str, validation_fraction: float, seed: int) ->
     else:
         pairs = [_pair(s, images, masks, "JPEGImages", "SegmentationClass")
                  for s in sorted(set(images) | set(masks))]
-        train, validation = _split_off_validation(pairs, validation_fraction, seed)
+        train, validation = _split_off_validation(pairs, validation_fraction, seed, groups)
         source = "JPEGImages/ + SegmentationClass/"
         plans = {split: SplitPlan(p, source=source)
                  for split, p in (("train", train), ("validation", validation)) if p}
         rule = {"rule": "validation fraction", "validation_fraction": validation_fraction,
-                "seed": seed, "note": "no ImageSets/Segmentation/*.txt"}
-    return FolderLayout("cvat", spec, plans, rule, tuple(used))
+                "seed": seed, **_groups_entry(groups), "note": "no ImageSets/Segmentation/*.txt"}
+    return FolderLayout("cvat", spec, plans, rule, tuple(used), groups)
 
 
 # -- images/ + masks/ -------------------------------------------------------------------------
@@ -215,8 +243,8 @@ def _images_masks_class_spec(tree: SourceTree, name: str) -> tuple[ClassSpec, st
     return class_spec(entries, "color", name, "class_dict.csv"), "class_dict.csv"
 
 
-def _images_masks(tree: SourceTree, name: str, validation_fraction: float,
-                  seed: int) -> FolderLayout:
+def _images_masks(tree: SourceTree, name: str, validation_fraction: float, seed: int,
+                  groups: GroupRule | None) -> FolderLayout:
     files = tree.files
     tops = sorted({rel.split("/", 1)[0] for rel in files if "/" in rel})
     split_dirs = [t for t in tops if t.lower() in SPLIT_NAMES and _has_folder(files, f"{t}/images")]
@@ -248,20 +276,20 @@ def _images_masks(tree: SourceTree, name: str, validation_fraction: float,
     rule = {"rule": "split folders", "folders": {d or ".": s for d, s in folders.items()}}
     if at_root:
         rule = {"rule": "validation fraction", "validation_fraction": validation_fraction,
-                "seed": seed}
+                "seed": seed, **_groups_entry(groups)}
     if "validation" not in planned and "train" in planned and validation_fraction > 0:
         planned["train"], planned["validation"] = _split_off_validation(
-            planned["train"], validation_fraction, seed)
+            planned["train"], validation_fraction, seed, groups)
         if not at_root:
             rule["validation_from_train"] = {"validation_fraction": validation_fraction,
-                                             "seed": seed}
+                                             "seed": seed, **_groups_entry(groups)}
     if left_out:
         rule["left_out"] = left_out
     sources = {split: f"{folder + '/' if folder else ''}images/ + masks/"
                for folder, split in folders.items()}
     plans = {split: SplitPlan(pairs, source=sources.get(split, sources.get("train", "images/")))
              for split, pairs in planned.items() if pairs}
-    return FolderLayout("images_masks", spec, plans, rule, tuple(used))
+    return FolderLayout("images_masks", spec, plans, rule, tuple(used), groups)
 
 
 # -- detection --------------------------------------------------------------------------------
@@ -272,7 +300,8 @@ def _found(tree: SourceTree) -> str:
     return shown or "nothing (no files)"
 
 
-def read_layout(tree: SourceTree, name: str, validation_fraction: float, seed: int) -> FolderLayout:
+def read_layout(tree: SourceTree, name: str, validation_fraction: float, seed: int,
+                groups: str | GroupRule | None = None) -> FolderLayout:
     """Detect the export's layout and plan its splits.
 
     Args:
@@ -281,21 +310,29 @@ def read_layout(tree: SourceTree, name: str, validation_fraction: float, seed: i
         validation_fraction: Share of examples for ``validation`` when the export has no
             validation split of its own (0 <= f < 1).
         seed: Seed of that choice.
+        groups: A group rule (:meth:`pixelwise.groups.GroupRule.parse`: a regular
+            expression whose first group names an example's group, or a ``filename,group``
+            CSV) that keeps groups whole in that choice (default None: no groups). It must
+            match at least one example's file name, with or without a validation split.
 
     Raises:
-        ValueError: an unrecognised layout, a bad class file, or nothing usable; the
-            message names the layouts expected and what was found.
+        ValueError: an unrecognised layout, a bad class file, nothing usable (the message
+            names the layouts expected and what was found), or a bad group rule or one
+            that matches no file name.
+        FileNotFoundError: a group rule's ``.csv`` does not exist.
     """
     if not 0 <= validation_fraction < 1:
         raise ValueError(f"Expected a validation fraction in [0, 1), received "
                          f"{validation_fraction!r}; e.g. --validation-fraction 0.1.")
+    if isinstance(groups, str):
+        groups = GroupRule.parse(groups)
     files = tree.files
     if _has_folder(files, "SegmentationClass") or _has_folder(files, "ImageSets/Segmentation"):
-        layout = _cvat(tree, name, validation_fraction, seed)
+        layout = _cvat(tree, name, validation_fraction, seed, groups)
     elif _has_folder(files, "images") or any(
             _has_folder(files, f"{t}/images") for t in {r.split("/", 1)[0] for r in files}
             if t.lower() in SPLIT_NAMES):
-        layout = _images_masks(tree, name, validation_fraction, seed)
+        layout = _images_masks(tree, name, validation_fraction, seed, groups)
     else:
         raise ValueError(f"Unrecognised dataset layout in {tree.root}: {EXPECTED_LAYOUTS}\n"
                          f"Found: {_found(tree)}.")
@@ -306,4 +343,6 @@ def read_layout(tree: SourceTree, name: str, validation_fraction: float, seed: i
             f"No usable example in {tree.root} (read as {layout.kind.replace('_', ' + ')}): "
             f"{problems}. The layouts are: {EXPECTED_LAYOUTS}\nFound: {_found(tree)}."
         )
+    if groups is not None:  # a rule that matches nothing is a typo, split or not
+        groups.groups(p.filename for p in pairs if p.problem is None)
     return layout
