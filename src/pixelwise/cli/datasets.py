@@ -77,7 +77,7 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         builder = api.build(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir,
                             download_dir=args.download_dir, dataset_name=args.dataset_name,
-                            validation_fraction=args.validation_fraction)
+                            validation_fraction=args.validation_fraction, groups=args.groups)
     except (ConnectionError, NonMatchingChecksumError) as exc:
         # The CLI reports user-fixable errors as one line (see pixelwise.cli.main).
         raise ValueError(" ".join(str(exc).split())) from exc
@@ -104,6 +104,12 @@ def _add_build(subparsers) -> None:
                         help="share of an export's examples that becomes the validation split "
                         "when it has none, chosen by a fixed seed (default: as last built, else "
                         f"{DEFAULT_VALIDATION_FRACTION})")
+    parser.add_argument("--groups", default=None, metavar="RULE",
+                        help="keep groups (frames of one video, slices of one volume) whole in "
+                        "that validation share: a regular expression whose first group names "
+                        "an example's group, e.g. '^(.+?)_frame', or a CSV file with columns "
+                        "filename,group; 'none' for no groups (default: as last built, else "
+                        "none)")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help=_data_dir_help("where the prepared dataset goes"))
     parser.add_argument("--manual-dir", default=None, metavar="DIR",
@@ -117,17 +123,26 @@ def _add_build(subparsers) -> None:
 
 # -- info -------------------------------------------------------------------------------
 
+def _fraction(rule: dict) -> str:
+    text = f"validation fraction {rule['validation_fraction']} (seed {rule['seed']})"
+    return text + (f", whole groups by {rule['groups']}" if rule.get("groups") else "")
+
+
 def format_source(source: dict) -> str:
     """One line on where an export's dataset comes from and how its splits were made."""
     rule = source.get("split_rule", {})
     how = rule.get("rule", "?")
     if how == "validation fraction":
-        how = f"validation fraction {rule['validation_fraction']} (seed {rule['seed']})"
+        how = _fraction(rule)
     elif how == "subsets":
         how = "subsets " + ", ".join(f"{k} -> {v}" for k, v in rule.get("subsets", {}).items())
     elif how == "split folders":
         folders = rule.get("folders", {})
         how = "split folders " + ", ".join(f"{k}/ -> {v}" for k, v in folders.items())
+        if "validation_from_train" in rule:
+            how += f"; validation from train: {_fraction(rule['validation_from_train'])}"
+    if source.get("groups") and "whole groups" not in how:
+        how += f"; groups by {source['groups']}"
     return (f"From {source['path']} ({source['layout'].replace('_', ' + ')}, classes from "
             f"{source['class_file']}); splits: {how}")
 

@@ -188,7 +188,8 @@ def _first_line(error: BaseException) -> str:
 
 def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
           download: bool = True, dataset_name: str | None = None,
-          validation_fraction: float | None = None) -> tfds.core.DatasetBuilder:
+          validation_fraction: float | None = None,
+          groups: str | None = None) -> tfds.core.DatasetBuilder:
     """Dataset ``name``, prepared: built first (downloaded, or read from ``manual_dir``) if missing.
 
     The one place pixelwise builds a dataset that is not there yet
@@ -213,6 +214,10 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
         dataset_name: An export's dataset name (default None: its folder's or zip's).
         validation_fraction: An export's share of ``validation`` when it has no
             validation split (default None: as last built, else 0.1).
+        groups: An export's group rule (:mod:`pixelwise.groups`: a regular expression
+            whose first group names an example's group, e.g. ``'^(.+?)_frame'``, or a
+            ``filename,group`` CSV): that share is then made of whole groups;
+            ``"none"`` for no groups (default None: as last built, else none).
 
     Returns:
         The prepared ``tfds.core.DatasetBuilder``; ``builder.as_dataset(split=...)``
@@ -233,13 +238,14 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
         >>> builder = build("voc2007_semantic", data_dir="/tmp/tfds", manual_dir="~/voc")  # doctest: +SKIP
         >>> ds = builder.as_dataset(split="train")  # doctest: +SKIP
     """
-    if dataset_name is not None or validation_fraction is not None:
+    if dataset_name is not None or validation_fraction is not None or groups is not None:
         if dataset_path(name) is None and not Path(name).exists():
             raise ValueError(
-                f"dataset_name and validation_fraction apply to a folder or .zip export; "
+                f"dataset_name, validation_fraction and groups apply to a folder or .zip export; "
                 f"{name!r} is not a path. Pass the export's path, e.g. ./{name}.")
         return folder.prepare(folder.folder_builder(
-            name, _expand(data_dir), name=dataset_name, validation_fraction=validation_fraction))
+            name, _expand(data_dir), name=dataset_name, validation_fraction=validation_fraction,
+            groups=groups))
     builder = check_readable(name, data_dir)
     if isinstance(builder, folder.Builder):
         # Built from its own files, never downloaded; rebuilt when they changed.
