@@ -17,7 +17,8 @@ PACKAGE = SRC / "pixelwise"
 
 # Modules that must import without TensorFlow, Keras or TFDS (docs/architecture.md, "Imports").
 TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.config", "pixelwise.runs",
-           "pixelwise.history", "pixelwise.files", "pixelwise.defaults", "pixelwise.dataset_paths")
+           "pixelwise.history", "pixelwise.files", "pixelwise.defaults", "pixelwise.dataset_paths",
+           "pixelwise.groups")
 HEAVY = ("tensorflow", "keras", "tensorflow_datasets", "jax", "torch")
 MAX_LINES = 400
 

@@ -45,6 +45,8 @@ CLASS_WEIGHTS = ("none", "median-frequency")
 #: ``--mixed-precision`` and ``--strategy`` choices (:mod:`pixelwise.distribute`).
 MIXED_PRECISION = ("none", "bf16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
+#: ``validation_split`` (and ``groups``) value meaning none.
+NO_VALIDATION = "none"
 
 #: Config keys that may change when a run is resumed; all others must match config.json.
 RESUMABLE_CHANGES = frozenset({
@@ -185,7 +187,16 @@ class TrainConfig:
         data_dir: TFDS data directory (default None: TFDS's).
         manual_dir: Manually downloaded data, used to build the dataset if it is not built.
         train_split: Training split or TFDS slice (default ``"train"``).
-        validation_split: Split that selects the best epoch (default ``"validation"``).
+        validation_split: Split that selects the best epoch (default ``"validation"``);
+            ``"none"``: no validation, the last epoch is the model (a final training on
+            all the data once the design is fixed).
+        groups: How examples group, so that frames of one video stay on one side of a
+            split (:mod:`pixelwise.groups`): ``"auto"`` (default: the dataset's rule, e.g.
+            CamVid's sequences, or the rule an export was built with), ``"none"``, a regular
+            expression over ``image/filename`` or a ``filename,group`` CSV. Training warns
+            when validation shares groups with training.
+        validation_groups: Groups of ``train_split`` held out, whole, as the validation
+            split (e.g. ``["0006R0"]`` for CamVid); None (default): ``validation_split``.
         image_size: Training size, int or ``[height, width]`` (default 256).
         batch_size: Global batch size, split across replicas (default 32).
         augment: Flip, scale + crop and photometric jitter while training (default True).
@@ -224,6 +235,8 @@ class TrainConfig:
     manual_dir: str | None = None
     train_split: str = "train"
     validation_split: str = "validation"
+    groups: str = "auto"
+    validation_groups: Any = None
     image_size: Any = 256
     batch_size: int = 32
     augment: bool = True
@@ -275,6 +288,37 @@ class TrainConfig:
         """``dropout_schedule`` as a :class:`DropoutRates`, or None without a schedule."""
         return None if self.dropout_schedule is None else DropoutRates.parse(self.dropout_schedule)
 
+    @property
+    def validates(self) -> bool:
+        """Whether the run has a validation split (held-out groups or ``validation_split``)."""
+        return bool(self.validation_groups) or self.validation_split != NO_VALIDATION
+
+    def _validate_splits(self) -> None:
+        if isinstance(self.validation_groups, str):
+            self.validation_groups = [g.strip() for g in self.validation_groups.split(",")]
+        if self.validation_groups is not None:
+            if (not isinstance(self.validation_groups, (list, tuple)) or not self.validation_groups
+                    or not all(isinstance(g, str) and g for g in self.validation_groups)):
+                raise ValueError(
+                    f"Expected validation_groups a list of group names (e.g. [0006R0]), received "
+                    f"{self.validation_groups!r}."
+                )
+            self.validation_groups = list(self.validation_groups)
+            if self.groups == NO_VALIDATION:
+                raise ValueError("validation_groups needs a group rule, but groups is 'none'; pass "
+                                 "groups: auto (the dataset's) or a rule.")
+            if self.validation_split != "validation":
+                raise ValueError(
+                    f"validation_groups takes validation from train_split {self.train_split!r}, "
+                    f"so validation_split must stay unset; received {self.validation_split!r}. "
+                    "Remove one of the two."
+                )
+        if not self.validates and self.early_stopping_patience:
+            raise ValueError(
+                f"Early stopping (early_stopping_patience {self.early_stopping_patience}) needs a "
+                "validation split, but validation_split is 'none'; pass early_stopping_patience: 0."
+            )
+
     def validated(self) -> "TrainConfig":
         """Check every value and normalise types; raise ValueError naming the option."""
 
@@ -322,7 +366,8 @@ class TrainConfig:
             self.dropout_schedule = DropoutRates.parse(self.dropout_schedule).to_list()
         if self.seed is not None:
             self.seed = to_number("seed", self.seed, integer=True)
-        for name in ("dataset", "model", "train_split", "validation_split"):
+        self._validate_splits()
+        for name in ("dataset", "model", "train_split", "validation_split", "groups"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"Expected {name} a non-empty string, received {getattr(self, name)!r}.")
         path = dataset_path(self.dataset)

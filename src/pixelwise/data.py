@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from pixelwise.class_sets import ClassSet
 from pixelwise.config import normalize_image_size
@@ -101,6 +102,42 @@ def load_split(
         )
     examples = builder.as_dataset(split=split, shuffle_files=shuffle_files)
     return examples, info
+
+
+def split_filenames(name: str, split: str, data_dir: str | None = None) -> list[str]:
+    """The ``image/filename`` of every example of a built split, in its stored order.
+
+    Reads that one feature (no image is decoded), for group rules (:mod:`pixelwise.groups`).
+
+    Raises:
+        ValueError: the dataset stores no ``image/filename``.
+    """
+    builder = datasets_api.get_builder(name, data_dir)
+    if "image/filename" not in builder.info.features:
+        raise ValueError(
+            f"Dataset {name!r} stores no image/filename, so its examples cannot be grouped; "
+            "pass groups: none (--groups none) and a validation_split."
+        )
+    names = builder.as_dataset(
+        split=split, decoders=tfds.decode.PartialDecoding({"image/filename": True})
+    )
+    return [bytes(ex["image/filename"]).decode() for ex in names.as_numpy_iterator()]
+
+
+def keep_filenames(examples: tf.data.Dataset, filenames) -> tf.data.Dataset:
+    """The examples whose ``image/filename`` is one of ``filenames`` (a hash-table lookup).
+
+    ``filenames`` must be names the split holds (e.g. from :func:`split_filenames`): the
+    result's cardinality is set to their number, as Keras needs to size an epoch.
+    """
+    names = sorted(set(filenames))
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(names, tf.string),
+                                            tf.ones(len(names), tf.int32)),
+        default_value=0,
+    )
+    kept = examples.filter(lambda example: table.lookup(example["image/filename"]) > 0)
+    return kept.apply(tf.data.experimental.assert_cardinality(len(names)))
 
 
 # --------------------------------------------------------------------------- preparation
@@ -283,5 +320,6 @@ def make_pipeline(
 
 __all__ = [
     "AUTOTUNE", "DEFAULT_SCALE_RANGE", "DEFAULT_SHUFFLE_BUFFER", "normalize_image_size",
-    "load_split", "make_pipeline", "augment_pair", "resize_image", "resize_label",
+    "load_split", "split_filenames", "keep_filenames", "make_pipeline", "augment_pair",
+    "resize_image", "resize_label",
 ]

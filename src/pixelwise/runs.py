@@ -4,7 +4,8 @@ Layout of ``runs/NAME/``::
 
     config.json          resolved training configuration (defaults + config file + flags)
     class_set.json       the class set trained on (ClassSet.to_metadata())
-    checkpoints/best.keras   best epoch by val_mean_iou
+    checkpoints/best.keras   best epoch by val_mean_iou (absent without validation:
+                             ``best`` then means ``last``)
     checkpoints/last.keras   last finished epoch
     backup/              BackupAndRestore state (resume after interruption)
     tensorboard/         TensorBoard logs (scalars, per-class IoU, image summaries)
@@ -89,8 +90,22 @@ class RunFolder:
             )
         return ClassSet.from_json(self.class_set_path.read_text())
 
+    def trained_without_validation(self) -> bool:
+        """Whether the run's config says it had no validation (``validation_split: none``)."""
+        try:
+            config = self.config()
+        except (OSError, ValueError):
+            return False
+        return config.get("validation_split") == "none" and not config.get("validation_groups")
+
     def resolve_checkpoint(self, checkpoint: str = "best") -> Path:
-        """The checkpoint file to load, with a clear error when there is none."""
+        """The checkpoint file to load, with a clear error when there is none.
+
+        ``best`` of a run trained without validation is its ``last`` checkpoint: there
+        was nothing to select on.
+        """
+        if checkpoint == "best" and self.trained_without_validation():
+            checkpoint = "last"
         path = self.checkpoint_path(checkpoint)
         if checkpoint in CHECKPOINT_NAMES:
             self._require_dir()

@@ -47,13 +47,14 @@ from pixelwise.class_sets import ClassSet, class_set_from_info
 from pixelwise.config import (  # noqa: F401  (load_config_file, resolve_config: re-exported)
     TrainConfig, check_new_run, check_resume, check_writable, load_config_file, resolve_config,
 )
-from pixelwise.data import load_split, make_pipeline
+from pixelwise.data import make_pipeline
 from pixelwise.distribute import dtype_policy, is_chief, make_strategy
 from pixelwise.history import MONITOR, best_row, read_history, truncate_history
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import MeanIoU, segmentation_metrics
 from pixelwise.optimizers import make_optimizer
 from pixelwise.runs import RunFolder
+from pixelwise.training_splits import select_examples
 
 
 @dataclasses.dataclass
@@ -83,7 +84,7 @@ class TrainingData:
 
     Attributes:
         train: Batched, augmented ``(image, label)`` training pipeline.
-        validation: Batched ``(image, label)`` validation pipeline.
+        validation: Batched ``(image, label)`` validation pipeline; None without validation.
         class_set: The dataset's class set.
         input_size: ``(height, width, channels)`` of the model input.
         steps_per_epoch: Training batches per epoch.
@@ -92,7 +93,7 @@ class TrainingData:
     """
 
     train: tf.data.Dataset
-    validation: tf.data.Dataset
+    validation: tf.data.Dataset | None
     class_set: ClassSet
     input_size: tuple[int, int, int]
     steps_per_epoch: int
@@ -103,6 +104,10 @@ class TrainingData:
 def load_training_data(config: TrainConfig, multi_worker: bool = False) -> TrainingData:
     """Load ``config``'s splits, check their sizes and build the pipelines.
 
+    Validation is ``config.validation_groups`` held out, whole, from the training split;
+    else ``config.validation_split`` (none when it is ``"none"``), and a
+    :class:`~pixelwise.groups.GroupOverlapWarning` when it shares groups with training.
+
     Args:
         config: A validated :class:`~pixelwise.config.TrainConfig`; its ``batch_size``
             is the global batch.
@@ -110,19 +115,14 @@ def load_training_data(config: TrainConfig, multi_worker: bool = False) -> Train
 
     Raises:
         ValueError: the validation split is empty, or the training split is smaller
-            than one batch.
+            than one batch; unknown validation groups.
         FileNotFoundError: the dataset is not built and cannot be.
     """
-    train_examples, info = load_split(
-        config.dataset, config.train_split, config.data_dir, config.manual_dir, shuffle_files=True
-    )
-    val_examples, _ = load_split(
-        config.dataset, config.validation_split, config.data_dir, config.manual_dir
-    )
+    splits = select_examples(config)
+    train_examples, val_examples, info = splits.train, splits.validation, splits.info
+    num_train, num_val = splits.num_train, splits.num_validation
     class_set = class_set_from_info(info)
-    num_train = info.splits[config.train_split].num_examples
-    num_val = info.splits[config.validation_split].num_examples
-    if num_val == 0:
+    if num_val == 0 and config.validates:
         raise ValueError(
             f"Validation split {config.validation_split!r} of {config.dataset!r} is empty; pass "
             "--validation-split with a split that has examples."
@@ -136,16 +136,17 @@ def load_training_data(config: TrainConfig, multi_worker: bool = False) -> Train
         train_examples, class_set, config.image_size, config.batch_size, training=True,
         augment=config.augment, seed=config.seed,
     )
-    validation = make_pipeline(
+    validation = None if val_examples is None else make_pipeline(
         val_examples, class_set, config.image_size, config.batch_size, training=False,
     )
     if multi_worker:
         # TFDS splits can have fewer files than workers: shard examples, not files.
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        train, validation = train.with_options(options), validation.with_options(options)
+        train = train.with_options(options)
+        validation = validation and validation.with_options(options)
     summary_images = None
-    if config.image_summaries:
+    if config.image_summaries and val_examples is not None:
         sample = make_pipeline(
             val_examples.take(config.image_summaries), class_set, config.image_size,
             config.image_summaries, training=False, cache=False,
@@ -238,11 +239,14 @@ def _callbacks(config: TrainConfig, run: RunFolder, backup_dir: Path, data: Trai
         cb.PerClassIoU(mean_iou, data.class_set),
         cb.LearningRateLogger(),
         cb.TerminateOnNonFinite(),
-        keras.callbacks.ModelCheckpoint(
+    ]
+    if config.validates:
+        listed.append(keras.callbacks.ModelCheckpoint(
             str(run.checkpoint_path("best")), monitor=MONITOR, mode="max",
             save_best_only=True,
             initial_value_threshold=best[MONITOR] if best else None,
-        ),
+        ))
+    listed += [
         keras.callbacks.ModelCheckpoint(str(run.checkpoint_path("last"))),
         cb.HistoryLogger(str(run.history_path), append=True),
         cb.EpochTensorBoard(str(run.tensorboard_dir)),

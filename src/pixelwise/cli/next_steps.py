@@ -45,7 +45,8 @@ def write_examples(config, run) -> list[Path]:
     """
     from pixelwise.datasets.samples import write_images  # TensorFlow: only once training ran
 
-    return write_images(config.dataset, _base_split(config.validation_split),
+    split = config.train_split if config.validation_split == "none" else config.validation_split
+    return write_images(config.dataset, _base_split(split),
                         run.path / EXAMPLES_DIR, data_dir=config.data_dir)
 
 

@@ -73,7 +73,16 @@ def register(subparsers) -> None:
     data.add_argument("--train-split", metavar="SPLIT",
                       help="training split or slice" + _default("train_split"))
     data.add_argument("--validation-split", metavar="SPLIT",
-                      help="split that selects the best epoch" + _default("validation_split"))
+                      help="split that selects the best epoch; none: no validation, keep the "
+                      "last epoch" + _default("validation_split"))
+    data.add_argument("--groups", metavar="RULE",
+                      help="how examples group (frames of one video): auto (the dataset's), none, "
+                      "a regex whose first group names the group, or a filename,group CSV; "
+                      "training warns when validation shares groups with training"
+                      + _default("groups"))
+    data.add_argument("--validation-groups", metavar="G1,G2",
+                      help="hold these groups of the training split out, whole, as validation "
+                      "(CamVid: 0006R0)" + _default("validation_groups", none="validation_split"))
     data.add_argument("--image-size", metavar=SIZE_METAVAR,
                       help="size images and labels are resized to for training and validation; "
                       "the model's input size" + _default("image_size"))
@@ -158,5 +167,9 @@ def run_train(args) -> int:
     if best:
         print(f"Best epoch {best['epoch']}: val_mean_iou {best['val_mean_iou']:.4f}, "
               f"checkpoint {result.run.checkpoint_path('best')}")
+    elif result.final:
+        print(f"No validation: the model is the last epoch ({result.final['epoch']}), "
+              f"checkpoint {result.run.checkpoint_path('last')}")
+    if best or result.final:
         print(next_steps_report(result, config))
     return 0

@@ -295,6 +295,16 @@ def _download_and_prepare(builder, download_dir: Path, config, context: str, how
         ) from error
 
 
+def group_rule(builder: tfds.core.DatasetBuilder) -> str | None:
+    """How the dataset's examples group (:mod:`pixelwise.groups`), or None when they do not.
+
+    An export's rule is the one it was built with (``metadata["source"]["groups"]``); a
+    pixelwise builder's is its class's ``GROUP_RULE`` (CamVid: the video sequence).
+    """
+    source = (builder.info.metadata or {}).get(folder.SOURCE_KEY) or {}
+    return source.get("groups") or getattr(type(builder), "GROUP_RULE", None)
+
+
 def describe(builder: tfds.core.DatasetBuilder) -> dict:
     """A plain summary of a prepared builder: where, splits with counts, skipped examples.
 

