@@ -80,8 +80,8 @@ def _graph_input(model, size) -> list[int]:
 
     if tiling.output_shape(model, *size) == tuple(size):
         return list(size)
-    tile, _ = tiling.covering_tile(model, max(size))
-    return [tile, tile]
+    tile, _ = tiling.covering_tile(model, tuple(size))
+    return list(tile)
 
 
 def _artefacts(module, tflite_module, class_set, folder: Path, calibration, formats) -> dict:

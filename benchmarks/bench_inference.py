@@ -118,7 +118,7 @@ def _tiled_child(side: int, tile: int, which: str) -> None:
         model = models.build(recipe["model"], input_size=(None, None, 3), num_classes=11,
                              **(recipe.get("model_args") or {}))
         description = f"configs/camvid.yaml model ({recipe['model']}, {recipe.get('model_args')})"
-    geometry = tile_geometry(model, tile)
+    geometry, _ = tile_geometry(model, tile)  # (rows, columns) of a square tile: the same
     image = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
     model.predict_on_batch(np.zeros((4, tile, tile, 3), np.float32))  # warm-up / tracing
     rss_before = harness.peak_rss_mb()

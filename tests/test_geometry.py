@@ -115,7 +115,8 @@ def test_the_covering_tile_is_one_the_model_really_takes(key):
     once given 90 px, which its decoder cannot concatenate)."""
     model = _build(key)
     for side in (5, 64, 90, 101):
-        tile, overlap = tiling.covering_tile(model, side)
+        (tile, tile_w), (overlap, _) = tiling.covering_tile(model, side)
+        assert tile == tile_w  # a square image gets a square tile
         output = _forward_side(model, tile)
         assert output is not None, (side, tile)
         assert output - 2 * (overlap // 2) >= side
@@ -135,7 +136,7 @@ def test_other_keras_models_are_probed_with_compute_output_shape():
     for side in (5, 20, 33):
         assert geometry.output_side(side) == _forward_side(valid, side) == side - 4
     assert tiling.default_overlap(valid, 20, 16) == 0
-    assert tiling.covering_tile(valid, 30) == (34, 0)
+    assert tiling.covering_tile(valid, 30) == ((34, 34), (0, 0))
 
 
 class _PooledModel(keras.Model):
@@ -161,8 +162,8 @@ def test_tiling_follows_a_geometry_that_a_new_model_states():
     with pytest.raises(ValueError, match=r"cannot take 12x12 tiles; sizes near it that work: "
                                          r"\[8, 16, 24\]; its input sides are multiples of 8"):
         tiling.tile_geometry(model, 12)
-    assert tiling.tile_geometry(model, 16) == tiling.TileGeometry(tile=16, output=16, crop=2)
-    assert tiling.covering_tile(model, 30) == (32, 0)
+    assert tiling.tile_geometry(model, 16) == (tiling.TileGeometry(tile=16, output=16, crop=2),) * 2
+    assert tiling.covering_tile(model, 30) == ((32, 32), (0, 0))
     image = np.random.default_rng(0).integers(0, 256, (30, 45, 1), dtype=np.uint8)
     assert tiling.predict_tiled(model, image, tile=16).labels.shape == (30, 45)
 

@@ -1,4 +1,8 @@
-"""Overlap-tile inference: mirrored borders, valid centres, equality with whole-image prediction."""
+"""Overlap-tile inference: mirrored borders, valid centres, equality with whole-image prediction.
+
+Tiles are square (``N``) or rectangular (``(height, width)``); the expected probabilities come
+from ``run_fixture.reference_overlap_tile``, the same strategy written out in NumPy.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from run_fixture import tiny_conv_model, tiny_unet
+from run_fixture import reference_overlap_tile, tiny_conv_model, tiny_unet
 
 #: Receptive-field radius of tiny_conv_model (two 3x3 convolutions).
 RADIUS = 2
@@ -28,17 +32,19 @@ def test_reflect_indices_equal_numpy_reflect_padding():
         np.testing.assert_array_equal(reflect_indices(np.arange(-13, n + 13), n), expected)
 
 
-def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius():
+@pytest.mark.parametrize("tile, overlap", [(32, 2 * RADIUS), ((24, 40), (2 * RADIUS, 12))])
+def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius(tile, overlap):
     """Same-padding model: whole-image prediction zero-pads at the image border, tiles
     mirror it, so predictions may differ only within RADIUS pixels of the border; inside,
-    tiles whose crop (overlap / 2) covers the receptive radius give identical results."""
+    tiles whose crop (overlap / 2) covers the receptive radius give identical results,
+    square or not."""
     from pixelwise.tiling import predict_tiled
 
     model = tiny_conv_model()
     image = _image(83, 101)
     logits = np.asarray(model(image[None].astype(np.float32) / 255.0, training=False))[0]
     whole = logits.argmax(-1)
-    tiled = predict_tiled(model, image, tile=32, overlap=2 * RADIUS)
+    tiled = predict_tiled(model, image, tile=tile, overlap=overlap)
     differ = tiled.labels != whole
     interior = np.zeros_like(differ)
     interior[RADIUS:-RADIUS, RADIUS:-RADIUS] = True
@@ -48,7 +54,7 @@ def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius()
           f" all within {RADIUS} px of the image border")
     assert border_fraction < 0.1
     # Without overlap, tile seams inside the image differ too: the overlap is what fixes them.
-    seams = predict_tiled(model, image, tile=32, overlap=0).labels != whole
+    seams = predict_tiled(model, image, tile=tile, overlap=0).labels != whole
     assert np.any(seams & interior)
 
 
@@ -63,26 +69,87 @@ def test_tiled_confidence_and_probabilities_match_softmax():
     np.testing.assert_allclose(result.confidence, result.probabilities.max(-1))
 
 
-def test_valid_unet_tiles_equal_one_mirrored_tile_exactly():
-    """The original U-Net (valid padding): stitched tiles equal the model run once on the
-    whole image mirror-padded with NumPy (independent of the tiling code)."""
+@pytest.mark.parametrize("tile, cores", [(204, (16, 16)), ((204, 220), (16, 32))])
+def test_valid_unet_tiles_equal_one_mirrored_tile_exactly(tile, cores):
+    """The original U-Net (valid padding): stitched tiles, square or not, equal the model run
+    once on the whole image mirror-padded with NumPy (independent of the tiling code)."""
     from pixelwise import models
-    from pixelwise.tiling import tile_geometry, predict_tiled
+    from pixelwise.tiling import predict_tiled, tile_geometry
 
     model = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
     image = _image(70, 90, channels=1, seed=3)
-    geometry = tile_geometry(model, 204)  # output 20, default overlap 4: cores of 16 px
-    assert (geometry.output, geometry.crop, geometry.core) == (20, 2, 16)
-    tiled = predict_tiled(model, image, tile=204, batch_size=8)
+    rows, cols = tile_geometry(model, tile)  # outputs 20 (36), default overlap 4: cores of 16 (32)
+    assert (rows.output, rows.crop, rows.core) == (20, 2, 16) and (rows.core, cols.core) == cores
+    assert (rows.margin, cols.margin) == (94, 94)  # 92 px of model border + 2 px crop, per side
+    tiled = predict_tiled(model, image, tile=tile, batch_size=8)
 
-    margin = geometry.margin  # 92 px of model border + 2 px crop
-    side = models.valid_input_size(96 + 2 * geometry.crop)  # one tile covering 96 >= 90 px
+    margin, crop = rows.margin, rows.crop
+    side = models.valid_input_size(96 + 2 * crop)  # one tile covering 96 >= 90 px
     pad_after = side - margin
     padded = np.pad(image, ((margin, pad_after - 70), (margin, pad_after - 90), (0, 0)), mode="reflect")
     logits = np.asarray(model(padded[None].astype(np.float32) / 255.0, training=False))[0]
-    crop = geometry.crop
     reference = logits[crop:crop + 70, crop:crop + 90].argmax(-1)
     np.testing.assert_array_equal(tiled.labels, reference)
+
+
+def test_fixed_rectangular_unet_slides_its_own_input_over_an_image_like_numpy():
+    """A U-Net built for 64x128 inputs only (as the CamVid recipe's 192x256 checkpoint): mode
+    slide tiles a 100x150 image with 64x128 tiles by default (overlap 16x32: cores of 48x96,
+    3 x 2 tiles), and the stitched probabilities equal the NumPy overlap-tile."""
+    from pixelwise.prediction import default_tile, predict_probabilities
+    from pixelwise.tiling import tile_geometry
+
+    model = tiny_unet(input_size=(64, 128))
+    image = _image(100, 150, seed=7)
+    assert default_tile(model, size=512) == (64, 128)
+    rows, cols = tile_geometry(model, (64, 128))
+    assert (rows.crop, rows.core, cols.crop, cols.core) == (8, 48, 16, 96)
+    probs = predict_probabilities(model, image, mode="slide")
+    expected = reference_overlap_tile(model, image, (64, 128), (16, 32))
+    assert probs.shape == (100, 150, 3)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    np.testing.assert_allclose(probs.sum(-1), 1, atol=1e-5)
+
+
+def test_square_tiles_are_pairs_of_equal_sides_and_match_numpy():
+    """``tile=N`` is ``(N, N)``: the same stitched result as before rectangular tiles, and as
+    the NumPy overlap-tile, for a same-padding chapter U-Net and a plain conv model."""
+    from pixelwise.tiling import predict_tiled
+
+    for model, image, tile, overlap in ((tiny_unet(), _image(100, 150, seed=2), 64, 16),
+                                        (tiny_conv_model(), _image(40, 50), 24, 8)):
+        square = predict_tiled(model, image, tile, overlap, return_probabilities=True)
+        pair = predict_tiled(model, image, (tile, tile), (overlap, overlap), return_probabilities=True)
+        np.testing.assert_array_equal(square.probabilities, pair.probabilities)
+        expected = reference_overlap_tile(model, image, tile, overlap)
+        np.testing.assert_allclose(square.probabilities, expected, atol=1e-5)
+
+
+def test_covering_tile_is_rectangular_and_mirrors_only_what_it_must():
+    """Whole-image prediction of a 100x150 image with a U-Net whose sides are multiples of
+    64 mirrors it out to 128x192 (not 192x192), and the kept output covers the image."""
+    from pixelwise import models
+    from pixelwise.prediction import predict_probabilities
+    from pixelwise.tiling import covering_tile
+
+    unet = tiny_unet()
+    assert covering_tile(unet, (100, 150)) == ((128, 192), (0, 0))
+    assert covering_tile(unet, 90) == ((128, 128), (0, 0))
+    image = _image(100, 150, seed=4)
+    probs = predict_probabilities(unet, image, size=None)
+    padded = np.pad(image, ((0, 28), (0, 42), (0, 0)), mode="reflect")
+    logits = np.asarray(unet(padded[None].astype(np.float32) / 255.0, training=False), np.float64)[0]
+    expected = np.exp(logits - logits.max(-1, keepdims=True))[:100, :150]
+    np.testing.assert_allclose(probs, expected / expected.sum(-1, keepdims=True), atol=1e-5)
+    valid = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
+    # Valid padding: the default overlap (4) keeps the kept centre on the 16-px pooling grid.
+    assert covering_tile(valid, (70, 90)) == ((284, 300), (4, 4))
+    assert (models.valid_output_size(284) - 4, models.valid_output_size(300) - 4) == (96, 112)
+    fixed = tiny_unet(input_size=(64, 128))
+    assert covering_tile(fixed, (50, 100)) == ((64, 128), (0, 0))
+    with pytest.raises(ValueError, match=r"only takes 64x128 inputs, whose output does not cover "
+                                         r"80x160; predict in tiles of its input"):
+        covering_tile(fixed, (80, 160))
 
 
 def test_chapter_unet_tiles_quantified_border_effects():
@@ -102,17 +169,31 @@ def test_chapter_unet_tiles_quantified_border_effects():
 
 def test_tile_sizes_the_model_cannot_take_are_explained():
     from pixelwise import models
-    from pixelwise.tiling import tile_geometry
+    from pixelwise.tiling import predict_tiled, tile_geometry
 
     unet = tiny_unet()
     with pytest.raises(ValueError, match=r"cannot take 100x100 tiles; sizes near it that work: \[64, 128"):
         tile_geometry(unet, 100)
+    with pytest.raises(ValueError, match=r"cannot take 100x128 tiles; heights near 100 that work: "
+                                         r"\[64, 128, 192\], widths near 128 that work: \[64, 128"):
+        tile_geometry(unet, (100, 128))
     valid = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
     with pytest.raises(ValueError, match=r"sizes near it that work: \[188, 204, 220\]; "
                                          r"its input sides are 188 \+ 16k"):
         tile_geometry(valid, 190)
     with pytest.raises(ValueError, match="overlap in 0..63"):
         tile_geometry(unet, 64, overlap=64)
+    with pytest.raises(ValueError, match=r"overlap in 0..127 for 64x128px tiles \(model output "
+                                         r"128px along the width\), received 32x128"):
+        tile_geometry(unet, (64, 128), overlap=(32, 128))
+    # A fixed-size model takes its input and nothing else, larger or smaller.
+    fixed = tiny_unet(input_size=(64, 128))
+    for tile in (128, (128, 256), 64):
+        with pytest.raises(ValueError, match=r"only takes 64x128; pass --tile 64x128"):
+            predict_tiled(fixed, _image(100, 150), tile)
+    for tile, overlap in ((0, None), ((64, 128, 3), None), ("64", None), (64, -2), (64, (1, 2, 3))):
+        with pytest.raises(ValueError, match=r"\(height, width\) pair"):
+            tile_geometry(unet, tile, overlap)
 
 
 _MEMORY_SCRIPT = textwrap.dedent("""

@@ -97,21 +97,21 @@ def serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias:
     height, width = size
     # Models that cannot take this size directly (valid-padding models, or the chapter
     # U-Net at sides that are not multiples of 64): mirror the resized image out to the
-    # square tile whose kept centre covers it, as predict's whole-image mode does.
+    # tile whose kept centre covers it, as predict's whole-image mode does.
     if tiling.output_shape(model, height, width) == (height, width):
-        tile, pad, crop = None, (0, 0, 0, 0), 0
+        tile, pad, crop = None, (0, 0, 0, 0), (0, 0)
     else:
-        tile, overlap = tiling.covering_tile(model, max(height, width))
-        geometry = tiling.tile_geometry(model, tile, overlap)
-        before = geometry.margin
-        after_h, after_w = tile - height - before, tile - width - before
-        if max(before, after_h) >= height or max(before, after_w) >= width:
+        tile, overlap = tiling.covering_tile(model, (height, width))
+        rows, cols = tiling.tile_geometry(model, tile, overlap)
+        pad = (rows.margin, rows.tile - height - rows.margin,
+               cols.margin, cols.tile - width - cols.margin)
+        if max(pad[:2]) >= height or max(pad[2:]) >= width:
             raise ValueError(
                 f"Export size {height}x{width} is too small to mirror-pad to the model's "
-                f"{tile}x{tile} input (by up to {max(before, after_h, after_w)} pixels); pass a "
-                f"size above {max(before, after_h, after_w)} on each side."
+                f"{rows.tile}x{cols.tile} input (by up to {max(pad)} pixels); pass a "
+                f"size above {max(pad)} on each side."
             )
-        pad, crop = (before, after_h, before, after_w), geometry.crop
+        crop = (rows.crop, cols.crop)
     out_dtype = tf.uint8 if class_set.num_classes <= 256 else tf.int32
     outputs_are_probabilities = ends_in_softmax(model)
 
@@ -138,7 +138,7 @@ def serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias:
                 x = tf.pad(x, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]], mode="REFLECT")
             outputs = self.model(x, training=False)
             if tile is not None:
-                outputs = outputs[:, crop:crop + height, crop:crop + width]
+                outputs = outputs[:, crop[0]:crop[0] + height, crop[1]:crop[1] + width]
             probs = outputs if outputs_are_probabilities else tf.nn.softmax(outputs, axis=-1)
             probs = tf.image.resize(probs, original, method="bilinear")
             return {"labels": tf.cast(tf.argmax(probs, axis=-1), out_dtype)}

@@ -5,9 +5,10 @@ writing outputs is :mod:`pixelwise.inference`):
 
 * :func:`predict_probabilities`: the softmax probabilities of one image at its own size,
   under a mode and a test-time augmentation (:class:`pixelwise.tta.TTA`). Mode ``whole``: the image is
-  resized to ``size`` x ``size`` (bilinear, as the chapter does) and the probabilities
-  resized back (bilinear). Mode ``slide``: native resolution in overlapping tiles
-  (:mod:`pixelwise.tiling`). With TTA every view (a scale, flipped or not) is predicted
+  resized to ``size`` (bilinear, as the chapter does; a fixed-size model's own input) and the
+  probabilities resized back (bilinear). Mode ``slide``: native resolution in overlapping
+  tiles (:mod:`pixelwise.tiling`), ``N`` x ``N`` or ``height`` x ``width`` (by default the
+  size the model was made for). With TTA every view (a scale, flipped or not) is predicted
   the same way, its probabilities brought back to the image's size (and flipped back),
   and the views averaged; only then is the argmax taken;
 * :func:`predict_array`: labels and confidence from those (class ids are never interpolated);
@@ -108,7 +109,7 @@ def ends_in_softmax(model) -> bool:
     return activation is keras.activations.softmax
 
 
-def resolve_mode(mode: str | None, tile: int | None) -> str:
+def resolve_mode(mode: str | None, tile) -> str:
     """``whole`` or ``slide``; ``None`` means ``slide`` when a tile size is given, else ``whole``."""
     if mode is None:
         return "slide" if tile is not None else "whole"
@@ -122,23 +123,33 @@ def resolve_mode(mode: str | None, tile: int | None) -> str:
     return mode
 
 
-def default_tile(model, size) -> int:
-    """Tile side of mode ``slide`` when none is given: a fixed-size model's input side, else
-    the (smaller) side of ``size``, the whole-image size (the training size in evaluation)."""
-    fixed = tiling.model_spatial_input(model)
-    if fixed[0] is not None and fixed[0] == fixed[1]:
-        return fixed[0]
+def default_tile(model, size) -> int | tuple[int, int]:
+    """Tile of mode ``slide`` when none is given: the size the model was made for.
+
+    A fixed-size model's input (e.g. ``(192, 256)`` for the CamVid recipe's checkpoint),
+    else ``size``, the whole-image size (the run's training ``image_size`` in evaluation),
+    both as ``N`` when square, else ``(height, width)``.
+
+    Example:
+        >>> free, fixed = keras.Input((None, None, 3)), keras.Input((64, 64, 3))
+        >>> default_tile(keras.Model(free, keras.layers.Conv2D(2, 1)(free)), size=(192, 256))
+        (192, 256)
+        >>> default_tile(keras.Model(fixed, keras.layers.Conv2D(2, 1)(fixed)), size=(192, 256))
+        64
+    """
+    fixed = tiling.fixed_input(model)
+    if fixed is not None:
+        return tiling.square_or_pair(fixed)
     if size is None:
         raise ValueError(
             "Expected a tile size for mode 'slide', received none, and neither the model nor "
-            "the run fixes an image size; pass --tile N (e.g. the training image size)."
+            "the run fixes an image size; pass --tile N or HxW (e.g. the training image size)."
         )
-    return min(size) if isinstance(size, (tuple, list)) else int(size)
+    return tiling.square_or_pair(tiling.as_pair(size, "size"))
 
 
 def predict_probabilities(model, image: np.ndarray, *, mode: str | None = None,
-                          size=DEFAULT_PREDICT_SIZE, tile: int | None = None,
-                          overlap: int | None = None, tta=None,
+                          size=DEFAULT_PREDICT_SIZE, tile=None, overlap=None, tta=None,
                           batch_size: int = DEFAULT_TILE_BATCH) -> np.ndarray:
     """Softmax probabilities of a uint8 (H, W, C) image at its own size, averaged over TTA views.
 
@@ -149,9 +160,11 @@ def predict_probabilities(model, image: np.ndarray, *, mode: str | None = None,
         size: Mode ``whole``: side (or (H, W)) the image is resized to (default 512); a model
             with a fixed input size uses that; ``None``: the image's own size. Sizes the
             model cannot take are mirrored out to one it can. Mode ``slide``: the default
-            tile side (:func:`default_tile`).
-        tile: Mode ``slide``: tile side (see :func:`pixelwise.tiling.tile_geometry`).
-        overlap: Mode ``slide``: tile overlap in pixels; default: the tiling module's.
+            tile (:func:`default_tile`).
+        tile: Mode ``slide``: ``N`` or ``(height, width)`` (see
+            :func:`pixelwise.tiling.tile_geometry`); default: :func:`default_tile`.
+        overlap: Mode ``slide``: tile overlap in pixels, ``N`` or ``(rows, columns)``;
+            default: :func:`pixelwise.tiling.default_overlap` of each side.
         tta: A :class:`TTA` or its spec, e.g. ``"flip,scales=0.75,1,1.25"`` (default none).
         batch_size: Tiles per forward pass (default 4).
 
@@ -202,15 +215,18 @@ def _slide_probabilities(model, image, tile, overlap, scale, batch_size) -> np.n
 
 
 def _whole_probabilities(model, image, size, scale, batch_size) -> np.ndarray:
+    """One view of mode ``whole``: the image at ``scale`` times the whole-image size.
+
+    A model with a fixed input (the CamVid recipe's 192x256) sees the image at that size
+    for scale 1. For another scale the image is resized to ``scale`` times that size and
+    predicted in tiles of the fixed input (one mirrored tile when it is smaller), not
+    resized to the fixed input again: that would undo the scale and give every scale the
+    same view. So a scale keeps its meaning for every model: the content is seen ``scale``
+    times as large as at the size the model was trained at.
+    """
     height, width = image.shape[:2]
     target = tiling.whole_image_size(model, size) or (height, width)
     if scale != 1:
-        fixed = tiling.model_spatial_input(model)
-        if fixed[0] is not None and fixed[1] is not None:
-            raise ValueError(
-                f"This model only takes {fixed[0]}x{fixed[1]} inputs, so whole images cannot be "
-                f"rescaled (TTA scale {scale:g}); use --mode slide (tiles of {fixed[0]}) or no scales."
-            )
         target = _scaled(target, scale)
     if target != (height, width):
         image = resize_image_uint8(image, target)
@@ -220,14 +236,27 @@ def _whole_probabilities(model, image, size, scale, batch_size) -> np.ndarray:
         outputs = np.asarray(model.predict_on_batch(resized[None]), np.float32)[0]
         probs = outputs if softmax_out else tiling.softmax(outputs)
     else:
-        # Valid-padding model, or a size the model can't take directly: one square tile
-        # with mirrored borders whose output covers the (resized) image.
-        covering, covering_overlap = tiling.covering_tile(model, max(target))
+        tile, overlap = _whole_image_tiles(model, target)
         probs = tiling.predict_tiled(
-            model, resized, covering, covering_overlap, batch_size=batch_size,
+            model, resized, tile, overlap, batch_size=batch_size,
             return_probabilities=True, outputs_are_probabilities=softmax_out,
         ).probabilities
     return _to_image_size(probs, height, width)
+
+
+def _whole_image_tiles(model, target: tuple[int, int]):
+    """``(tile, overlap)`` for a whole image of size ``target`` that the model can't take directly.
+
+    Valid-padding models, or sizes that are not the model's: one tile with mirrored borders
+    whose output covers the image. A fixed-size model whose output does not cover it (a
+    TTA scale above 1): tiles of its input, with the default overlap.
+    """
+    fixed = tiling.fixed_input(model)
+    if fixed is not None:
+        output = tiling.output_shape(model, *fixed) or (0, 0)
+        if output[0] < target[0] or output[1] < target[1]:
+            return fixed, None
+    return tiling.covering_tile(model, target)
 
 
 def predict_array(model, image: np.ndarray, size=DEFAULT_PREDICT_SIZE, tile=None, overlap=None,
@@ -242,8 +271,10 @@ def predict_array(model, image: np.ndarray, size=DEFAULT_PREDICT_SIZE, tile=None
             (default 512, the chapter's); a model with a fixed input size uses that size
             instead; ``None``: the image's own size. Sizes the model cannot take are
             mirrored out to one it can (:func:`pixelwise.tiling.covering_tile`).
-        tile: Predict at native resolution in overlapping ``tile``-sized tiles instead.
-        overlap: Tile overlap in pixels; default: :func:`pixelwise.tiling.tile_geometry`'s.
+        tile: Predict at native resolution in overlapping tiles of this size instead, ``N``
+            or ``(height, width)``.
+        overlap: Tile overlap in pixels, ``N`` or ``(rows, columns)``; default:
+            :func:`pixelwise.tiling.default_overlap` of each side.
         return_probabilities: Also return the (H, W, K) float32 softmax.
         batch_size: Tiles per forward pass (default 4).
         mode: ``whole`` or ``slide``; default ``slide`` if ``tile`` is given, else ``whole``.
@@ -269,7 +300,7 @@ def predict_array(model, image: np.ndarray, size=DEFAULT_PREDICT_SIZE, tile=None
     return labels, confidence, (probs if return_probabilities else None)
 
 
-def memory_per_pixel(num_classes: int, *, mode: str | None = None, tile: int | None = None,
+def memory_per_pixel(num_classes: int, *, mode: str | None = None, tile=None,
                      tta=None, probabilities: bool = False) -> int:
     """Bytes per image pixel that predicting one image and drawing its outputs take at most.
 

@@ -5,11 +5,13 @@ the image is extended by mirroring at its borders, cut into tiles that overlap,
 each tile is predicted, and only the *valid centre* of each tile's output is
 kept, so the kept centres tile the image exactly once.
 
-What a model takes and gives comes from the model itself: ``geometry_of(model)``
-(``pixelwise.models.geometry``) returns the geometry its class states, or one probed
-from Keras' ``compute_output_shape`` for any other Keras model.
+Tiles are rectangles: a tile (or an overlap) is ``N`` for ``N x N`` or ``(height, width)``,
+so a model built for a fixed 192x256 input is tiled with 192x256 tiles. What a model takes
+and gives comes from the model itself: ``geometry_of(model)`` (``pixelwise.models.geometry``)
+returns the geometry its class states, or one probed from Keras' ``compute_output_shape``
+for any other Keras model; a fixed input size comes from ``model.input_shape``.
 
-Geometry of one tile (all sizes in pixels, per side)::
+Geometry along one side of a tile, rows and columns each (all sizes in pixels)::
 
     input tile  = tile                      (what the model sees)
     model output = output_size(tile)        (== tile for padding="same"; smaller
@@ -24,7 +26,7 @@ map (H x W each). Full-image probabilities are kept only when asked for.
 
 Example:
     >>> from pixelwise.tiling import predict_tiled       # doctest: +SKIP
-    >>> result = predict_tiled(model, image_uint8, tile=256, overlap=64)  # doctest: +SKIP
+    >>> result = predict_tiled(model, image_uint8, tile=(192, 256), overlap=64)  # doctest: +SKIP
     >>> result.labels.shape == image_uint8.shape[:2]      # doctest: +SKIP
     True
 """
@@ -44,7 +46,7 @@ _MAX_SEARCH = 4096
 
 @dataclasses.dataclass(frozen=True)
 class TileGeometry:
-    """Sizes of one tile, see the module docstring.
+    """Sizes along one side of a tile (its rows or its columns), see the module docstring.
 
     Args:
         tile: Input tile side fed to the model.
@@ -80,6 +82,45 @@ class TiledPrediction:
     probabilities: np.ndarray | None = None
 
 
+def as_pair(value, name: str = "tile", minimum: int = 1) -> tuple[int, int]:
+    """``N`` -> ``(N, N)``; a ``(height, width)`` pair (tuple or list) -> ``(height, width)``.
+
+    Args:
+        value: An int or a pair of ints.
+        name: What the value is, for the error message (default ``tile``).
+        minimum: Smallest value allowed on each side (default 1; 0 for an overlap).
+
+    Example:
+        >>> as_pair(256), as_pair([192, 256]), as_pair(0, "overlap", minimum=0)
+        ((256, 256), (192, 256), (0, 0))
+    """
+    pair = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
+    whole = (isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
+    if len(pair) != 2 or not all(whole) or min(pair) < minimum:
+        raise ValueError(
+            f"Expected the {name} as an int >= {minimum} (N for NxN) or a (height, width) pair "
+            f"of them, received {value!r}; e.g. 256 or (192, 256)."
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def square_or_pair(pair) -> int | tuple[int, int]:
+    """``(N, N)`` -> ``N``, any other ``(height, width)`` unchanged: how tiles are written back.
+
+    Example:
+        >>> square_or_pair((64, 64)), square_or_pair((192, 256))
+        (64, (192, 256))
+    """
+    height, width = as_pair(pair, "size", minimum=0)
+    return height if height == width else (height, width)
+
+
+def pair_text(value) -> str:
+    """``64`` -> ``"64"``, ``(192, 256)`` -> ``"192x256"`` (for messages and tables)."""
+    height, width = as_pair(value, "size", minimum=0)
+    return str(height) if height == width else f"{height}x{width}"
+
+
 def model_spatial_input(model) -> tuple[int | None, int | None]:
     """(height, width) of the model's input; ``None`` for a dimension it leaves free."""
     shape = tuple(model.input_shape)
@@ -89,6 +130,12 @@ def model_spatial_input(model) -> tuple[int | None, int | None]:
             f"shape {shape}."
         )
     return shape[1], shape[2]
+
+
+def fixed_input(model) -> tuple[int, int] | None:
+    """(height, width) of a model built for one input size; ``None`` if a side is free."""
+    height, width = model_spatial_input(model)
+    return None if height is None or width is None else (int(height), int(width))
 
 
 def output_shape(model, height: int, width: int) -> tuple[int, int] | None:
@@ -106,7 +153,7 @@ def output_size(model, size: int) -> int | None:
 
 
 def _accepted_sizes_near(model, size: int, count: int = 3) -> list[int]:
-    """A few input sizes near ``size`` that ``model`` accepts (for error messages)."""
+    """A few input sides near ``size`` that ``model`` accepts (for error messages)."""
     found = []
     for delta in range(0, 257):
         for candidate in (size - delta, size + delta):
@@ -117,49 +164,72 @@ def _accepted_sizes_near(model, size: int, count: int = 3) -> list[int]:
     return sorted(found)
 
 
-def tile_geometry(model, tile: int, overlap: int | None = None) -> TileGeometry:
+def _refusal(model, tile: tuple[int, int]) -> ValueError:
+    """Why ``model`` cannot take ``tile``, with tiles that work."""
+    fixed = fixed_input(model)
+    if fixed is not None:
+        hint = (f"this model only takes {fixed[0]}x{fixed[1]}; pass --tile {pair_text(fixed)} "
+                "or leave --tile out (the default is the model's input)")
+    else:
+        if tile[0] == tile[1]:
+            near = _accepted_sizes_near(model, tile[0])
+            hint = f"sizes near it that work: {near}" if near else "no nearby size works"
+        else:
+            near = [_accepted_sizes_near(model, side) for side in tile]
+            hint = (f"heights near {tile[0]} that work: {near[0] or 'none'}, widths near "
+                    f"{tile[1]} that work: {near[1] or 'none'}")
+        rule = geometry_of(model).rule
+        if rule:
+            hint += f"; its input sides are {rule}"
+    return ValueError(f"The model cannot take {tile[0]}x{tile[1]} tiles; {hint}.")
+
+
+def tile_geometry(model, tile, overlap=None) -> tuple[TileGeometry, TileGeometry]:
     """Check that ``model`` takes ``tile``-sized inputs and work out the tile geometry.
 
     Args:
         model: A Keras model taking ``[B, H, W, C]`` images.
-        tile: Input tile side; one the model's geometry accepts (e.g. a multiple of 64
-            for the chapter U-Net, 188 + 16k for the valid-padding original U-Net).
-        overlap: Output pixels shared by neighbouring tiles (dropped ``overlap // 2``
-            at each edge). ``None``: :func:`default_overlap`.
+        tile: Input tile, ``N`` (N x N) or ``(height, width)``; one the model accepts (e.g.
+            sides that are multiples of 64 for the chapter U-Net, 188 + 16k for the
+            valid-padding original U-Net, exactly its input for a fixed-size model).
+        overlap: Output pixels shared by neighbouring tiles (dropped ``overlap // 2`` at
+            each edge), ``N`` for both sides or ``(rows, columns)``. ``None``:
+            :func:`default_overlap` of each side.
 
     Returns:
-        A :class:`TileGeometry`.
+        ``(rows, columns)``: the :class:`TileGeometry` along the tile's height and width.
+
+    Example:
+        >>> from pixelwise.models import build
+        >>> unet = build("unet", input_size=(None, None, 3), base_filters=4)
+        >>> rows, cols = tile_geometry(unet, (128, 192))
+        >>> (rows.core, cols.core), (cols.tile, cols.output, cols.crop)
+        ((96, 144), (192, 192, 24))
     """
-    if int(tile) != tile or tile <= 0:
-        raise ValueError(f"Expected a positive integer tile size, received {tile!r}.")
-    tile = int(tile)
-    out = output_size(model, tile)
-    if out is None:
-        fixed = model_spatial_input(model)
-        if fixed[0] is not None:
-            hint = f"this model only takes {fixed[0]}x{fixed[1]}; pass --tile {fixed[0]}"
-        else:
-            near = _accepted_sizes_near(model, tile)
-            hint = f"sizes near it that work: {near}" if near else "no nearby size works"
-            rule = geometry_of(model).rule
-            if rule:
-                hint += f"; its input sides are {rule}"
-        raise ValueError(f"The model cannot take {tile}x{tile} tiles; {hint}.")
+    tile = as_pair(tile)
+    output = output_shape(model, *tile)
+    if output is None:
+        raise _refusal(model, tile)
     if overlap is None:
-        overlap = default_overlap(model, tile, out)
-    if overlap < 0 or overlap // 2 * 2 >= out:
-        raise ValueError(
-            f"Expected an overlap in 0..{out - 1} for {tile}px tiles (model output {out}px), "
-            f"received {overlap}; use a smaller --overlap or a larger --tile."
-        )
-    return TileGeometry(tile=tile, output=out, crop=overlap // 2)
+        overlap = tuple(default_overlap(model, t, o) for t, o in zip(tile, output))
+    overlap = as_pair(overlap, "overlap", minimum=0)
+    for side, t, o, lap in zip(("height", "width"), tile, output, overlap):
+        if lap // 2 * 2 >= o:
+            raise ValueError(
+                f"Expected an overlap in 0..{o - 1} for {pair_text(tile)}px tiles (model output "
+                f"{o}px along the {side}), received {pair_text(overlap)}; use a smaller "
+                "--overlap or a larger --tile."
+            )
+    rows, cols = (TileGeometry(tile=t, output=o, crop=lap // 2)
+                  for t, o, lap in zip(tile, output, overlap))
+    return rows, cols
 
 
 def default_overlap(model, tile: int, output: int) -> int:
-    """Overlap used when none is given.
+    """Overlap used along one side of a tile when none is given.
 
-    Same-padding models (output side == tile): ``tile // 4`` (their zero padding makes
-    tile edges unreliable). Valid-padding models: ``output % grid`` of the model's
+    Same-padding models (output side == tile side): ``tile // 4`` (their zero padding
+    makes tile edges unreliable). Valid-padding models: ``output % grid`` of the model's
     geometry, so that the kept centre is a multiple of the grid and every tile sits on
     the same pooling grid (the original U-Net is shift-equivariant only for shifts by
     multiples of 16: overlap 4 for every valid tile); their border already gives each
@@ -194,8 +264,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def predict_tiled(
     model,
     image: np.ndarray,
-    tile: int,
-    overlap: int | None = None,
+    tile,
+    overlap=None,
     *,
     batch_size: int = 4,
     return_probabilities: bool = False,
@@ -204,10 +274,11 @@ def predict_tiled(
     """Predict ``image`` with overlapping, mirror-padded tiles and stitch the valid centres.
 
     Args:
-        model: Keras model, ``[B, T, T, C]`` float images in [0, 1] -> ``[B, T', T', K]`` logits.
+        model: Keras model, ``[B, Th, Tw, C]`` float images in [0, 1] -> ``[B, Th', Tw', K]`` logits.
         image: ``(H, W, C)`` array, uint8 or float in [0, 1] (``C`` = the model's input channels).
-        tile: Input tile side (see :func:`tile_geometry`).
-        overlap: See :func:`tile_geometry`; ``None``: :func:`default_overlap`.
+        tile: Input tile, ``N`` or ``(height, width)`` (see :func:`tile_geometry`).
+        overlap: ``N`` or ``(rows, columns)``, see :func:`tile_geometry`; ``None``:
+            :func:`default_overlap` of each side.
         batch_size: Tiles per forward pass (memory grows with it, not with the image).
         return_probabilities: Also return the stitched (H, W, K) float32 softmax;
             this is the one output whose size grows with the image times classes.
@@ -218,21 +289,21 @@ def predict_tiled(
     """
     if image.ndim != 3:
         raise ValueError(f"Expected an (H, W, C) image array, received shape {image.shape}.")
-    sizes = tile_geometry(model, tile, overlap)
+    rows, cols = tile_geometry(model, tile, overlap)
     height, width = image.shape[:2]
     labels = None
     confidence = np.zeros((height, width), np.float32)
     probabilities = None
-    core, margin, crop = sizes.core, sizes.margin, sizes.crop
 
-    origins = [(y, x) for y in _tile_origins(height, core) for x in _tile_origins(width, core)]
-    offsets = np.arange(sizes.tile)
+    origins = [(y, x) for y in _tile_origins(height, rows.core)
+               for x in _tile_origins(width, cols.core)]
+    row_offsets, col_offsets = np.arange(rows.tile), np.arange(cols.tile)
     for start in range(0, len(origins), batch_size):
         batch_origins = origins[start:start + batch_size]
         batch = np.stack([
             # Mirror the image at its borders by reflecting indices, so no padded copy exists.
-            image[np.ix_(reflect_indices(y - margin + offsets, height),
-                         reflect_indices(x - margin + offsets, width))]
+            image[np.ix_(reflect_indices(y - rows.margin + row_offsets, height),
+                         reflect_indices(x - cols.margin + col_offsets, width))]
             for y, x in batch_origins
         ])
         batch = batch.astype(np.float32) / 255.0 if batch.dtype == np.uint8 else batch.astype(np.float32)
@@ -240,7 +311,7 @@ def predict_tiled(
             # Pad the last batch to full size: one traced shape instead of two.
             batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - len(batch), axis=0)])
         outputs = np.asarray(model.predict_on_batch(batch), dtype=np.float32)[:len(batch_origins)]
-        outputs = outputs[:, crop:crop + core, crop:crop + core]
+        outputs = outputs[:, rows.crop:rows.crop + rows.core, cols.crop:cols.crop + cols.core]
         probs = outputs if outputs_are_probabilities else softmax(outputs)
         if labels is None:
             num_classes = probs.shape[-1]
@@ -248,7 +319,7 @@ def predict_tiled(
             if return_probabilities:
                 probabilities = np.zeros((height, width, num_classes), np.float32)
         for (y, x), p in zip(batch_origins, probs):
-            h, w = min(core, height - y), min(core, width - x)
+            h, w = min(rows.core, height - y), min(cols.core, width - x)
             p = p[:h, :w]
             labels[y:y + h, x:x + w] = p.argmax(axis=-1)
             confidence[y:y + h, x:x + w] = p.max(axis=-1)
@@ -263,47 +334,67 @@ def whole_image_size(model, requested) -> tuple[int, int] | None:
     A model with a fixed input takes that size (for a fixed-size valid-padding model: its
     output size, mirrored out to its input); otherwise ``requested`` (``None``: native).
     """
-    fixed = model_spatial_input(model)
-    if fixed[0] is not None and fixed[1] is not None:
-        return output_shape(model, fixed[0], fixed[1]) or (fixed[0], fixed[1])
+    fixed = fixed_input(model)
+    if fixed is not None:
+        return output_shape(model, *fixed) or fixed
     if requested is None:
         return None
-    if isinstance(requested, (tuple, list)):
-        return int(requested[0]), int(requested[1])
-    return int(requested), int(requested)
+    return as_pair(requested, "size")
 
 
-def covering_tile(model, side: int) -> tuple[int, int]:
-    """``(tile, overlap)`` of the smallest single tile whose kept centre covers ``side`` pixels.
+def covering_tile(model, size) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(tile, overlap)``, each ``(height, width)``, of the smallest single tile whose kept
+    centre covers an image of ``size`` (``N`` for N x N, or ``(height, width)``).
 
     Used for whole-image prediction with models that cannot take the image's size
     directly (the valid-padding original U-Net, or a U-Net whose sides must be multiples
-    of 64): the image is mirrored out to that tile. For valid-padding models with a
-    pooling grid the overlap is the model's default, so a whole-image prediction sits on
-    the same grid as a tiled one; otherwise it is 0.
+    of 64): the image is mirrored out to that tile, each side only as far as it must be.
+    For valid-padding models with a pooling grid the overlap is the model's default, so a
+    whole-image prediction sits on the same grid as a tiled one; otherwise it is 0. A
+    model with a fixed input has one tile, its input, which must cover the image.
+
+    Example:
+        >>> from pixelwise.models import build
+        >>> covering_tile(build("unet", input_size=(None, None, 3), base_filters=4), (100, 150))
+        ((128, 192), (0, 0))
     """
-    fixed = model_spatial_input(model)
-    if fixed[0] is not None and fixed[0] == fixed[1]:
-        if (output_size(model, fixed[0]) or 0) >= side:
-            return fixed[0], 0
+    height, width = as_pair(size, "size")
+    fixed = fixed_input(model)
+    if fixed is not None:
+        output = output_shape(model, *fixed)
+        if output is not None and output[0] >= height and output[1] >= width:
+            return fixed, (0, 0)
         raise ValueError(
             f"This model only takes {fixed[0]}x{fixed[1]} inputs, whose output does not cover "
-            f"{side}px; pass --tile {fixed[0]} to predict in tiles."
+            f"{height}x{width}; predict in tiles of its input (--mode slide, --tile "
+            f"{pair_text(fixed)})."
         )
+    (tile_h, overlap_h), (tile_w, overlap_w) = _covering_side(model, height), _covering_side(model, width)
+    output = output_shape(model, tile_h, tile_w)
+    if output is None or output[0] - overlap_h < height or output[1] - overlap_w < width:
+        # Sides are found with square inputs; a model whose sides are not independent
+        # gets the square tile of the longer side.
+        (tile_h, overlap_h) = (tile_w, overlap_w) = _covering_side(model, max(height, width))
+    return (tile_h, tile_w), (overlap_h, overlap_w)
+
+
+def _covering_side(model, side: int) -> tuple[int, int]:
+    """``(tile side, overlap)`` of the smallest square tile whose kept centre covers ``side``."""
     geometry = geometry_of(model)
     if geometry.border and geometry.grid > 1:
         # Valid padding on a pooling grid: keep the default overlap, so the kept centre sits
         # on the grid of a tiled prediction; one grid step more output leaves room for it.
         candidate = geometry.input_side(int(side) + geometry.grid)
-        sizes = tile_geometry(model, candidate)
-        if sizes.core >= side:
-            return candidate, 2 * sizes.crop
+        output = output_size(model, candidate)
+        if output is not None:
+            overlap = default_overlap(model, candidate, output)
+            if output - overlap // 2 * 2 >= side:
+                return candidate, overlap // 2 * 2
     for candidate in range(side, _MAX_SEARCH + 1):
-        out = output_size(model, candidate)
-        if out is not None and out >= side:
+        output = output_size(model, candidate)
+        if output is not None and output >= side:
             return candidate, 0
     raise ValueError(
         f"Found no input size up to {_MAX_SEARCH}px for which the model's output covers "
         f"{side}px; pass --tile to predict in tiles."
     )
-

@@ -37,6 +37,8 @@ class TTA:
     softmax probabilities are resized back to the image's own size (bilinear), flipped
     back, and the views averaged before the argmax. A scale multiplies the size the model
     sees: the whole-image size in mode ``whole``, the image's own size in mode ``slide``.
+    A model with a fixed input sees a scaled whole image in tiles of that input (see
+    ``pixelwise.prediction``), so a scale means the same for every model.
 
     Written as one spec (``--tta``): ``none``, ``flip``, ``scales=0.75,1,1.25`` or
     ``flip,scales=0.75,1,1.25``; :meth:`parse` reads it and ``str()`` writes it back.
