@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from run_fixture import TINY_CLASSES, tiny_conv_model
+from run_fixture import TINY_CLASSES, reference_overlap_tile, tiny_conv_model, tiny_unet
 
 VOID = TINY_CLASSES.ignore_label
 K = TINY_CLASSES.num_classes
@@ -37,21 +37,8 @@ def model_probs(model, image_uint8):
 
 
 def reference_slide(model, image, tile, overlap):
-    """Overlap-tile for a same-padding model: mirror-pad, cut, predict, keep each tile's centre."""
-    crop = overlap // 2
-    core = tile - 2 * crop
-    height, width = image.shape[:2]
-    rows, cols = math.ceil(height / core), math.ceil(width / core)
-    pad = [(crop, max(0, (n - 1) * core + tile - crop - size))
-           for n, size in ((rows, height), (cols, width))]
-    padded = np.pad(image, pad + [(0, 0)], mode="reflect")
-    out = np.zeros((rows * core, cols * core, model.output_shape[-1]))
-    for i in range(rows):
-        for j in range(cols):
-            y, x = i * core, j * core
-            probs = model_probs(model, padded[y:y + tile, x:x + tile])
-            out[y:y + core, x:x + core] = probs[crop:crop + core, crop:crop + core]
-    return out[:height, :width]
+    """Overlap-tile: mirror-pad, cut, predict, keep each tile's centre (``N`` or (H, W) tiles)."""
+    return reference_overlap_tile(model, image, tile, overlap)
 
 
 def resize_uint8(image, size):
@@ -159,12 +146,42 @@ def test_mode_and_tta_errors_say_what_to_do(model):
         predict_array(model, image, mode="slide", size=None)
     with pytest.raises(ValueError, match="flip,scales=0.75,1,1.25"):
         predict_array(model, image, tta="mirror")
-    import keras
+    with pytest.raises(ValueError, match=r"only takes 64x128; pass --tile 64x128"):
+        predict_array(tiny_unet(input_size=(64, 128)), image, mode="slide", tile=64)
 
-    inputs = keras.Input((32, 32, 3))
-    fixed = keras.Model(inputs, model(inputs))  # a model that only takes 32x32
-    with pytest.raises(ValueError, match="--mode slide"):
-        predict_array(fixed, image, tta="scales=0.5,1")
+
+@pytest.mark.parametrize("mode", ["whole", "slide"])
+def test_tta_scales_on_a_fixed_size_model_equal_numpy(mode):
+    """A model built for 64x128 only (the CamVid recipe's checkpoint is 192x256) takes TTA
+    scales in both modes. Mode whole: scale s shows the model the image at s times 64x128,
+    in tiles of its 64x128 input: at 0.75 one tile (48x96 mirrored out to 64x128), at 1.25
+    (80x160) overlapping tiles; never resized back to 64x128, which would make every scale
+    the same view. Mode slide: the image at s times its own size, in 64x128 tiles."""
+    from pixelwise.prediction import predict_probabilities
+
+    model = tiny_unet(input_size=(64, 128))
+    image = np.random.default_rng(5).integers(0, 256, (100, 150, 3), dtype=np.uint8)
+    tta = "flip,scales=0.75,1,1.25"
+
+    def view_probs(view, scale):
+        size = scaled((64, 128) if mode == "whole" else view.shape[:2], scale)
+        resized = resize_uint8(view, size) if size != view.shape[:2] else view
+        if size == (64, 128):
+            return model_probs(model, resized)
+        if mode == "whole" and size[0] <= 64 and size[1] <= 128:
+            padded = np.pad(resized, ((0, 64 - size[0]), (0, 128 - size[1]), (0, 0)), mode="reflect")
+            return model_probs(model, padded)[:size[0], :size[1]]
+        return reference_slide(model, resized, (64, 128), (16, 32))
+
+    from pixelwise.tta import TTA
+
+    expected = reference_tta(model, image, TTA.parse(tta).views, view_probs)
+    probs = predict_probabilities(model, image, mode=mode, tta=tta)
+    assert probs.shape == (100, 150, 3) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(-1), 1, atol=1e-5)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    plain = predict_probabilities(model, image, mode=mode)
+    assert not np.allclose(plain, probs, atol=1e-3)  # the scales are real, different views
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -365,7 +382,8 @@ def test_cli_refuses_a_bad_mode_or_tta_in_one_line_before_any_work(tmp_path, cap
     assert not (tmp_path / "tfds").exists() and not (tmp_path / "o").exists()
 
 
-def test_predict_cli_slide_with_flip_equals_numpy(tmp_path, capsys):
+@pytest.mark.parametrize("tile_option, tile", [("16", 16), ("12x20", (12, 20))])
+def test_predict_cli_slide_with_flip_equals_numpy(tmp_path, capsys, tile_option, tile):
     import json
 
     from PIL import Image
@@ -377,11 +395,41 @@ def test_predict_cli_slide_with_flip_equals_numpy(tmp_path, capsys):
     image = examples()[2][0]
     Image.fromarray(image).save(tmp_path / "street.png")
     code, _, stderr = _main(["predict", tmp_path / "street.png", "--run", run, "--out", tmp_path / "o",
-                             "--mode", "slide", "--tile", "16", "--overlap", "8", "--tta", "flip"],
+                             "--mode", "slide", "--tile", tile_option, "--overlap", "8", "--tta", "flip"],
                             capsys)
     assert code == 0, stderr
     probs = reference_tta(model, image, [(1, False), (1, True)],
-                          lambda view, scale: reference_slide(model, view, tile=16, overlap=8))
+                          lambda view, scale: reference_slide(model, view, tile=tile, overlap=8))
     counts = np.bincount(probs.argmax(-1).ravel(), minlength=K)
     written = json.loads((tmp_path / "o" / "street.json").read_text())["counts"]
     assert [written[name] for name in TINY_CLASSES.class_names] == counts.tolist()
+
+
+def test_tile_option_is_n_or_hxw_and_a_bad_one_is_refused_by_the_parser(capsys):
+    from pixelwise.cli import build_parser
+
+    parser = build_parser()
+    for command in (["evaluate", "--run", "r"], ["predict", "a.png", "--run", "r", "--out", "o"]):
+        assert parser.parse_args([*command, "--tile", "192x256"]).tile == (192, 256)
+        assert parser.parse_args([*command, "--tile", "64"]).tile == 64
+        assert parser.parse_args([*command, "--tile", "64x64"]).tile == 64
+        for bad in ("12xq", "0", "12x0"):
+            with pytest.raises(SystemExit) as exited:
+                parser.parse_args([*command, "--tile", bad])
+            assert exited.value.code == 2
+            assert (f"argument --tile: expected a tile N or HxW (positive integers, e.g. 256 or "
+                    f"192x256), received {bad!r}") in capsys.readouterr().err
+
+
+def test_evaluate_records_a_rectangular_tile_and_its_overlap(model):
+    """The tile and overlap in effect go into eval-SPLIT.json as (height, width) when not square."""
+    from pixelwise.evaluation import evaluate
+
+    pairs = examples()[:2]
+    result = evaluate(model, pairs, TINY_CLASSES, mode="slide", tile=(12, 20), bootstrap_resamples=0)
+    assert (result.tile, result.overlap) == ((12, 20), (2, 4))  # default overlap: a quarter per side
+    assert "12x20px tiles, overlap 2x4" in result.table()
+    predicted = [(label[..., 0], reference_slide(model, image, (12, 20), (2, 4)).argmax(-1))
+                 for image, label in pairs]
+    expected = reference_evaluation(predicted, ratio=0.02, resamples=1, seed=0)
+    np.testing.assert_array_equal(result.confusion, expected["per_image"].sum(0))

@@ -121,8 +121,8 @@ def evaluate(
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
         mode: ``whole`` (default) or ``slide`` (default when ``tile`` is given): overlapping
             tiles at the image's resolution.
-        tile: Mode ``slide``: tile side; default: the model's fixed input side, else the
-            smaller side of ``model_image_size`` (the training size).
+        tile: Mode ``slide``: tile, ``N`` or ``(height, width)``; default: the model's fixed
+            input, else ``model_image_size`` (the training size).
         overlap: Mode ``slide``: tile overlap; default: :func:`pixelwise.tiling.default_overlap`.
         tta: Test-time augmentation, e.g. ``"flip"`` or ``"flip,scales=0.75,1,1.25"``
             (:class:`pixelwise.tta.TTA`; default none).
@@ -153,7 +153,10 @@ def evaluate(
     model_size = image_size or normalize_image_size(model_image_size) or loaded.image_size
     if mode == "slide":
         tile = tile if tile is not None else default_tile(model, model_size)
-        overlap = 2 * tiling.tile_geometry(model, tile, overlap).crop  # the overlap in effect
+        rows, cols = tiling.tile_geometry(model, tile, overlap)
+        # The tile and overlap in effect: N for a square, else (height, width).
+        tile = tiling.square_or_pair((rows.tile, cols.tile))
+        overlap = tiling.square_or_pair((2 * rows.crop, 2 * cols.crop))
         model_size = None
 
     num_classes = class_set.num_classes

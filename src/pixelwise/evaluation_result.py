@@ -32,6 +32,7 @@ from pixelwise.metrics import (
     iou_from_confusion, mean_class_accuracy_from_confusion, mean_dice_from_confusion,
     mean_iou_from_confusion, pixel_accuracy_from_confusion, precision_from_confusion,
 )
+from pixelwise.tiling import pair_text
 
 
 @dataclasses.dataclass
@@ -50,8 +51,8 @@ class EvaluationResult:
         boundary_ratio: Band width of the boundary IoU, a fraction of the image diagonal.
         interval: Bootstrap interval of mean IoU over images, or ``None``.
         mode: ``whole`` or ``slide``.
-        tile: Tile side in mode ``slide``.
-        overlap: Tile overlap in mode ``slide``.
+        tile: Tile in mode ``slide``: ``N`` for N x N, else ``(height, width)``.
+        overlap: Tile overlap in mode ``slide``, ``N`` or ``(rows, columns)``.
         tta: Test-time augmentation spec (``"none"``, ``"flip"``, ...).
         seconds_per_image: Mean wall time of one image's prediction (TTA views included).
     """
@@ -66,8 +67,8 @@ class EvaluationResult:
     boundary_ratio: float | None = None
     interval: BootstrapInterval | None = None
     mode: str = "whole"
-    tile: int | None = None
-    overlap: int | None = None
+    tile: int | tuple[int, int] | None = None
+    overlap: int | tuple[int, int] | None = None
     tta: str = "none"
     seconds_per_image: float | None = None
 
@@ -194,7 +195,7 @@ class EvaluationResult:
             lines.append(f"{label:<{width}}  {_percent(value):>8}{note}")
         where = "native label resolution" if self.resolution == "native" else f"fixed {self.resolution}"
         if self.mode == "slide":
-            model_size = f"{self.tile}px tiles, overlap {self.overlap}"
+            model_size = f"{pair_text(self.tile)}px tiles, overlap {pair_text(self.overlap)}"
         else:
             model_size = ("model input " + "x".join(map(str, self.model_image_size))
                           if self.model_image_size else "model input each image's own size")

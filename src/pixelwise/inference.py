@@ -237,8 +237,8 @@ def predict(
     model_or_run,
     image,
     size: int | None = DEFAULT_PREDICT_SIZE,
-    tile: int | None = None,
-    overlap: int | None = None,
+    tile: int | tuple[int, int] | None = None,
+    overlap: int | tuple[int, int] | None = None,
     min_area: int = DEFAULT_MIN_AREA,
     return_probabilities: bool = False,
     *,
@@ -258,8 +258,8 @@ def predict(
             chapter's). A model with a fixed input size uses that size instead. ``None``:
             the image's native size (the smallest size the model takes that covers it, with
             mirrored borders).
-        tile: Predict at native resolution in overlapping ``tile``-sized tiles
-            (:mod:`pixelwise.tiling`); ``size`` is then unused.
+        tile: Predict at native resolution in overlapping tiles of this size, ``N`` or
+            ``(height, width)`` (:mod:`pixelwise.tiling`); ``size`` is then unused.
         overlap: Tile overlap in pixels; default depends on the model, see
             :func:`pixelwise.tiling.tile_geometry`.
         min_area: Regions with fewer pixels get no box (default 100).

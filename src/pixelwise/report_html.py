@@ -149,7 +149,7 @@ def _how_evaluated(m: dict) -> str:
     where = ("native label resolution" if m.get("resolution", "native") == "native"
              else f"a fixed {m['resolution']}")
     if m.get("mode") == "slide":
-        how = f"slide: {m.get('tile')} px tiles, overlap {m.get('overlap')}"
+        how = f"slide: {_size_text(m.get('tile'))} px tiles, overlap {_size_text(m.get('overlap'))}"
     else:
         size = m.get("input_size")
         how = "whole: model input " + ("x".join(map(str, size)) if size else "each image's own size")
@@ -157,6 +157,11 @@ def _how_evaluated(m: dict) -> str:
     timing = f", {seconds:.3f} s per image" if seconds else ""
     return (f"{m.get('num_images')} images, metrics at {where}, {how}, test-time augmentation "
             f"{m.get('tta', 'none')}{timing}; void pixels excluded.")
+
+
+def _size_text(value) -> str:
+    """A tile or overlap as eval-<split>.json records it: 64 -> "64", [192, 256] -> "192x256"."""
+    return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _per_class_table(data) -> str:

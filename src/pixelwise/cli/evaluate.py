@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pixelwise.cli import HelpFormatter
 from pixelwise.cli.options import (
-    SIZE_METAVAR, add_mode_and_tta, add_model_options, model_source, parse_image_size,
+    SIZE_METAVAR, TILE_METAVAR, add_mode_and_tta, add_model_options, model_source,
+    parse_image_size, parse_tile,
 )
 from pixelwise.defaults import DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOUNDARY_RATIO, DEFAULT_SPLIT
 
@@ -83,9 +84,9 @@ def register(subparsers) -> None:
                       "input, else the run's training --image-size, else each image's own size)")
     prediction = evaluate.add_argument_group("prediction")
     add_mode_and_tta(prediction)
-    prediction.add_argument("--tile", type=int, default=None, metavar="N",
-                            help="tile side of --mode slide (default: the model's fixed input side, "
-                            "else the smaller side of the size it sees, the run's training size)")
+    prediction.add_argument("--tile", type=parse_tile, default=None, metavar=TILE_METAVAR,
+                            help="tile of --mode slide, NxN or HxW (default: the model's fixed "
+                            "input, else the size it sees, the run's training size)")
     prediction.add_argument("--overlap", type=int, default=None, metavar="PX",
                             help="tile overlap of --mode slide (default: tile/4 for same-padding "
                             "models, the model's own border for the valid-padding original U-Net)")

@@ -1,8 +1,9 @@
 """Options several commands share, with one name and one syntax each.
 
-Sizes and old spellings (below); ``--run``/``--checkpoint``/``--class-set`` of evaluate, predict
-and export (:func:`add_model_options`, :func:`model_source`); ``--mode``/``--tta`` of evaluate and
-predict (:func:`add_mode_and_tta`).
+Sizes and old spellings (below); ``--tile N|HxW`` of evaluate and predict (:func:`parse_tile`);
+``--run``/``--checkpoint``/``--class-set`` of evaluate, predict and export
+(:func:`add_model_options`, :func:`model_source`); ``--mode``/``--tta`` of evaluate and predict
+(:func:`add_mode_and_tta`).
 
 Two ideas of a size, never spelled any other way (docs/architecture.md, "One meaning per name"):
 
@@ -37,6 +38,8 @@ from pixelwise.runs import CHECKPOINT_NAMES, RunFolder, resolve_model_class_set
 
 #: Metavar of ``--image-size`` and ``--input-size`` wherever they appear.
 SIZE_METAVAR = "N|HxW"
+#: Metavar of ``--tile`` (evaluate and predict).
+TILE_METAVAR = "N|HxW"
 #: Metavar of ``models summary|plot --input-size`` (a model's whole input size).
 MODEL_INPUT_METAVAR = "N|HxW|HxWxC"
 
@@ -65,6 +68,27 @@ def parse_input_size_or_native(text: str) -> tuple[int, int] | None:
         raise argparse.ArgumentTypeError(
             f"expected N, HxW or native (e.g. 512, 360x480), received {text!r}"
         ) from None
+
+
+def parse_tile(text: str) -> int | tuple[int, int]:
+    """``--tile``: ``"256"`` -> ``256`` (256x256), ``"192x256"`` -> ``(192, 256)``; an argparse ``type``.
+
+    A square stays one number, as ``eval-SPLIT.json`` records it.
+
+    Example:
+        >>> parse_tile("256"), parse_tile("192x256"), parse_tile("64x64")
+        (256, (192, 256), 64)
+
+    Raises:
+        argparse.ArgumentTypeError: not a positive ``N`` or ``HxW`` (argparse shows the message).
+    """
+    try:
+        height, width = normalize_image_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a tile N or HxW (positive integers, e.g. 256 or 192x256), received {text!r}"
+        ) from None
+    return height if height == width else (height, width)
 
 
 def parse_model_input_size(text: str) -> tuple:
@@ -127,8 +151,9 @@ def add_hidden_alias(group, old: str, action: argparse.Action) -> argparse.Actio
 
 
 __all__ = [
-    "SIZE_METAVAR", "MODEL_INPUT_METAVAR", "parse_image_size", "parse_input_size_or_native",
-    "parse_model_input_size", "JoinedSizeTokens", "add_hidden_alias",
+    "SIZE_METAVAR", "TILE_METAVAR", "MODEL_INPUT_METAVAR", "parse_image_size",
+    "parse_input_size_or_native", "parse_tile", "parse_model_input_size", "JoinedSizeTokens",
+    "add_hidden_alias",
 ]
 
 

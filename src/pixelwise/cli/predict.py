@@ -12,7 +12,8 @@ import sys
 
 from pixelwise.cli import HelpFormatter
 from pixelwise.cli.options import (
-    SIZE_METAVAR, add_hidden_alias, add_mode_and_tta, add_model_options, model_source, parse_input_size_or_native,
+    SIZE_METAVAR, TILE_METAVAR, add_hidden_alias, add_mode_and_tta, add_model_options, model_source,
+    parse_input_size_or_native, parse_tile,
 )
 from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
 
@@ -76,9 +77,9 @@ def register(subparsers) -> None:
         help="size the model sees in a whole-image prediction; native: each image's own size "
         "(ignored with a fixed-size model or --tile)")
     add_hidden_alias(options, "--size", size)  # pixelwise 0.1.0's spelling
-    options.add_argument("--tile", type=int, default=None, metavar="N",
-                         help="predict at native resolution in overlapping NxN tiles, for large "
-                         "images (default: off, one whole-image prediction)")
+    options.add_argument("--tile", type=parse_tile, default=None, metavar=TILE_METAVAR,
+                         help="predict at native resolution in overlapping NxN or HxW tiles, for "
+                         "large images (default: off, one whole-image prediction)")
     options.add_argument("--overlap", type=int, default=None, metavar="PX",
                          help="tile overlap (default: tile/4 for same-padding models, the model's "
                          "own border for the valid-padding original U-Net)")
