@@ -1,6 +1,7 @@
 """The training configuration (pixelwise.config, no TensorFlow) and the committed recipes.
 
-The recipes (configs/*.yaml) parse, validate and build what they name.
+The recipes (configs/*.yaml, and the experiments in configs/*/) parse, validate and build
+what they name.
 """
 
 from __future__ import annotations
@@ -21,29 +22,33 @@ from pixelwise.datasets import api as datasets_api
 from pixelwise.runs import RunFolder
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
+CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
 # Dataset name -> class-set name, for the datasets the recipes use.
 CLASS_SETS = {"camvid": "camvid", "voc2007_semantic": "voc", "voc2012_semantic": "voc",
               "isbi2012_membranes": "isbi2012", "synthetic_shapes": "synthetic_shapes"}
 
 
 def test_the_camvid_recipes_are_committed():
-    names = {path.name for path in CONFIGS}
+    names = {str(path.relative_to(CONFIG_DIR)) for path in CONFIGS}
     assert {"camvid.yaml", "camvid-long.yaml"} <= names
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def _name(path: Path) -> str:
+    return str(path.relative_to(CONFIG_DIR))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=_name)
 def test_config_parses_and_validates(path):
     values = load_config_file(path)
     unknown = set(values) - set(TrainConfig.fields())
     assert not unknown, f"{path.name} has keys TrainConfig does not know: {unknown}"
-    config = TrainConfig.from_dict(values)
+    config = TrainConfig.from_dict(values).validated()
     assert config.dataset in datasets_api.available()
     assert config.model in models.available()
-    assert config.train_split != config.validation_split
+    assert config.validation_groups or config.train_split != config.validation_split
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CONFIGS, ids=_name)
 def test_config_model_builds_at_its_image_size(path):
     config = TrainConfig.from_dict(load_config_file(path))
     class_set = get_class_set(CLASS_SETS[config.dataset])

@@ -157,3 +157,22 @@ def test_training_on_held_out_groups_and_without_validation(camvid_sequences, tm
     assert not run.checkpoint_path("best").exists() and run.checkpoint_path("last").exists()
     # "best" of a run without validation is its last epoch: evaluate/predict work unchanged.
     assert load_run(out).checkpoint_path == run.checkpoint_path("last")
+
+
+def test_evaluate_defaults_to_the_held_out_groups_and_flags_shared_ones(camvid_sequences, tmp_path):
+    from pixelwise.evaluation import evaluate_run
+
+    out = tmp_path / "held"
+    train(config_of(camvid_sequences, out, validation_groups=["seqC"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GroupOverlapWarning)
+        result, paths, meta = evaluate_run(out, progress=False)
+    assert meta["split"] == "held-out-seqC"
+    assert len(result.per_image_confusion) == 3  # seqC's three frames, nothing else
+    saved = json.loads(Path(paths["metrics"]).read_text())
+    assert saved["shares_groups_with_training"] == {}
+    # The dataset's validation split (seqA) is a sequence this run trained on.
+    with pytest.warns(GroupOverlapWarning, match=r"seqA \(4 training, 2 validation\)"):
+        result, paths, meta = evaluate_run(out, split="validation", progress=False)
+    saved = json.loads(Path(paths["metrics"]).read_text())
+    assert saved["shares_groups_with_training"] == {"seqA": {"trained": 4, "evaluated": 2}}

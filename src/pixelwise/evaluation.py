@@ -65,6 +65,7 @@ from pixelwise.inference import to_channels
 from pixelwise.metrics import confusion_matrix
 from pixelwise.prediction import default_tile, predict_array, resize_image_uint8, resolve_mode
 from pixelwise.runs import RunFolder, load_run
+from pixelwise.training_splits import evaluation_examples
 from pixelwise.tta import TTA
 from pixelwise.transforms import resize_label
 
@@ -206,7 +207,11 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
     Args:
         run: Run folder (path or ``RunFolder``).
         dataset: TFDS name; default: the run's ``dataset``.
-        split: Split or slice; default: the run's ``validation_split``, else ``"validation"``.
+        split: Split or slice; default: the run's validation (its held-out groups, written
+            as ``held-out-GROUP``, or its ``validation_split``), else ``"validation"``. A
+            split sharing groups with the run's training examples is evaluated with a
+            :class:`~pixelwise.groups.GroupOverlapWarning`, the groups recorded in
+            ``eval-<split>.json`` (``shares_groups_with_training``).
         data_dir: TFDS data directory; default: the run's.
         manual_dir: Downloaded data to build the dataset from if needed; default: the run's.
         image_size: Fixed evaluation size instead of native resolution.
@@ -234,9 +239,7 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
     dataset = dataset or config.get("dataset")
     if not dataset:
         raise ValueError(f"Run {str(run.path)!r} does not name its dataset in config.json; pass --dataset.")
-    split = split or config.get("validation_split") or DEFAULT_SPLIT
-    examples, info = load_split(dataset, split, data_dir=data_dir or config.get("data_dir"),
-                                manual_dir=manual_dir or config.get("manual_dir"))
+    examples, info, split, shared = evaluation_examples(config, dataset, split, data_dir, manual_dir)
     dataset_class_set = class_set_from_info(info)
     if dataset_class_set.class_names != loaded.class_set.class_names:
         raise ValueError(
@@ -247,6 +250,8 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
                       progress=progress, **options)
     paths = write_evaluation(result, out or run.path, split, extra={
         "dataset": dataset, "run": str(run.path), "checkpoint": checkpoint,
+        "shares_groups_with_training": {g: {"trained": t, "evaluated": n}
+                                        for g, (t, n) in shared.items()},
     })
     return result, paths, {"dataset": dataset, "split": split}
 

@@ -11,6 +11,10 @@
   split does;
 * ``validation_split: none``: no validation at all.
 
+:func:`evaluation_examples` gives ``pixelwise evaluate --run`` the same view: by default
+the run's own validation, and a warning with the shared groups when an evaluated split
+shares groups with what the run trained on.
+
 Example:
     >>> selected = select_examples(TrainConfig(dataset="camvid",   # doctest: +SKIP
     ...     train_split="train+validation", validation_groups=["0006R0"]).validated())
@@ -23,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import sys
 import warnings
 from typing import Any
 
@@ -30,6 +35,7 @@ import tensorflow as tf
 
 from pixelwise.config import NO_VALIDATION, TrainConfig
 from pixelwise.data import keep_filenames, load_split, split_filenames
+from pixelwise.dataset_paths import dataset_label
 from pixelwise.datasets.api import get_builder, group_rule
 from pixelwise.groups import (
     AUTO, GroupOverlapWarning, GroupRule, group_overlap, hold_out, overlap_message,
@@ -94,3 +100,72 @@ def select_examples(config: TrainConfig) -> SelectedExamples:
             warnings.warn(message, GroupOverlapWarning, stacklevel=3)
     return SelectedExamples(train, validation, info, num_train,
                             info.splits[config.validation_split].num_examples)
+
+
+def held_out_label(config: TrainConfig) -> str:
+    """The name results of a run's held-out groups go by (``held-out-0006R0``)."""
+    return "held-out-" + "+".join(config.validation_groups)
+
+
+def run_validation(config: TrainConfig) -> tuple[tf.data.Dataset, Any, str]:
+    """The examples a run selected its epoch on, unshuffled: ``(examples, info, label)``.
+
+    Its held-out groups (``label`` :func:`held_out_label`) or its ``validation_split``.
+    """
+    if not config.validation_groups:
+        split = config.validation_split if config.validates else "validation"
+        examples, info = load_split(config.dataset, split, config.data_dir, config.manual_dir)
+        return examples, info, split
+    examples, info = load_split(config.dataset, config.train_split, config.data_dir,
+                                config.manual_dir)
+    names = split_filenames(config.dataset, config.train_split, config.data_dir)
+    _, val_names = hold_out(_group_rule(config), names, config.validation_groups)
+    return keep_filenames(examples, val_names), info, held_out_label(config)
+
+
+def shared_with_training(config: TrainConfig, split: str) -> dict[str, tuple[int, int]]:
+    """Groups of ``split`` that the run trained on: ``{group: (trained, in split)}``.
+
+    Empty when the dataset has no group rule (nothing to compare) or nothing is shared.
+    A :class:`~pixelwise.groups.GroupOverlapWarning` says so when something is.
+    """
+    rule = _group_rule(config)
+    if rule is None:
+        return {}
+    trained = split_filenames(config.dataset, config.train_split, config.data_dir)
+    if config.validation_groups:
+        trained, _ = hold_out(rule, trained, config.validation_groups)
+    names = split_filenames(config.dataset, split, config.data_dir)
+    overlap = group_overlap(rule, trained, names)
+    if overlap:
+        message = overlap_message(overlap, len(names), "the run's training examples", split, rule)
+        logger.warning(message)
+        warnings.warn(message, GroupOverlapWarning, stacklevel=3)
+    return overlap
+
+
+def evaluation_examples(config: dict, dataset: str, split, data_dir, manual_dir):
+    """``(examples, info, split label, groups shared with training)`` for :func:`pixelwise.evaluation.evaluate_run`.
+
+    No split: the run's own validation (its held-out groups, or its validation split).
+    With the run's dataset, a split that shares groups with the run's training examples
+    is evaluated but warned about (:func:`shared_with_training`).
+    """
+    known = {k: v for k, v in config.items() if k in TrainConfig.fields()}
+    run_config = TrainConfig.from_dict({**known, "dataset": dataset,
+                                        "data_dir": data_dir or config.get("data_dir"),
+                                        "manual_dir": manual_dir or config.get("manual_dir")})
+    if split is None:
+        examples, info, split = run_validation(run_config)
+        return examples, info, split, {}
+    examples, info = load_split(dataset, split, data_dir=run_config.data_dir,
+                                manual_dir=run_config.manual_dir)
+    if dataset_label(dataset) != dataset_label(config.get("dataset") or ""):
+        return examples, info, split, {}
+    try:
+        return examples, info, split, shared_with_training(run_config, split)
+    except (FileNotFoundError, ValueError) as error:  # e.g. the run's group CSV moved
+        print(f"warning: could not compare {split!r} with the run's training groups: {error}",
+              file=sys.stderr)
+        return examples, info, split, {}
+

@@ -69,8 +69,10 @@ def register(subparsers) -> None:
     data.add_argument("--dataset", metavar="NAME|PATH", help="TFDS dataset name or the PATH of "
                       "a folder or .zip export (default: the run's; required with --checkpoint "
                       "FILE.keras and no --run)")
-    data.add_argument("--split", metavar="SPLIT", help="split or slice (default: the run's "
-                      f"validation split, else {DEFAULT_SPLIT})")
+    data.add_argument("--split", metavar="SPLIT", help="split or slice; a split sharing groups "
+                      "(e.g. video sequences) with the run's training data is flagged (default: "
+                      f"the run's validation: its held-out groups or validation split, else "
+                      f"{DEFAULT_SPLIT})")
     data.add_argument("--data-dir", metavar="DIR",
                       help="TFDS data directory (default: the run's, else TFDS's)")
     data.add_argument("--manual-dir", metavar="DIR",
