@@ -55,8 +55,11 @@ def training(data) -> list[str]:
             continue
         peak = figures["matmul_peak_gflops"]
         lines += [f"**{group}** — matmul peak in the same run ({peak['n']}², interleaved): "
-                  f"fp32 {peak['float32']:.1f} GFLOP/s, bf16 {peak['bfloat16']:.1f} GFLOP/s", "",
-                  "| variant | batch | step s (median) | images/s | fwd GFLOP/img | achieved GFLOP/s | of matmul peak |",
+                  f"fp32 {peak['float32']:.1f} GFLOP/s, bf16 {peak['bfloat16']:.1f} GFLOP/s", ""]
+        if any("inference_images_per_s" in v for v in figures["variants"].values()):
+            lines += training_and_inference(figures) + [""]
+            continue
+        lines += ["| variant | batch | step s (median) | images/s | fwd GFLOP/img | achieved GFLOP/s | of matmul peak |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for name, v in figures["variants"].items():
             lines.append(
@@ -68,6 +71,33 @@ def training(data) -> list[str]:
             lines += ["", "Ratios (same run): " + "; ".join(
                 f"{k.split(':')[1]} = **{v:.2f}×**" for k, v in figures["ratios"].items())]
         lines.append("")
+    return lines
+
+
+def training_and_inference(figures) -> list[str]:
+    """One row per model: size, cost, training and inference throughput, share of the peak."""
+    reference = figures.get("reference")
+    lines = ["| model | encoder | params M | fwd GFLOP/img | XLA | train images/s | train GFLOP/s "
+             "| train of peak | infer images/s | infer GFLOP/s | infer of peak | train / infer "
+             f"vs {reference or 'reference'} |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, v in figures["variants"].items():
+        model = v.get("model", name) + (" (reference)" if name == reference else "")
+        versus = (f"{v['images_per_s_over_reference']:.2f}× / "
+                  f"{v['inference_images_per_s_over_reference']:.2f}×"
+                  if "inference_images_per_s_over_reference" in v else "—")
+        inference = (f"{v['inference_images_per_s']:.2f} | {v['inference_achieved_gflops']:.1f} | "
+                     f"**{100 * v['inference_fraction_of_matmul_peak']:.0f} %**"
+                     if "inference_images_per_s" in v else "— | — | —")
+        lines.append(
+            f"| {model} | {v.get('encoder') or '—'} | {v['params'] / 1e6:.2f} | "
+            f"{v['forward_gflops_per_image']:.2f} | {'on' if v.get('xla') else 'off'} | "
+            f"{v['images_per_s']:.2f} | {v['achieved_gflops']:.1f} | "
+            f"**{100 * v['fraction_of_matmul_peak']:.0f} %** | {inference} | {versus} |")
+    first = next(iter(figures["variants"].values()))
+    lines += ["", f"Batch {first['batch_size']}, {first['precision']}; medians of "
+              f"{first['step_s']['repeats']} interleaved rounds; training = `train_on_batch` "
+              "(3× forward FLOPs), inference = `predict_on_batch` (1× forward FLOPs)."]
     return lines
 
 
@@ -139,7 +169,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     for name, render in (("dataset_build", dataset_build), ("training", training),
-                         ("training_b32", training),
+                         ("training_b32", training), ("training_encoders", training),
                          ("input_pipeline", input_pipeline), ("inference", inference),
                          ("memory", memory)):
         data = _load(name, args.quick)

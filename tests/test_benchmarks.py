@@ -71,3 +71,39 @@ def test_summary_reports_median_and_spread():
     stats = harness.summary([3.0, 1.0, 2.0, 10.0])
     assert stats["median_s"] == pytest.approx(2.5)
     assert (stats["min_s"], stats["max_s"], stats["repeats"]) == (1.0, 10.0, 4)
+
+
+def test_throughput_and_reference_ratios_of_the_encoders_group():
+    import bench_training
+    import report
+
+    # 8 images per 2 s step (median of 1, 2, 3 s), 1.5 GFLOP forward, 100 GFLOP/s peak.
+    training = bench_training.throughput(8, [3.0, 1.0, 2.0], 1.5e9, 3, 100.0)
+    assert training["images_per_s"] == pytest.approx(4.0)
+    assert training["achieved_gflops"] == pytest.approx(4.0 * 3 * 1.5)
+    assert training["fraction_of_matmul_peak"] == pytest.approx(0.18)
+    inference = bench_training.throughput(8, [0.5], 1.5e9, 1, 100.0)
+    assert inference["achieved_gflops"] == pytest.approx(16 * 1.5)
+
+    def row(model, encoder, train, infer, reference=False):
+        return {"model": model, "encoder": encoder, "reference": reference, "batch_size": 8,
+                "precision": "float32", "xla": False, "params": 2_500_000,
+                "forward_gflops_per_image": 1.5, "step_s": {"median_s": 8 / train, "repeats": 3},
+                "images_per_s": train, "achieved_gflops": train * 4.5,
+                "fraction_of_matmul_peak": train * 0.045, "inference_images_per_s": infer,
+                "inference_achieved_gflops": infer * 1.5,
+                "inference_fraction_of_matmul_peak": infer * 0.015}
+
+    group = {"matmul_peak_gflops": {"float32": 100.0, "bfloat16": 50.0, "n": 2048},
+             "variants": {"recipe": row("unet", None, 10.0, 40.0, reference=True),
+                          "fpn_resnet50": row("fpn", "resnet50", 2.5, 30.0)}}
+    bench_training.add_ratios(group)
+    assert group["reference"] == "recipe"
+    fpn = group["variants"]["fpn_resnet50"]
+    assert fpn["images_per_s_over_reference"] == pytest.approx(0.25)
+    assert fpn["inference_images_per_s_over_reference"] == pytest.approx(0.75)
+    lines = report.training({"machine": {"date_utc": "now", "load_average_at_start": [0.0],
+                                         "nproc": 2}, "command": "x", "groups": {"encoders": group}})
+    table_row = next(line for line in lines if line.startswith("| fpn |"))
+    assert table_row == ("| fpn | resnet50 | 2.50 | 1.50 | off | 2.50 | 11.2 | **11 %** | "
+                         "30.00 | 45.0 | **45 %** | 0.25× / 0.75× |")
