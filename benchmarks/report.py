@@ -147,6 +147,29 @@ def memory(data) -> list[str]:
     return lines
 
 
+def export(data) -> list[str]:
+    """Latency of each export format against Keras fp32 and, for trained runs, IoU kept."""
+    lines = [_when(data), "", "| model | image | format | median ms | p95 ms | speedup vs Keras | MB |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for model, entry in data["models"].items():
+        for size, result in entry["sizes"].items():
+            for name, v in result["formats"].items():
+                size_mb = f"{v['bytes'] / 1e6:.1f}" if "bytes" in v else ""
+                lines.append(f"| {model} | {size} | {name} | {v['median_ms']:.1f} | "
+                             f"{v['p95_ms']:.1f} | {v['speedup']:.2f} | {size_mb} |")
+    parity = [(model, size, name, v) for model, entry in data["models"].items()
+              for size, result in entry["sizes"].items()
+              for name, v in (result.get("validation") or {}).items()]
+    if parity:
+        lines += ["", "| model | image | format | images | pixel agreement | mean IoU Keras | "
+                  "mean IoU export | points lost |", "|---|---|---|---:|---:|---:|---:|---:|"]
+        for model, size, name, v in parity:
+            lines.append(f"| {model} | {size} | {name} | {v['images']} | {v['pixel_agreement']:.4f} | "
+                         f"{100 * v['mean_iou_keras']:.2f} | {100 * v['mean_iou_export']:.2f} | "
+                         f"{v['mean_iou_lost_points']:.2f} |")
+    return lines
+
+
 def camvid(runs: dict) -> list[str]:
     """Per-class IoU table of one or more CamVid runs (``results/camvid_run*.json``)."""
     names = list(next(iter(runs.values()))["evaluation_native"]["per_class"])
@@ -171,7 +194,7 @@ def main(argv=None) -> None:
     for name, render in (("dataset_build", dataset_build), ("training", training),
                          ("training_b32", training), ("training_encoders", training),
                          ("input_pipeline", input_pipeline), ("inference", inference),
-                         ("memory", memory)):
+                         ("memory", memory), ("export", export), ("export_run", export)):
         data = _load(name, args.quick)
         print(f"### {name}\n")
         print("\n".join(render(data)) if data else "_not measured_")
