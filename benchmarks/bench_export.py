@@ -208,7 +208,11 @@ def main(argv=None) -> None:
                 folder = Path(tmp) / name.replace(":", "_") / label
                 folder.mkdir(parents=True)
                 print(f"{name} at {label}...", file=sys.stderr)
-                entry["sizes"][label] = bench_model(model, class_set, config, size, args, folder)
+                try:
+                    entry["sizes"][label] = bench_model(model, class_set, config, size, args, folder)
+                except ValueError as exc:  # e.g. a fixed-input checkpoint at another size
+                    print(f"  skipped: {exc}", file=sys.stderr)
+                    entry["sizes"][label] = {"skipped": str(exc)}
             results["models"][name] = entry
     harness.report("export", results, quick=args.quick, out=args.out)
 

@@ -153,6 +153,9 @@ def export(data) -> list[str]:
              "|---|---|---|---:|---:|---:|---:|"]
     for model, entry in data["models"].items():
         for size, result in entry["sizes"].items():
+            if "skipped" in result:
+                lines.append(f"| {model} | {size} | skipped: {result['skipped']} | | | | |")
+                continue
             for name, v in result["formats"].items():
                 size_mb = f"{v['bytes'] / 1e6:.1f}" if "bytes" in v else ""
                 lines.append(f"| {model} | {size} | {name} | {v['median_ms']:.1f} | "
