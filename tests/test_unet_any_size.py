@@ -25,10 +25,10 @@ def _image(height, width, seed=0):
 
 
 def _reference_labels(model, image):
-    """Written out: reflect-pad to the next square multiple of 64, predict, crop, argmax."""
+    """Written out: reflect-pad each side to its next multiple of 64, predict, crop, argmax."""
     height, width = image.shape[:2]
-    side = -(-max(height, width) // 64) * 64
-    padded = np.pad(image, ((0, side - height), (0, side - width), (0, 0)), mode="reflect")
+    rows, columns = (-(-side // 64) * 64 for side in (height, width))
+    padded = np.pad(image, ((0, rows - height), (0, columns - width), (0, 0)), mode="reflect")
     logits = np.asarray(model(padded[None].astype(np.float32) / 255.0, training=False))[0]
     return logits[:height, :width].argmax(-1)
 
