@@ -164,13 +164,19 @@ def test_split_without_one_usable_example_names_the_reason(tmp_path):
 
 def _copy_real_subset(camvid_dir: Path, dest: Path, counts: dict[str, int]) -> None:
     """Copy the first few listed examples of each real split, list lines unchanged."""
-    for folder, count in counts.items():
-        lines = (camvid_dir / f"{folder}.txt").read_text().splitlines()[:count]
+    copy_real_lines(camvid_dir, dest, {
+        folder: (camvid_dir / f"{folder}.txt").read_text().splitlines()[:count]
+        for folder, count in counts.items()})
+
+
+def copy_real_lines(camvid_dir: Path, dest: Path, listed: dict[str, list[str]]) -> None:
+    """Copy the real examples of the given list lines (per split folder), lines unchanged."""
+    for folder, lines in listed.items():
         (dest / folder).mkdir(parents=True)
         (dest / f"{folder}annot").mkdir()
         for line in lines:
-            for listed in line.split():
-                relative = Path(*Path(listed).parts[-2:])
+            for path in line.split():
+                relative = Path(*Path(path).parts[-2:])
                 shutil.copy(camvid_dir / relative, dest / relative)
         (dest / f"{folder}.txt").write_text("\n".join(lines) + "\n")
 

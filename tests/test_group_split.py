@@ -10,7 +10,6 @@ that ``validation_split: none`` trains on everything and keeps the last epoch.
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from pixelwise.groups import GroupOverlapWarning
 from pixelwise.runs import RunFolder, load_run
 from pixelwise.training import train
 from pixelwise.training_splits import select_examples
+from test_camvid import copy_real_lines
 from training_fixture import TINY
 
 TRAIN = {"seqA": 4, "seqB": 3, "seqC": 3}
@@ -98,21 +98,15 @@ def test_validation_sharing_groups_with_training_warns(camvid_sequences, tmp_pat
 def test_the_real_camvid_split_warns_and_sequence_hold_out_does_not(camvid_dir, tmp_path):
     """Two frames of each real sequence: the SegNet split's val shares 0016E5 with train."""
     root = tmp_path / "CamVid"
+    listed = {}
     for folder in ("train", "val"):
-        lines = (camvid_dir / f"{folder}.txt").read_text().splitlines()
-        picked, seen = [], {}
-        for line in lines:
+        seen = {}
+        for line in (camvid_dir / f"{folder}.txt").read_text().splitlines():
             sequence = Path(line.split()[0]).name.split("_")[0]
             if seen.get(sequence, 0) < 2:
                 seen[sequence] = seen.get(sequence, 0) + 1
-                picked.append(line)
-        (root / folder).mkdir(parents=True)
-        (root / f"{folder}annot").mkdir()
-        for line in picked:
-            for listed in line.split():
-                relative = Path(*Path(listed).parts[-2:])
-                shutil.copy(camvid_dir / relative, root / relative)
-        (root / f"{folder}.txt").write_text("\n".join(picked) + "\n")
+                listed.setdefault(folder, []).append(line)
+    copy_real_lines(camvid_dir, root, listed)
     data = {"dataset": "camvid", "manual_dir": str(root), "data_dir": str(tmp_path / "tfds")}
     with pytest.warns(GroupOverlapWarning, match=r"0016E5 \(2 training, 2 validation\)"):
         select_examples(config_of(data, tmp_path / "run"))
