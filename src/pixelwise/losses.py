@@ -29,7 +29,6 @@ from collections.abc import Iterable, Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from pixelwise.class_sets import ClassSet
@@ -218,7 +217,9 @@ def segmentation_loss(
 
 def _label_arrays(labels) -> Iterable[np.ndarray]:
     """Yield label maps as numpy arrays from a dataset or an iterable of arrays/batches."""
-    if isinstance(labels, tf.data.Dataset):
+    # A tf.data.Dataset, recognised by its interface: this module imports no TensorFlow, so
+    # `import pixelwise` registers its Keras classes on a JAX-only machine too.
+    if hasattr(labels, "element_spec") and hasattr(labels, "as_numpy_iterator"):
         spec = labels.element_spec
         if isinstance(spec, dict):
             labels = labels.map(lambda example: example["label"])
