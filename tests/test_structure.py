@@ -19,6 +19,10 @@ PACKAGE = SRC / "pixelwise"
 TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.config", "pixelwise.runs",
            "pixelwise.history", "pixelwise.files", "pixelwise.defaults", "pixelwise.dataset_paths",
            "pixelwise.groups")
+# Modules that import Keras but not TensorFlow: under KERAS_BACKEND=jax they run on a machine
+# without TensorFlow (benchmarks/camvid_screen.py trains on such a GPU machine).
+BACKEND_AGNOSTIC = ("pixelwise.models", "pixelwise.losses", "pixelwise.metrics",
+                    "pixelwise.optimizers")
 HEAVY = ("tensorflow", "keras", "tensorflow_datasets", "jax", "torch")
 MAX_LINES = 400
 
@@ -99,6 +103,15 @@ def test_keras_alone_cannot_load_them(load_results):
 def test_light_modules_import_without_tensorflow(module):
     result = _run_python(f"import sys, {module}\n"
                          f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_models_losses_metrics_import_without_tensorflow_under_jax():
+    code = (f"import os, sys\nos.environ['KERAS_BACKEND'] = 'jax'\n"
+            f"import {', '.join(BACKEND_AGNOSTIC)}\n"
+            f"print([m for m in ('tensorflow', 'tensorflow_datasets') if m in sys.modules])")
+    result = _run_python(code)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
