@@ -151,6 +151,13 @@ def test_training_on_held_out_groups_and_without_validation(camvid_sequences, tm
     assert not run.checkpoint_path("best").exists() and run.checkpoint_path("last").exists()
     # "best" of a run without validation is its last epoch: evaluate/predict work unchanged.
     assert load_run(out).checkpoint_path == run.checkpoint_path("last")
+    # Its default evaluation split is the dataset's validation, which it trained on: flagged.
+    from pixelwise.evaluation import evaluate_run
+    with pytest.warns(GroupOverlapWarning, match=r"seqA \(6 training, 2 validation\)"):
+        _, paths, meta = evaluate_run(out, progress=False)
+    assert meta["split"] == "validation"
+    assert json.loads(Path(paths["metrics"]).read_text())["shares_groups_with_training"] == {
+        "seqA": {"trained": 6, "evaluated": 2}}
 
 
 def test_evaluate_defaults_to_the_held_out_groups_and_flags_shared_ones(camvid_sequences, tmp_path):
@@ -170,6 +177,11 @@ def test_evaluate_defaults_to_the_held_out_groups_and_flags_shared_ones(camvid_s
         result, paths, meta = evaluate_run(out, split="validation", progress=False)
     saved = json.loads(Path(paths["metrics"]).read_text())
     assert saved["shares_groups_with_training"] == {"seqA": {"trained": 4, "evaluated": 2}}
+    # The report shows what evaluate scores by default: the held-out sequence.
+    from pixelwise.report import collect_report
+    shown = collect_report(out, num_examples=1)
+    assert shown.split == "held-out-seqC" and shown.metrics_path.name == "eval-held-out-seqC.json"
+    assert len(shown.worst) == 1 and shown.worst[0].index < 3
 
 
 def test_cli_states_the_overlap_once_in_one_readable_line(camvid_sequences, tmp_path):

@@ -40,9 +40,8 @@ import numpy as np
 
 from pixelwise.callbacks import plot_curves
 from pixelwise.class_sets import ClassSet, class_set_from_info
-from pixelwise.data import load_split
 from pixelwise.defaults import (
-    DEFAULT_CHECKPOINT, DEFAULT_REPORT_EXAMPLES, DEFAULT_SPLIT, PARITY_REPORT_NAME,
+    DEFAULT_CHECKPOINT, DEFAULT_REPORT_EXAMPLES, PARITY_REPORT_NAME,
     REPORT_EXPORTS_DIR,
 )
 from pixelwise.drawing import plot_confusion
@@ -54,6 +53,7 @@ from pixelwise.metrics import confusion_matrix, mean_iou_from_confusion
 from pixelwise.prediction import predict_array, resize_image_uint8
 from pixelwise.report_html import render_html
 from pixelwise.runs import RunFolder, load_run
+from pixelwise.training_splits import evaluation_examples
 from pixelwise.transforms import resize_label
 
 
@@ -124,7 +124,9 @@ def build_report(run, out, *, split: str | None = None, data_dir=None, manual_di
         run: Run folder (path or :class:`~pixelwise.runs.RunFolder`).
         out: The ``.html`` file to write (atomically: the previous one stays until the new
             one is complete).
-        split: Split or slice; default: the run's ``validation_split``, else ``validation``.
+        split: Split or slice; default: what ``pixelwise evaluate --run`` scores, the run's
+            own validation (its held-out groups, or its ``validation_split``), else
+            ``validation``.
         data_dir: TFDS data directory holding the built dataset; default: the run's.
         manual_dir: Downloaded data to build the dataset from if needed; default: the run's.
         num_examples: Worst images shown, and as many best ones (default 4).
@@ -159,18 +161,20 @@ def collect_report(run, *, split: str | None = None, data_dir=None, manual_dir=N
             f"Run {str(run.path)!r} names no dataset in config.json; expected a run folder "
             "written by 'pixelwise train', whose config.json names the dataset it was trained on."
         )
-    split = split or config.get("validation_split") or DEFAULT_SPLIT
     searched = _export_paths(run, exports)  # a wrong --exports fails before any evaluation
     data_dir = data_dir or config.get("data_dir")
     manual_dir = manual_dir or config.get("manual_dir")
-    paths, per_image, notes = _evaluation_files(run, split, data_dir, manual_dir, progress)
+    # The split evaluate scores by default: the run's held-out groups or validation split.
+    requested = split
+    examples, info, split, _ = evaluation_examples(config, dataset, split, data_dir, manual_dir)
+    paths, per_image, notes = _evaluation_files(run, split, requested, data_dir, manual_dir,
+                                                progress)
     metrics = json.loads(paths["metrics"].read_text())
     confusion = np.asarray(json.loads(paths["confusion"].read_text())["matrix"], np.int64)
     if per_image is None and metrics.get("per_image_mean_iou") is not None:
         per_image = np.array([np.nan if v is None else v for v in metrics["per_image_mean_iou"]])
 
     loaded = load_run(run, checkpoint=metrics.get("checkpoint") or DEFAULT_CHECKPOINT)
-    examples, info = load_split(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
     if class_set_from_info(info).class_names != loaded.class_set.class_names:
         raise ValueError(
             f"Dataset {dataset!r} has classes {list(class_set_from_info(info).class_names)}, the "
@@ -198,14 +202,19 @@ def collect_report(run, *, split: str | None = None, data_dir=None, manual_dir=N
     )
 
 
-def _evaluation_files(run: RunFolder, split: str, data_dir, manual_dir, progress: bool):
-    """``(paths, per_image_mean_iou or None, notes)``: the evaluation files, written if absent."""
+def _evaluation_files(run: RunFolder, split: str, requested, data_dir, manual_dir,
+                      progress: bool):
+    """``(paths, per_image_mean_iou or None, notes)``: the evaluation files, written if absent.
+
+    ``split`` names the files (``held-out-0006R0`` for a run's held-out groups);
+    ``requested`` is the split asked for (None: the run's own validation).
+    """
     paths = evaluation_paths(run.path, split)
     if paths["metrics"].exists():
         return paths, None, []
     _say(progress, f"{paths['metrics']} does not exist: evaluating the run on {split} first")
-    result, paths, _ = evaluate_run(run, split=split, data_dir=data_dir, manual_dir=manual_dir,
-                                    progress=progress)
+    result, paths, _ = evaluate_run(run, split=requested, data_dir=data_dir,
+                                    manual_dir=manual_dir, progress=progress)
     return paths, result.per_image_mean_iou, [
         f"{paths['metrics'].name} was written by this report (pixelwise evaluate, default options)."]
 

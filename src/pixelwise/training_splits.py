@@ -144,7 +144,8 @@ def shared_with_training(config: TrainConfig, split: str) -> dict[str, tuple[int
 def evaluation_examples(config: dict, dataset: str, split, data_dir, manual_dir):
     """``(examples, info, split label, groups shared with training)`` for :func:`pixelwise.evaluation.evaluate_run`.
 
-    No split: the run's own validation (its held-out groups, or its validation split).
+    No split: the run's own validation (its held-out groups, or its validation split); a
+    run trained without validation gets ``"validation"``, checked like a split given.
     With the run's dataset, a split that shares groups with the run's training examples
     is evaluated but warned about (:func:`shared_with_training`).
     """
@@ -152,9 +153,10 @@ def evaluation_examples(config: dict, dataset: str, split, data_dir, manual_dir)
     run_config = TrainConfig.from_dict({**known, "dataset": dataset,
                                         "data_dir": data_dir or config.get("data_dir"),
                                         "manual_dir": manual_dir or config.get("manual_dir")})
-    if split is None:
+    if split is None and run_config.validates:
         examples, info, split = run_validation(run_config)
         return examples, info, split, {}
+    split = split or "validation"
     examples, info = load_split(dataset, split, data_dir=run_config.data_dir,
                                 manual_dir=run_config.manual_dir)
     if dataset_label(dataset) != dataset_label(config.get("dataset") or ""):

@@ -44,7 +44,8 @@ def register(subparsers) -> None:
     report.add_argument("--run", metavar="runs/NAME", required=True,
                         help="run folder written by 'pixelwise train'")
     report.add_argument("--out", metavar="FILE.html", required=True, help="the HTML file to write")
-    report.add_argument("--split", metavar="SPLIT", help="split or slice (default: the run's "
+    report.add_argument("--split", metavar="SPLIT", help="split or slice (default: what 'pixelwise "
+                        "evaluate --run' scores, the run's validation: its held-out groups or "
                         f"validation split, else {DEFAULT_SPLIT})")
     report.add_argument("--data-dir", metavar="DIR",
                         help="TFDS data directory of the built dataset (default: the run's)")
