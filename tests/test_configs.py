@@ -58,16 +58,27 @@ def test_config_model_builds_at_its_image_size(path):
     assert tuple(model.output_shape) == (None, *config.image_size, class_set.num_classes)
 
 
-def test_camvid_recipe_trains_from_scratch_and_selects_on_validation():
+def test_camvid_recipe_trains_from_scratch_on_all_labelled_images():
+    # Issue 15: the design is selected on a held-out sequence (the experiments below); the
+    # final recipe trains on all of train + val, with no validation (its last epoch).
     values = load_config_file(CONFIG_DIR / "camvid.yaml")
     config = TrainConfig.from_dict(values)
     assert (config.dataset, config.train_split, config.validation_split) == (
-        "camvid", "train", "validation")
+        "camvid", "train+validation", "none")
+    assert not config.validation_groups
     # No key anywhere in the recipe names pretrained weights.
     assert not any("weight" in key and key not in ("class_weights", "weight_decay")
                    for key in values)
     assert not any("pretrain" in str(v).lower() or "imagenet" in str(v).lower()
                    for v in values.values())
+
+
+@pytest.mark.parametrize("path", [CONFIG_DIR / "camvid-long.yaml",
+                                  *sorted((CONFIG_DIR / "camvid-experiments").glob("*.yaml"))],
+                         ids=_name)
+def test_camvid_designs_are_selected_on_a_sequence_they_never_train_on(path):
+    config = TrainConfig.from_dict(load_config_file(path))
+    assert config.train_split == "train+validation" and config.validation_groups == ["0006R0"]
 
 
 def test_config_resolution_and_resume_checks_need_no_tensorflow(tmp_path):
