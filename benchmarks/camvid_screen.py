@@ -52,7 +52,7 @@ from pixelwise.config import resolve_config
 from pixelwise.groups import GroupRule
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import confusion_matrix, iou_from_confusion, mean_iou_from_confusion
-from pixelwise.optimizers import make_optimizer
+from pixelwise.optimizers import learning_rate_schedule, make_optimizer
 
 #: Options of pixelwise train that this screen does not reproduce (an error, not a silent change).
 UNSUPPORTED = {"freeze_encoder_epochs": 0, "encoder_lr_multiplier": 1.0, "dropout_schedule": None,
@@ -135,15 +135,6 @@ def confusion_for(model, images, labels, class_set, batch_size, native_labels=No
     return cm
 
 
-def _learning_rate(config, steps_per_epoch):
-    total = max(1, config.epochs * steps_per_epoch)  # pixelwise.training: stepped per batch
-    if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total)
-    if config.lr_schedule == "poly":
-        return keras.optimizers.schedules.PolynomialDecay(config.learning_rate, total, 0.0, power=0.9)
-    return config.learning_rate
-
-
 def _iou_entry(cm, class_set):
     per_class = iou_from_confusion(cm)
     return {"mean_iou": mean_iou_from_confusion(cm),
@@ -197,8 +188,9 @@ def screen(config, pack_data, workers=None, name="screen") -> dict:
     if tuple(model.output_shape[1:3]) != size:
         raise ValueError(f"Model {config.model!r} maps {size} inputs to {model.output_shape[1:3]}; "
                          "training needs outputs of the input size.")
-    model.compile(optimizer=make_optimizer(config.optimizer, _learning_rate(config, steps),
-                                           config.weight_decay),
+    learning_rate = learning_rate_schedule(config.learning_rate, config.lr_schedule,
+                                           config.epochs * steps)
+    model.compile(optimizer=make_optimizer(config.optimizer, learning_rate, config.weight_decay),
                   loss=segmentation_loss(class_set, config.loss, config.reconstruction_weight,
                                          class_weights=class_weights),
                   jit_compile=config.jit_compile)

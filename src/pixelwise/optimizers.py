@@ -98,6 +98,25 @@ class SGD(LearningRateMultipliers, keras.optimizers.SGD):
     """``keras.optimizers.SGD`` with per-variable learning-rate multipliers."""
 
 
+def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int):
+    """The learning rate ``--lr-schedule schedule`` means, stepped per batch.
+
+    Args:
+        learning_rate: The initial rate.
+        schedule: "cosine" (cosine decay to 0), "poly" (power 0.9 to 0) over
+            ``total_steps``; anything else: the constant ``learning_rate``.
+        total_steps: Training steps in all (epochs x steps per epoch; at least 1 is used).
+    """
+    total = max(1, int(total_steps))
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total)
+    if schedule == "poly":
+        return keras.optimizers.schedules.PolynomialDecay(
+            learning_rate, decay_steps=total, end_learning_rate=0.0, power=0.9
+        )
+    return learning_rate
+
+
 def make_optimizer(name: str, learning_rate, weight_decay: float = 0.0):
     """The optimizer ``--optimizer name`` means.
 

@@ -52,7 +52,7 @@ from pixelwise.distribute import dtype_policy, is_chief, make_strategy
 from pixelwise.history import MONITOR, best_row, read_history, truncate_history
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import MeanIoU, segmentation_metrics
-from pixelwise.optimizers import make_optimizer
+from pixelwise.optimizers import learning_rate_schedule, make_optimizer
 from pixelwise.runs import RunFolder
 from pixelwise.training_splits import select_examples
 
@@ -170,14 +170,8 @@ def load_training_data(config: TrainConfig, multi_worker: bool = False) -> Train
 
 
 def _learning_rate(config: TrainConfig, steps_per_epoch: int):
-    total = max(1, config.epochs * steps_per_epoch)
-    if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total)
-    if config.lr_schedule == "poly":
-        return keras.optimizers.schedules.PolynomialDecay(
-            config.learning_rate, decay_steps=total, end_learning_rate=0.0, power=0.9
-        )
-    return config.learning_rate
+    return learning_rate_schedule(config.learning_rate, config.lr_schedule,
+                                  config.epochs * steps_per_epoch)
 
 
 def _fine_tunes(config: TrainConfig) -> bool:
