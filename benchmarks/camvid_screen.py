@@ -300,11 +300,14 @@ def main(argv=None) -> None:
     runner.add_argument("--workers", type=int, help="augmentation threads (default: all cores)")
     runner.add_argument("--out", default="camvid_screen.json", help="results (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.command == "pack":
-        size = pack(args.data_dir, args.out, args.dataset)
-        print(f"pack {args.out}: {size / 2**20:.1f} MiB")
-    else:
-        run(args.pack, args.config, args.set, args.name, args.epochs, args.out, args.workers)
+    try:
+        if args.command == "pack":
+            size = pack(args.data_dir, args.out, args.dataset)
+            print(f"pack {args.out}: {size / 2**20:.1f} MiB")
+        else:
+            run(args.pack, args.config, args.set, args.name, args.epochs, args.out, args.workers)
+    except (FileNotFoundError, ValueError) as error:  # bad input: one line, non-zero exit
+        parser.exit(2, f"camvid_screen.py: error: {error}\n")
 
 
 if __name__ == "__main__":

@@ -149,3 +149,13 @@ def test_run_under_jax_imports_no_tensorflow(tmp_path):
     [entry] = json.loads(out.read_text())
     assert entry["backend"] == "jax" and entry["tensorflow_imported"] is False
     assert "best epoch 1/1" in process.stdout
+
+
+def test_a_missing_pack_or_config_is_one_line_and_exit_status_2(tmp_path, capsys):
+    config = Path(__file__).resolve().parents[1] / "configs/camvid-experiments/a-baseline-heldout.yaml"
+    with pytest.raises(SystemExit) as exited:
+        camvid_screen.main(["run", "--pack", str(tmp_path / "none"), "--config", str(config)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("camvid_screen.py: error: Expected a pack") and "Traceback" not in err
+    assert not (tmp_path / "none").exists()
