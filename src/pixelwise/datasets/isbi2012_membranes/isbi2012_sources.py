@@ -9,8 +9,8 @@ labels are 0 for membrane and 255 for cell interior; pixelwise stores
 Each slice is one :class:`~pixelwise.datasets.split_plan.ExamplePair` (for the
 stacks: both stack files and the page), read by :func:`load_slice`.
 
-Example:
-    >>> source = find_isbi_source(epath.Path("../shared/datasets/isbi2012"))
+Example (reads ``../shared/datasets/isbi2012``; skipped where it is absent):
+    >>> source = find_isbi_source(shared_dataset("isbi2012"))
     >>> source.layout, source.num_slices()
     ('png', 30)
     >>> source.pair(3).filename
