@@ -1,12 +1,18 @@
 """The `pixelwise` entry point as a user meets it: a fast --help, one line per error."""
 
+import os
+import re
 import subprocess
 import sys
 
+#: What TensorFlow's C++ libraries print while they load, before any log level applies.
+TF_LOAD_NOTICES = re.compile(r"oneDNN|cuInit|cpu_feature_guard|cudart_stub|absl::InitializeLog")
 
-def _pixelwise(*args):
+
+def _pixelwise(*args, env=None):
     return subprocess.run([sys.executable, "-m", "pixelwise.cli", *args],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def test_help_lists_every_command_without_loading_tensorflow():
@@ -28,3 +34,17 @@ def test_user_error_is_one_line_on_stderr_and_exit_code_2(tmp_path):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("pixelwise predict: error:") and "no-run" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_tensorflow_load_notices_are_silenced_in_every_command_group(tmp_path):
+    """No CUDA, CPU-feature or oneDNN notice on a CPU-only machine, `datasets` commands included.
+
+    ``TF_ENABLE_ONEDNN_OPTS=1`` makes TensorFlow print the notice it prints by itself on
+    CPUs with AVX-512 VNNI/BF16 or AMX, so this test sees it on any x86 machine.
+    """
+    result = _pixelwise("datasets", "info", "synthetic_shapes", "--data-dir", str(tmp_path),
+                        env={"TF_ENABLE_ONEDNN_OPTS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "Not prepared in" in result.stdout
+    noise = [line for line in result.stderr.splitlines() if TF_LOAD_NOTICES.search(line)]
+    assert not noise, result.stderr

@@ -9,6 +9,7 @@ stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -114,10 +115,11 @@ def parse_model_args(pairs) -> dict:
 # Notices TensorFlow's C++ libraries write straight to file descriptor 2 while they load, before
 # any logging setting applies (TF_CPP_MIN_LOG_LEVEL cannot silence them). On a CPU-only machine
 # they say nothing a user can act on and bury the one line an error should be.
+# On CPUs with AVX-512 VNNI/BF16 or AMX, TensorFlow turns oneDNN on and says so once.
 _TF_LOAD_NOISE = re.compile(
     r"absl::InitializeLog|cudart_stub\.cc|cuda_platform\.cc|cuda_executor\.cc|cuInit|"
     r"cpu_feature_guard\.cc|rebuild TensorFlow with the appropriate compiler flags|"
-    r"^To enable the following instructions"
+    r"^To enable the following instructions|oneDNN custom operations are on"
 )
 
 
@@ -135,6 +137,11 @@ def load_tensorflow_quietly() -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices()
+            # The oneDNN notice comes on the first call, which may otherwise be the first op.
+            with contextlib.suppress(ImportError, AttributeError):
+                from tensorflow.python.util import _pywrap_util_port
+
+                _pywrap_util_port.IsMklEnabled()
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -142,6 +149,16 @@ def load_tensorflow_quietly() -> None:
             for line in capture.read().decode(errors="replace").splitlines():
                 if line.strip() and not _TF_LOAD_NOISE.search(line):
                     print(line, file=sys.stderr)
+
+
+def without_tensorflow(func):
+    """Mark a subcommand handler that needs no TensorFlow, so :func:`main` does not load it.
+
+    The mark sits on the handler that runs rather than in the parser's defaults, where a
+    command group's default would leak into every subcommand of the group.
+    """
+    func.loads_tensorflow = False
+    return func
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if getattr(args, "loads_tensorflow", True):  # False: a command that needs no TF (fast)
+        if getattr(args.func, "loads_tensorflow", True):  # see without_tensorflow
             load_tensorflow_quietly()
         result = args.func(args)
     except KeyboardInterrupt:

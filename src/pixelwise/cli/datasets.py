@@ -15,7 +15,7 @@ import argparse
 import logging
 
 from pixelwise.class_sets import class_set_from_info
-from pixelwise.cli import HelpFormatter
+from pixelwise.cli import HelpFormatter, without_tensorflow
 from pixelwise.dataset_paths import DEFAULT_VALIDATION_FRACTION
 from pixelwise.defaults import (
     ADAPTED_DATASET_NAMES, BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT, DATASET_NAMES,
@@ -34,6 +34,7 @@ def _data_dir_help(what: str) -> str:
 
 # -- list -------------------------------------------------------------------------------
 
+@without_tensorflow
 def run_list(args: argparse.Namespace) -> int:
     for name in DATASET_NAMES:
         print(name)
@@ -46,7 +47,7 @@ def _add_list(subparsers) -> None:
         description="List the TFDS builders pixelwise registers (usable with tfds.load after "
         "'import pixelwise.datasets').",
     )
-    parser.set_defaults(func=run_list, loads_tensorflow=False)
+    parser.set_defaults(func=run_list)
 
 
 # -- build ------------------------------------------------------------------------------
@@ -246,4 +247,4 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND")
     for add in SUBCOMMANDS:
         add(commands)
-    parser.set_defaults(func=lambda args: parser.print_help() or 2, loads_tensorflow=False)
+    parser.set_defaults(func=without_tensorflow(lambda args: parser.print_help() or 2))
