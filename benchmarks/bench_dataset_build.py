@@ -230,7 +230,7 @@ def bench_full_build(num_examples: int, repeats: int) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few labels, tiny build")
     parser.add_argument("--skip-build", action="store_true", help="only the label conversion")
     parser.add_argument("--out", default=None, help="JSON output path")

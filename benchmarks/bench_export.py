@@ -171,7 +171,7 @@ def bench_model(model, class_set, config, size, args, folder: Path) -> dict:
 def main(argv=None) -> None:
     from pixelwise.export_tflite import available_cpus
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="4-filter models at 64x64 and 48x64, 3 repeats: a smoke run")
     parser.add_argument("--run", nargs="*", default=[], metavar="RUN",

@@ -131,7 +131,7 @@ def bench_build(path: Path, data_root: Path, repeats: int) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 12 examples, 1 repeat")
     parser.add_argument("--out", default=None, help="JSON output path")
     args = parser.parse_args(argv)

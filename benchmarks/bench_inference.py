@@ -146,7 +146,7 @@ def bench_tiled(side: int, tile: int, which: str) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--parts", nargs="+", default=["latency", "colorize", "tiled"],
                         choices=["latency", "colorize", "tiled"])

@@ -85,7 +85,7 @@ def bench_model(image_size, batch_size, steps: int, recipe: dict) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None,
                         help="TFDS data dir holding (or to receive) the camvid build")
     parser.add_argument("--passes", type=int, default=4, help="passes over the split (1st fills the cache)")

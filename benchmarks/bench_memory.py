@@ -65,7 +65,7 @@ def _child(precision: str, batch_size: int, size: int, steps: int) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="batch 4 at 64x64")
     parser.add_argument("--steps", type=int, default=1,
                         help="timed training steps after the first (which compiles and allocates "

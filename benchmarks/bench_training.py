@@ -351,7 +351,7 @@ def add_ratios(group: dict) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 64x64 inputs, base_filters 8 (recipe groups: batch 2; "
                              "encoders: 2 of the 6 models), 2 rounds")

@@ -105,7 +105,7 @@ def overlays(run: Path, data_dir, count: int, out_dir: Path) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--run", required=True, help="run folder of a camvid training")
     parser.add_argument("--data-dir", default=None, help="TFDS data dir with the camvid build")
     parser.add_argument("--count", type=int, default=3, help="validation overlays")

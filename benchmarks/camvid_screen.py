@@ -283,7 +283,7 @@ def run(pack_dir, configs, sets=(), names=None, epochs=None, out="camvid_screen.
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     packer = commands.add_parser("pack", help="pack a built TFDS dataset (needs TensorFlow)")
     packer.add_argument("--data-dir", required=True, help="TFDS data directory holding the build")

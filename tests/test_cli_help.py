@@ -227,3 +227,19 @@ def test_dataset_names_are_the_registered_builders():
     from pixelwise.defaults import DATASET_NAMES
 
     assert list(DATASET_NAMES) == api.available()
+
+
+@pytest.mark.parametrize("command, parser", PARSERS, ids=[c or "pixelwise" for c, _ in PARSERS])
+def test_no_parser_accepts_abbreviated_options(command, parser):
+    assert parser.allow_abbrev is False, f"`pixelwise {command}` accepts abbreviated options"
+
+
+def test_an_abbreviation_is_refused_not_taken_for_a_longer_option(capsys):
+    """`--encoder mobilenetv3small` was read as `--encoder-lr-multiplier mobilenetv3small`."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["train", "--encoder-lr", "0.1"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --encoder-lr 0.1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["train", "--encoder", "mobilenetv3small"])
+    assert exited.value.code == 2

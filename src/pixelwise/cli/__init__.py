@@ -151,6 +151,18 @@ def load_tensorflow_quietly() -> None:
                     print(line, file=sys.stderr)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with prefix abbreviations off, for ``pixelwise`` and every subcommand.
+
+    With them on, ``--encoder mobilenetv3small`` was silently read as
+    ``--encoder-lr-multiplier``. Subparsers are made with the class of their parent, so
+    setting it on the top-level parser covers them all.
+    """
+
+    def __init__(self, *args, allow_abbrev: bool = False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
+
+
 def without_tensorflow(func):
     """Mark a subcommand handler that needs no TensorFlow, so :func:`main` does not load it.
 
@@ -162,7 +174,7 @@ def without_tensorflow(func):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="pixelwise",
         description="Semantic segmentation on TensorFlow 2 / Keras 3 / TFDS: datasets, models, "
         "training, evaluation, inference and export.",
