@@ -48,3 +48,17 @@ def test_tensorflow_load_notices_are_silenced_in_every_command_group(tmp_path):
     assert "Not prepared in" in result.stdout
     noise = [line for line in result.stderr.splitlines() if TF_LOAD_NOTICES.search(line)]
     assert not noise, result.stderr
+
+
+def test_a_keras_backend_that_is_not_installed_is_one_line_naming_the_extra(tmp_path):
+    """`KERAS_BACKEND=jax` on the plain install was a 38-line traceback."""
+    (tmp_path / "jax").mkdir()  # an `import jax` that fails as on a machine without it
+    (tmp_path / "jax" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'jax'\", name='jax')\n")
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    result = _pixelwise("models", "list", env={"KERAS_BACKEND": "jax", "PYTHONPATH": path})
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pixelwise: error: KERAS_BACKEND=jax")
+    assert 'pip install "pixelwise[jax]"' in lines[0]

@@ -221,12 +221,40 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pixelwise: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        message = _missing_backend_message(exc, os.environ.get("KERAS_BACKEND"))
+        if message is None:
+            raise
+        print(f"pixelwise: error: {message}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as exc:
         # Bad input and unwritable or missing paths: one line, exit 2 (the API leaves nothing
         # half-written). An OSError without a message still names the path it failed on.
         print(f"pixelwise {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+#: Keras backends other than TensorFlow -> how to install them for pixelwise.
+_BACKEND_INSTALLS = {"jax": 'pip install "pixelwise[jax]"'}
+
+
+def _missing_backend_message(exc: ModuleNotFoundError, backend: str | None) -> str | None:
+    """The one-line error when ``KERAS_BACKEND`` names a backend that is not installed, else None.
+
+    Example:
+        >>> no_jax = ModuleNotFoundError("No module named 'jax'", name="jax")
+        >>> _missing_backend_message(no_jax, "jax").split("; ")[1]
+        'pip install "pixelwise[jax]", or unset KERAS_BACKEND to use TensorFlow'
+        >>> _missing_backend_message(no_jax, None) is None  # jax missing, but not asked for
+        True
+    """
+    missing = (exc.name or "").partition(".")[0]
+    if not backend or missing not in (backend, backend + "lib"):  # jaxlib comes with jax
+        return None
+    install = _BACKEND_INSTALLS.get(backend, f"pip install {backend}")
+    return (f"KERAS_BACKEND={backend} selects a Keras backend that is not installed ({exc}); "
+            f"{install}, or unset KERAS_BACKEND to use TensorFlow")
 
 
 def _one_line(exc: BaseException) -> str:
