@@ -125,6 +125,15 @@ def test_run_folder_below_a_file(capsys, tmp_path):
     assert "is not a folder" in _error(capsys, ["--out", str(tmp_path / "file")])
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux' /proc")
+def test_run_folder_where_no_folder_can_be_made(capsys):
+    """/proc passes every permission check, as root too, and refuses mkdir with a bare [Errno 2]."""
+    message = _error(capsys, ["--out", "/proc/pixelwise-run"])
+    assert "Cannot write the run folder '/proc/pixelwise-run' (--out)" in message
+    assert "pass --out to a folder you can write" in message
+    assert "[Errno" not in message
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_unwritable_run_folder(capsys, tmp_path):
     locked = tmp_path / "locked"

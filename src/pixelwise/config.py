@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -454,7 +455,10 @@ def resolve_config(config_file=None, overrides: dict | None = None, resume: bool
 
 
 def check_writable(path: Path) -> None:
-    """Raise if the run folder ``path`` is a file or cannot be created or written."""
+    """Raise if the run folder ``path`` is a file or cannot be created or written.
+
+    Creates and removes an empty folder in ``path`` or its nearest existing parent to find out.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(
@@ -469,6 +473,16 @@ def check_writable(path: Path) -> None:
             f"Cannot write the run folder {str(path)!r}: {str(ancestor)!r} {what}; "
             "pass --out to a folder you can write."
         )
+    # Permission bits are not the whole story: /proc, a read-only mount or a full disk
+    # refuse a new folder that os.access allows (and root passes every access check).
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".pixelwise-probe-", dir=ancestor))
+    except OSError as exc:
+        raise type(exc)(
+            f"Cannot write the run folder {str(path)!r} (--out): {str(ancestor)!r} refused a new "
+            f"folder ({exc.strerror or type(exc).__name__}); pass --out to a folder you can write, "
+            "e.g. --out runs/NAME."
+        ) from None
 
 
 def check_new_run(run: RunFolder) -> None:
