@@ -18,7 +18,7 @@ PACKAGE = SRC / "pixelwise"
 # Modules that must import without TensorFlow, Keras or TFDS (docs/architecture.md, "Imports").
 TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.config", "pixelwise.runs",
            "pixelwise.history", "pixelwise.files", "pixelwise.defaults", "pixelwise.dataset_paths",
-           "pixelwise.groups")
+           "pixelwise.groups", "pixelwise.locks")
 # Modules that import Keras but not TensorFlow: under KERAS_BACKEND=jax they run on a machine
 # without TensorFlow (benchmarks/camvid_screen.py trains on such a GPU machine).
 BACKEND_AGNOSTIC = ("pixelwise.models", "pixelwise.losses", "pixelwise.metrics",

@@ -487,7 +487,7 @@ def check_writable(path: Path) -> None:
 
 def check_new_run(run: RunFolder) -> None:
     """Raise if ``run`` already holds a run (a new run must not overwrite one)."""
-    if run.path.is_dir() and any(run.path.iterdir()):
+    if run.path.is_dir() and any(p != run.lock_path for p in run.path.iterdir()):
         raise FileExistsError(
             f"Run folder {str(run.path)!r} already holds a run; pass --resume to continue it, or "
             "--out runs/NEW_NAME to start another (nothing there was changed)."

@@ -12,6 +12,7 @@ Layout of ``runs/NAME/``::
     history.csv          CSVLogger output, one row per epoch
     curves.png           loss / accuracy / mean IoU, train and validation
     metrics.json         final and best metrics
+    train.lock           present while a training writes the folder: its pid and host
 
 :func:`load_run` is the one way evaluate, predict and export get a model ready for use
 (from a run folder, a ``.keras`` file or a ``keras.Model``), with its class set and the
@@ -26,16 +27,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pixelwise.class_sets import ClassSet, resolve_class_set
 from pixelwise.dataset_paths import dataset_path
 from pixelwise.defaults import DEFAULT_CHECKPOINT
+from pixelwise.locks import FileLock, LockedError
 
 CHECKPOINT_NAMES = ("best", "last")
 
@@ -58,6 +62,27 @@ class RunFolder:
     history_path = property(lambda self: self.path / "history.csv")
     curves_path = property(lambda self: self.path / "curves.png")
     metrics_path = property(lambda self: self.path / "metrics.json")
+    lock_path = property(lambda self: self.path / "train.lock")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run folder for one training (made if missing, removed again if left empty).
+
+        Raises:
+            LockedError: another training holds it; the message names its pid and host.
+        """
+        lock = FileLock(self.lock_path, f"pixelwise train into {self.path}")
+        try:
+            lock.acquire()
+        except LockedError as exc:
+            raise LockedError(
+                f"Run folder {str(self.path)!r} is in use by {exc.holder or 'another process'}; "
+                "wait for that training to end, or pass --out runs/NEW_NAME.", exc.holder
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def checkpoint_path(self, checkpoint: str = "best") -> Path:
         """Path of ``best``/``last`` in this run, or of an explicit ``.keras`` file."""

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -266,7 +267,8 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
     """Train a model as ``config`` says and write a run folder.
 
     Every check that can fail (options, run folder, dataset, model and image size)
-    runs before the run folder is touched and before training starts.
+    runs before training starts and before anything but ``train.lock`` is written in the
+    run folder (a folder made for the lock alone is removed again).
 
     Args:
         config: The resolved configuration (:func:`~pixelwise.config.resolve_config`).
@@ -280,20 +282,30 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
     Raises:
         ValueError, FileNotFoundError, FileExistsError, PermissionError: bad input, with
             what was expected and how to fix it.
+        ~pixelwise.locks.LockedError: another training writes the run folder (its pid and
+            host named).
     """
     config = TrainConfig.from_dict(config.to_dict())
     # MultiWorkerMirroredStrategy must exist before TF initialises its runtime.
     strategy = make_strategy(config.strategy)
-    multi_worker = config.strategy == "multi-worker"
     chief, task_id = is_chief(strategy)
     run = config.run_folder
     check_writable(run.path)
-    finished = 0
-    if resume:
-        finished = check_resume(run, config)
-    elif chief:
-        check_new_run(run)
+    # One training writes a run folder; a second one is refused before it reads anything
+    # there. The chief holds it for all workers of a multi-worker run.
+    with run.locked() if chief else contextlib.nullcontext():
+        finished = 0
+        if resume:
+            finished = check_resume(run, config)
+        elif chief:
+            check_new_run(run)
+        return _fit(config, strategy, run, finished, callbacks, chief, task_id)
 
+
+def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks,
+         chief: bool, task_id: int) -> TrainResult:
+    """:func:`train` once its run folder is checked and held: data, model, ``fit``, summary."""
+    multi_worker = config.strategy == "multi-worker"
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
     replicas = strategy.num_replicas_in_sync
