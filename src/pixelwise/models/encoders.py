@@ -43,12 +43,15 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import keras
 from keras import ops
 from keras.src.applications import convnext, efficientnet_v2, mobilenet_v3, resnet
 
+from pixelwise.models.efficientnet_lite import VARIANTS as LITE_VARIANTS
+from pixelwise.models.efficientnet_lite import efficientnet_lite, tap_layers
 from pixelwise.models.encoder_graph import copy_weights, rebuild
 from pixelwise.models.encoder_weights import (
     check_imagenet_available, check_weights_file, imagenet_cache_path, unavailable_error,
@@ -75,13 +78,16 @@ class EncoderSpec:
         weights_url_attribute: Name of that module constant.
         caffe_preprocessing: The application expects BGR images minus the ImageNet mean,
             which it does not do itself (ResNet50).
+
+    An application without ``weights_file`` finds and checks its ImageNet weights
+    itself (EfficientNet-Lite: :mod:`pixelwise.models.efficientnet_lite_weights`).
     """
 
     name: str
     application: Callable
     taps: dict
-    weights_file: str
-    weights_module: object
+    weights_file: str | None = None
+    weights_module: object = None
     weights_url_attribute: str = "BASE_WEIGHTS_PATH"
     caffe_preprocessing: bool = False
 
@@ -93,6 +99,11 @@ class EncoderSpec:
     def imagenet_origin(self) -> str:
         """The URL Keras downloads the ImageNet file from (read now, from Keras' module)."""
         return getattr(self.weights_module, self.weights_url_attribute) + self.weights_file
+
+
+def _efficientnet_lite(variant: str):
+    return EncoderSpec(name=variant, application=functools.partial(efficientnet_lite, variant),
+                       taps=tap_layers(variant))
 
 
 def _efficientnetv2(variant: str, application, stage_ends: tuple[str, str, str, str]):
@@ -141,6 +152,7 @@ _SPECS = (
               16: "convnext_tiny_stage_2_block_8_identity"},
         weights_file="convnext_tiny_notop.h5", weights_module=convnext,
     ),
+    *(_efficientnet_lite(variant) for variant in LITE_VARIANTS),
 )
 ENCODERS = {spec.name: spec for spec in _SPECS}
 
@@ -191,7 +203,9 @@ def load_application(spec: EncoderSpec, weights=None):
             that is not a file.
     """
     cached = False
-    if weights == "imagenet":
+    if spec.weights_file is None:
+        pass  # the application finds, checks and reads its weights itself
+    elif weights == "imagenet":
         cached = imagenet_cache_path(spec.weights_file).is_file()
         check_imagenet_available(spec.name, spec.weights_file, spec.imagenet_origin)
     elif weights is not None:

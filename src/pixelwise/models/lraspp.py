@@ -10,7 +10,7 @@ stride-8 map are added as logits, upsampled x8::
     f8 ----------------------------------------------------------------------------> 1x1 --+
                                                                           sum -> up x8 -> logits
 
-LR-ASPP is a head for the small MobileNetV3 encoders, the only ones it takes.
+LR-ASPP is a head for the small mobile encoders: MobileNetV3 and EfficientNet-Lite.
 
 Example:
     >>> model = LRASPP((64, 64, 3), num_classes=2, encoder="mobilenetv3small", head_filters=16)
@@ -27,7 +27,8 @@ from pixelwise.models.encoder_decoder import (
 )
 
 #: The encoders LR-ASPP is designed for.
-LRASPP_ENCODERS = ("mobilenetv3large", "mobilenetv3small")
+LRASPP_ENCODERS = ("mobilenetv3large", "mobilenetv3small", "efficientnet_lite0", "efficientnet_lite1",
+                   "efficientnet_lite2")
 OUTPUT_STRIDE = 16
 
 
@@ -50,7 +51,7 @@ class LRASPP(EncoderDecoder):
                  head_filters: int = 128, name: str = "lraspp"):
         if encoder not in LRASPP_ENCODERS:
             raise ValueError(
-                f"LR-ASPP is the MobileNetV3 segmentation head: expected encoder in "
+                f"LR-ASPP is the mobile segmentation head: expected encoder in "
                 f"{list(LRASPP_ENCODERS)}, received {encoder!r}; for other encoders use "
                 "deeplabv3plus, fpn or unet."
             )
