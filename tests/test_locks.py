@@ -1,16 +1,22 @@
-"""One writer at a time: a run folder is refused to a second training, and a lock left by a
-killed process is taken over. Locks are held by real other processes here."""
+"""One writer at a time: a second training into a run folder is refused, a second build of a
+dataset waits for the first, and a lock left by a killed process is taken over. Locks are held
+by real other processes (or threads, for builds)."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
+from own_data_fixture import write_images_masks
 from pixelwise.cli import main
+from pixelwise.datasets import api
 from pixelwise.locks import FileLock, Holder, LockedError, StaleLockWarning
 from pixelwise.runs import RunFolder
 
@@ -77,3 +83,49 @@ def test_a_held_lock_refuses_another_holder_in_the_same_process(tmp_path):
         with pytest.raises(LockedError, match="is held by pid .* \\(first, since") as refused:
             FileLock(path, "second").acquire()
     assert refused.value.holder.purpose == "first"
+
+
+
+def _two_at_once(function):
+    """Run ``function()`` in two threads started together; return (results, errors)."""
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def run():
+        start.wait()
+        try:
+            results.append(function())
+        except Exception as exc:  # reported by the test, with the other thread's result
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    return results, errors
+
+
+@pytest.mark.parametrize("kind", ["tfds builder", "folder export"])
+def test_two_builds_of_one_dataset_at_once_both_succeed_and_it_is_built_once(kind, tmp_path, caplog):
+    """The second build waits for the first (one line naming its pid), then reads what it built.
+
+    Without the lock the second failed: "Failed to finalize writing of split 'train'".
+    """
+    data_dir = tmp_path / "tfds"
+    if kind == "tfds builder":
+        name = source = "synthetic_shapes"
+    else:
+        source = str(write_images_masks(tmp_path / "cells", num_good=6, broken=False).path)
+        name = "cells"
+    caplog.set_level(logging.INFO)
+    builders, errors = _two_at_once(lambda: api.build(source, data_dir=data_dir))
+    assert not errors, errors
+    finished = [r for r in caplog.records if f"{name}: build finished" in r.getMessage()]
+    waited = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Waiting for")]
+    assert len(finished) == 1
+    assert len(waited) == 1 and f"pid {os.getpid()} on host" in waited[0], waited
+    assert str(data_dir / f"{name}.lock") in waited[0]
+    counts = [b.info.splits["train"].num_examples for b in builders]
+    assert counts[0] == counts[1] > 0
+    assert not (data_dir / f"{name}.lock").exists()

@@ -77,7 +77,10 @@ class Holder:
 
 
 class FileLock:
-    """An exclusive lock on ``path``, held from :meth:`acquire` (or ``with``) to :meth:`release`.
+    """An exclusive lock on ``path``, held from :meth:`acquire` to :meth:`release`.
+
+    ``with lock:`` acquires without waiting; ``with lock.acquire(wait=True):`` waits.
+    Locks conflict between processes and between two ``FileLock`` objects of one process.
 
     Args:
         path: The lock file; it and its missing parent folders are made on acquiring.
@@ -124,8 +127,9 @@ class FileLock:
         # A released lock's file is removed: one that still names a holder outlived it.
         left = _read(fd)
         if left:
-            warnings.warn(f"{self.path}: took over the lock of {Holder.parse(left) or 'a process'}, "
-                          "which ended without releasing it", StaleLockWarning, stacklevel=2)
+            left_by = Holder.parse(left) or "a process"
+            warnings.warn(f"{self.path}: took over the lock of {left_by}, which ended without "
+                          "releasing it", StaleLockWarning, stacklevel=2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(dataclasses.asdict(Holder.this_process(self.purpose))).encode(), 0)
         self._fd = fd
@@ -147,7 +151,8 @@ class FileLock:
         self._made = []
 
     def __enter__(self) -> "FileLock":
-        return self.acquire()
+        # Not again when held: `with lock.acquire(wait=True):` waits, then releases on exit.
+        return self if self._fd is not None else self.acquire()
 
     def __exit__(self, *exc_info) -> None:
         self.release()

@@ -20,7 +20,7 @@ from tensorflow_datasets.core.download.download_manager import NonMatchingChecks
 
 from pixelwise.dataset_paths import dataset_path
 from pixelwise.datasets import folder
-from pixelwise.datasets.folders import make_folder, tidied
+from pixelwise.datasets.folders import building, make_folder, tidied
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import skipped_examples
 from pixelwise.datasets.tfds_adapters import ADAPTERS, adapter_for
@@ -198,7 +198,9 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
     downloaded) and rebuilt when they changed (:func:`pixelwise.datasets.folder.prepare`).
     TFDS shows a progress bar per split; skipped examples are
     logged and kept in ``builder.info.metadata["skipped"]`` (see
-    :func:`~pixelwise.datasets.split_plan.skipped_examples`).
+    :func:`~pixelwise.datasets.split_plan.skipped_examples`). While another process builds
+    the same dataset into ``data_dir``, this one waits (saying so in one line, with that
+    process's pid), then uses what it built.
 
     Args:
         name: One of :func:`available`, e.g. ``"voc2007_semantic"`` (or another
@@ -270,11 +272,13 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
     context = f"Dataset {name!r} is not built in {where} and could not be built"
     root = Path(builder.data_dir_root)
     downloads = Path(_expand(download_dir)) if download_dir is not None else root / "downloads"
-    # Empty folders made for a build that fails are removed again (folders.tidied).
-    with tidied([root / name, downloads]):
-        make_folder(root, "the prepared dataset", "--data-dir")
-        make_folder(downloads, "downloads", "--download-dir")
-        _download_and_prepare(builder, downloads, config, context, how)
+    with building(root, builder.name):
+        if builder.is_prepared():  # by another process, while this one waited
+            return check_readable(name, data_dir)  # a builder that has read what it wrote
+        # Empty folders made for a build that fails are removed again (folders.tidied).
+        with tidied([root / name, downloads]):
+            make_folder(downloads, "downloads", "--download-dir")
+            _download_and_prepare(builder, downloads, config, context, how)
     return builder
 
 

@@ -1,11 +1,11 @@
 """The folders a dataset command writes: made (or refused) up front, tidied when it fails.
 
-A failed build must not leave TFDS' temporary folders (``*.tar.tmp.<hex>`` per
-download, ``incomplete.*`` while extracting or generating) nor empty dataset,
-download or output folders behind. :func:`make_folder` creates an output folder
-before any work starts, or says in one sentence why it cannot;
-:func:`tidied` removes what a block added under its folders: the temporary
-folders always, the empty new folders when the block fails.
+One build of a dataset runs at a time (:func:`building`). A failed build must not
+leave TFDS' temporary folders (``*.tar.tmp.<hex>`` per download, ``incomplete.*``
+while extracting or generating) nor empty dataset, download or output folders
+behind. :func:`make_folder` creates an output folder before any work starts, or
+says in one sentence why it cannot; :func:`tidied` removes what a block added under
+its folders: the temporary folders always, the empty new folders when the block fails.
 
 Example:
     >>> import tempfile
@@ -29,8 +29,30 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from pixelwise.locks import FileLock
+
 # TFDS' temporary folders: a download in progress, an extraction or a dataset being written.
 _TEMPORARY = re.compile(r"\.tmp\.[0-9a-f]{32}$|^incomplete\.")
+
+
+@contextlib.contextmanager
+def building(data_dir, name: str) -> Iterator[None]:
+    """Hold the lock of a build of dataset ``name`` into ``data_dir``: ``<data_dir>/<name>.lock``.
+
+    Two builds of one dataset at once (two trainings started together on a fresh machine)
+    would write the same TFDS folders: the second waits for the first, saying so in one
+    line with its pid, and should then find the dataset prepared. ``data_dir`` is made
+    (:func:`make_folder`) and removed again if it is left empty.
+    """
+    data_dir = Path(data_dir)
+    made = _new_ancestors(data_dir)
+    make_folder(data_dir, "the prepared dataset", "--data-dir")
+    try:
+        lock = FileLock(data_dir / f"{name}.lock", f"building {name} into {data_dir}")
+        with lock.acquire(wait=True):
+            yield
+    finally:
+        _remove_empty(made)
 
 
 def make_folder(path, what: str, option: str) -> Path:

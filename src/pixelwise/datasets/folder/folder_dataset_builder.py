@@ -46,6 +46,7 @@ from pixelwise.datasets.decoding import InvalidExampleError, decode_image
 from pixelwise.datasets.folder.layouts import FolderLayout, FolderPair, read_layout
 from pixelwise.datasets.folder.masks import decode_mask
 from pixelwise.datasets.folder.source_tree import SourceTree, fingerprint
+from pixelwise.datasets.folders import building
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import SplitPlan
 from pixelwise.defaults import tfds_data_dir
@@ -326,13 +327,22 @@ def prepare(builder: Builder) -> Builder:
     """``builder``'s dataset, prepared from the export as it is now; rebuilt if it changed.
 
     An unchanged export is never rebuilt. A changed one is rebuilt by a new builder; the
-    old copy is set aside and restored if the build fails.
+    old copy is set aside and restored if the build fails. While another process builds
+    it, this one waits, then reads what that one built
+    (:func:`~pixelwise.datasets.folders.building`).
 
     Returns:
         A prepared builder (``builder`` itself, or a new one after a rebuild).
     """
     if builder.is_prepared():
         return builder
+    with building(builder.data_dir_root, builder.name):
+        if builder.is_prepared():  # by another process, while this one waited
+            return type(builder)(source=builder.source, data_dir=builder.data_dir_root)
+        return _prepare(builder)
+
+
+def _prepare(builder: Builder) -> Builder:
     reason = builder.stale_reason()
     if reason is None:
         _build(builder)
