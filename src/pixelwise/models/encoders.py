@@ -50,8 +50,9 @@ import keras
 from keras import ops
 from keras.src.applications import convnext, efficientnet_v2, mobilenet_v3, resnet
 
+from pixelwise.models import efficientnet_lite_weights
 from pixelwise.models.efficientnet_lite import VARIANTS as LITE_VARIANTS
-from pixelwise.models.efficientnet_lite import efficientnet_lite, tap_layers
+from pixelwise.models.efficientnet_lite import tap_layers
 from pixelwise.models.encoder_graph import copy_weights, rebuild
 from pixelwise.models.encoder_weights import (
     check_imagenet_available, check_weights_file, imagenet_cache_path, unavailable_error,
@@ -102,7 +103,7 @@ class EncoderSpec:
 
 
 def _efficientnet_lite(variant: str):
-    return EncoderSpec(name=variant, application=functools.partial(efficientnet_lite, variant),
+    return EncoderSpec(name=variant, application=functools.partial(efficientnet_lite_weights.application, variant),
                        taps=tap_layers(variant))
 
 

@@ -27,8 +27,8 @@ from pixelwise.models.encoder_decoder import (
 )
 
 #: The encoders LR-ASPP is designed for.
-LRASPP_ENCODERS = ("mobilenetv3large", "mobilenetv3small", "efficientnet_lite0", "efficientnet_lite1",
-                   "efficientnet_lite2")
+LRASPP_ENCODERS = ("mobilenetv3large", "mobilenetv3small",
+                   "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 OUTPUT_STRIDE = 16
 
 
