@@ -158,10 +158,12 @@ def write_images_masks(root: Path, encoding: str = "index", split_folders: bool 
 
 
 def write_cvat(root: Path, zipped: bool = False, labelmap: bool = True, seed: int = 1,
-               index_masks: bool = False) -> Export:
+               index_masks: bool = False, only_default: bool = False) -> Export:
     """A CVAT "Segmentation mask 1.1" export: subsets train, val and default; RGB masks in the
     labelmap colours (VOC's without labelmap.txt), or with ``index_masks`` the good examples'
-    masks as 1-channel indices (palette and grayscale PNGs); broken examples in ``default``."""
+    masks as 1-channel indices (palette and grayscale PNGs); broken examples in ``default``.
+    With ``only_default``, every example is in ``default`` (a task whose images were never
+    assigned a subset, CVAT's plain export)."""
     rng = np.random.default_rng(seed)
     class_names = CLASS_NAMES if labelmap else ("background", "aeroplane", "bicycle")
     colours = COLOURS if labelmap else ((0, 0, 0), (128, 0, 0), (0, 128, 0))
@@ -173,7 +175,7 @@ def write_cvat(root: Path, zipped: bool = False, labelmap: bool = True, seed: in
         (root / "labelmap.txt").write_text("\n".join(lines) + "\n")
     lists = {"train": [], "val": [], "default": []}
     for subset, count in (("train", 6), ("val", 3), ("default", 3)):
-        split = {"val": "validation"}.get(subset, subset)
+        split = "default" if only_default else {"val": "validation"}.get(subset, subset)
         for index in range(count):
             stem = f"{subset}_frame_{index:06d}"
             height, width = 30 + index, 44 - index
@@ -188,7 +190,7 @@ def write_cvat(root: Path, zipped: bool = False, labelmap: bool = True, seed: in
                 _save(ids, mask)
             export.labels[f"{stem}.jpg"] = ids
             export.splits.setdefault(split, []).append(stem)
-            lists[subset].append(stem)
+            lists["default" if only_default else subset].append(stem)
     ids = _ids(rng, 30, 40, 3)
     odd = _colour(ids, colours)
     odd[0, 5] = (1, 2, 3)
@@ -214,7 +216,8 @@ def write_cvat(root: Path, zipped: bool = False, labelmap: bool = True, seed: in
     sets = root / "ImageSets" / "Segmentation"
     sets.mkdir(parents=True)
     for subset, stems in lists.items():
-        (sets / f"{subset}.txt").write_text("".join(f"{s}\n" for s in stems))
+        if stems:
+            (sets / f"{subset}.txt").write_text("".join(f"{s}\n" for s in stems))
     (root / "SegmentationObject").mkdir()  # CVAT writes instance masks too; unused
     if zipped:
         export.path = _zip(root)

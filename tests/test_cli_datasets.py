@@ -89,7 +89,8 @@ API_DEFAULTS = {
               "--manual-dir": ("manual_dir", _signature_defaults(api.build)["manual_dir"]),
               "--download-dir": ("download_dir", _signature_defaults(api.build)["download_dir"])},
     "info": {"--data-dir": ("data_dir", _signature_defaults(api.get_builder)["data_dir"])},
-    "browse": {"--split": ("split", dataset_defaults.BROWSE_SPLIT),
+    # None: BROWSE_SPLIT, or a dataset's default or only split when it has no train.
+    "browse": {"--split": ("split", None),
                "--num-examples": ("num_examples", _signature_defaults(browse)["num_examples"]),
                "--alpha": ("alpha", _signature_defaults(browse)["alpha"]),
                "--data-dir": ("data_dir", _signature_defaults(browse)["data_dir"]),

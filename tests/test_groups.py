@@ -11,7 +11,9 @@ import hashlib
 
 import pytest
 
-from pixelwise.groups import GroupRule, group_overlap, hold_out, validation_groups
+from pixelwise.groups import (
+    GroupRule, group_overlap, hold_out, validation_groups, validation_share,
+)
 
 #: Five videos of 3..7 frames each: 25 examples.
 FRAMES = [f"vid{video}_{index:04d}.png"
@@ -133,6 +135,19 @@ def test_validation_groups_depend_on_the_seed_and_never_take_all():
     assert len({_video(k) for k in nearly_all}) == 4
     assert validation_groups(group_of, 0.0, seed=0) == set()
     assert validation_groups({k: "one" for k in FRAMES}, 0.2, seed=0) == set()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_runs_validation_share_is_the_folder_exports_choice(seed):
+    """A run without a validation split chooses as a folder export's build does: by key
+    without a rule, whole groups with one."""
+    from pixelwise.datasets.folder.layouts import validation_keys
+
+    assert validation_share(FRAMES, 0.2, seed) == validation_keys(FRAMES, 0.2, seed)
+    rule = GroupRule.parse(r"^(vid.)_")
+    group_of = {name: _video(name) for name in FRAMES}
+    assert validation_share(FRAMES, 0.2, seed, rule) == _independent_choice(group_of, 0.2, seed)
+    assert validation_share(FRAMES[:1], 0.2, seed) == set()  # one example: nothing to hold out
 
 
 # -- hold_out and group_overlap ---------------------------------------------------------------

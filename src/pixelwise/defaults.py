@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 
-#: The split ``pixelwise datasets browse`` shows when none is given.
+#: The split ``pixelwise datasets browse`` shows when none is given (a dataset without it:
+#: its ``default`` or only split).
 BROWSE_SPLIT = "train"
 #: Examples :func:`pixelwise.datasets.browse.browse` writes by default.
 BROWSE_NUM_EXAMPLES = 8

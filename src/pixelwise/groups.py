@@ -8,7 +8,8 @@ mean IoU on it, 42.4 % on unseen streets). A :class:`GroupRule` names each examp
 from its stored file name (``image/filename``), so that
 
 * a validation split can be **held out by group** (``TrainConfig.validation_groups``,
-  :func:`hold_out`; a folder export's seeded validation share, :func:`validation_groups`),
+  :func:`hold_out`; a folder export's seeded validation share, :func:`validation_groups`,
+  and the share a run makes of a dataset without a validation split, :func:`validation_share`),
 * and a validation split that **shares groups** with training is reported
   (:func:`group_overlap`, :func:`overlap_message`).
 
@@ -237,5 +238,27 @@ def validation_groups(group_of: Mapping[str, str], fraction: float, seed: int) -
     return chosen
 
 
+def validation_share(filenames: Iterable[str], fraction: float, seed: int,
+                     rule: GroupRule | None = None) -> set[str]:
+    """The file names of a seeded validation share: :func:`validation_groups` over file names.
+
+    Without a rule every file name is a group of its own, which ranks and counts exactly as
+    a folder export's split without groups does; with one, whole groups are taken.
+
+    Example:
+        >>> names = [f"scene{i // 3}_{i % 3}.png" for i in range(9)]
+        >>> share = validation_share(names, 0.3, seed=0, rule=GroupRule.parse(r"^(.+?)_"))
+        >>> len(share), len({name.split("_")[0] for name in share})
+        (3, 1)
+    """
+    filenames = list(dict.fromkeys(filenames))
+    if rule is None:
+        group_of = {name: name for name in filenames}
+    else:
+        group_of = {name: group for group, names in rule.groups(filenames).items()
+                    for name in names}
+    return validation_groups(group_of, fraction, seed)
+
+
 __all__ = ["AUTO", "NONE", "GroupOverlapWarning", "GroupRule", "group_overlap", "overlap_message", "hold_out",
-           "validation_groups"]
+           "validation_groups", "validation_share"]

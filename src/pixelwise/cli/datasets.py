@@ -218,8 +218,10 @@ def _add_browse(subparsers) -> None:
         "present and their pixel share. An export (PATH) is built first if needed.",
     )
     parser.add_argument("name", metavar="NAME|PATH", help=_NAME_HELP)
-    parser.add_argument("--split", default=BROWSE_SPLIT, metavar="SPLIT",
-                        help="split or slice to look at")
+    parser.add_argument("--split", default=None, metavar="SPLIT",
+                        help=f"split to look at (default: {BROWSE_SPLIT}, or the dataset's "
+                        "'default' or only split when it has no train, as a CVAT export with "
+                        "one subset)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for the PNGs (created if needed)")
     parser.add_argument("-n", "--num-examples", type=int, default=BROWSE_NUM_EXAMPLES, metavar="N",

@@ -43,8 +43,14 @@ def write_examples(config, run) -> list[Path]:
     Returns:
         The PNG files written.
     """
-    from pixelwise.datasets.samples import write_images  # TensorFlow: only once training ran
+    # TensorFlow: only once training ran.
+    from pixelwise.datasets.samples import write_images
+    from pixelwise.training_splits import make_validation_share
 
+    share = make_validation_share(config)
+    if share is not None:  # the dataset has no validation split; the run made its own
+        return write_images(config.dataset, share.split, run.path / EXAMPLES_DIR,
+                            data_dir=config.data_dir, filenames=share.validation_names)
     split = config.train_split if config.validation_split == "none" else config.validation_split
     return write_images(config.dataset, _base_split(split),
                         run.path / EXAMPLES_DIR, data_dir=config.data_dir)

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from pixelwise.class_sets import ClassSet, class_set_from_info
-from pixelwise.defaults import BROWSE_ALPHA, BROWSE_NUM_EXAMPLES
+from pixelwise.defaults import BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT
 from pixelwise.datasets import api
 from pixelwise.datasets.folders import make_folder, tidied
 from pixelwise.drawing import overlay
@@ -123,7 +123,13 @@ def _safe_stem(filename: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "example"
 
 
-def browse(name: str, split: str, out_dir, num_examples: int = DEFAULT_NUM_EXAMPLES,
+def _default_split(splits: list[str]) -> str:
+    if BROWSE_SPLIT in splits or not splits:
+        return BROWSE_SPLIT
+    return "default" if "default" in splits else splits[0]
+
+
+def browse(name: str, split: str | None, out_dir, num_examples: int = DEFAULT_NUM_EXAMPLES,
            data_dir=None, manual_dir=None, alpha: float = DEFAULT_ALPHA) -> list[Path]:
     """Write one image | label | overlay PNG for each of the first examples of a split.
 
@@ -133,7 +139,8 @@ def browse(name: str, split: str, out_dir, num_examples: int = DEFAULT_NUM_EXAMP
     Args:
         name: A pixelwise dataset (see ``pixelwise datasets list``), an adapted TFDS
             one, or the path of a folder or ``.zip`` export (built first when needed).
-        split: Split to read, e.g. ``"train"``.
+        split: Split to read, e.g. ``"train"``; None: ``train``, or the dataset's
+            ``default`` (a CVAT export's only subset) or only split when it has no ``train``.
         out_dir: Folder for the PNGs (created if needed), named
             ``<dataset name>_<split>_<index>_<file stem>.png``.
         num_examples: How many examples, from the start of the split (default 8).
@@ -159,6 +166,7 @@ def browse(name: str, split: str, out_dir, num_examples: int = DEFAULT_NUM_EXAMP
         make_folder(out_dir, "the pictures", "--out")
         builder = api.build(name, data_dir=data_dir, manual_dir=manual_dir, download=False)
         splits = sorted(builder.info.splits)
+        split = split or _default_split(splits)
         if split not in splits:
             raise ValueError(f"Dataset {name!r} has no split {split!r}; expected one of {splits}.")
         class_set = class_set_from_info(builder.info)

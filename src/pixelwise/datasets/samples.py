@@ -36,7 +36,7 @@ def _png_bytes(image: np.ndarray) -> bytes:
 
 
 def write_images(name: str, split: str, folder, num_images: int = DEFAULT_NUM_IMAGES,
-                 data_dir=None) -> list[Path]:
+                 data_dir=None, filenames=None) -> list[Path]:
     """Write the first ``num_images`` images of a built split as PNG files in ``folder``.
 
     "First" in the split's stored order (TFDS shuffles examples by key when it builds),
@@ -51,6 +51,8 @@ def write_images(name: str, split: str, folder, num_images: int = DEFAULT_NUM_IM
         folder: Where the files go (created if missing).
         num_images: int, default 4. Fewer are written when the split is smaller.
         data_dir: TFDS data directory (default None: TFDS' own).
+        filenames: Only examples with one of these ``image/filename`` values (default
+            None: any), e.g. a run's validation share of the split.
 
     Returns:
         The paths written, in the split's order.
@@ -67,9 +69,15 @@ def write_images(name: str, split: str, folder, num_images: int = DEFAULT_NUM_IM
             f"Dataset {name!r} has no split {split!r}; expected one of "
             f"{sorted(builder.info.splits)}."
         )
-    examples = builder.as_dataset(split=f"{split}[:{num_images}]")
+    # Not a "[:N]" slice: TFDS refuses one longer than the split.
+    examples = builder.as_dataset(split=split, shuffle_files=False)
+    wanted = None if filenames is None else set(filenames)
     files = {}
     for example in tfds.as_numpy(examples):
-        stem = PurePosixPath(example["image/filename"].decode()).stem
-        files[Path(folder) / f"{stem}.png"] = _png_bytes(example["image"])
+        filename = example["image/filename"].decode()
+        if wanted is not None and filename not in wanted:
+            continue
+        files[Path(folder) / f"{PurePosixPath(filename).stem}.png"] = _png_bytes(example["image"])
+        if len(files) == num_images:
+            break
     return write_all_atomic(files)
