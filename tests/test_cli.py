@@ -5,6 +5,9 @@ import re
 import subprocess
 import sys
 
+import pytest
+from own_data_fixture import write_images_masks
+
 #: What TensorFlow's C++ libraries print while they load, before any log level applies.
 TF_LOAD_NOTICES = re.compile(r"oneDNN|cuInit|cpu_feature_guard|cudart_stub|absl::InitializeLog")
 
@@ -62,3 +65,22 @@ def test_a_keras_backend_that_is_not_installed_is_one_line_naming_the_extra(tmp_
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("pixelwise: error: KERAS_BACKEND=jax")
     assert 'pip install "pixelwise[jax]"' in lines[0]
+
+
+@pytest.mark.slow  # about 20 s on 2 shared cores: a build and a one-epoch training
+def test_output_to_a_pipe_has_no_progress_bar_codes(tmp_path):
+    """A log (stdout a pipe, not a terminal) gets plain lines: no ANSI codes or carriage
+    returns from Keras' bar or TFDS' build bars; the epoch is still one line."""
+    export = write_images_masks(tmp_path / "cells", num_good=6, broken=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pixelwise.cli", "train", "--dataset", str(export.path),
+         "--data-dir", str(tmp_path / "data"), "--image-size", "64", "--batch-size", "2",
+         "--epochs", "1", "--model-arg", "base_filters=4", "--image-summaries", "0",
+         "--out", str(tmp_path / "run")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600,
+    )
+    output = result.stdout.decode(errors="replace")
+    assert result.returncode == 0, output
+    assert "Generating" not in output  # TFDS' build bars are off
+    assert "\x1b[" not in output and "\r" not in output, repr(output[-2000:])
+    assert re.search(r"^\d+/\d+ - \d+s .*val_mean_iou", output, re.M), output

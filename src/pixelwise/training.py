@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import json
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -302,6 +303,19 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
         return _fit(config, strategy, run, finished, callbacks, chief, task_id)
 
 
+def fit_verbosity(verbose, stream=None) -> int | str:
+    """Keras ``fit``'s verbosity for ``verbose``: ``"auto"`` is a progress bar (1) only when
+    ``stream`` (default ``sys.stdout``) is a terminal, else one line per epoch (2).
+
+    Keras draws its bar with ANSI colours and carriage returns whenever ``posix`` is
+    imported, terminal or not, which fills a log file with escape codes.
+    """
+    if verbose != "auto":
+        return verbose
+    stream = sys.stdout if stream is None else stream
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2
+
+
 def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks,
          chief: bool, task_id: int) -> TrainResult:
     """:func:`train` once its run folder is checked and held: data, model, ``fit``, summary."""
@@ -338,7 +352,8 @@ def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks
                 warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
                 model.fit(
                     data.train, validation_data=data.validation, epochs=config.epochs,
-                    callbacks=[*callbacks, *listed], verbose=config.verbose, shuffle=False,
+                    callbacks=[*callbacks, *listed], verbose=fit_verbosity(config.verbose),
+                    shuffle=False,
                 )
     finally:
         if not chief:

@@ -208,6 +208,10 @@ _python_format_warning = warnings.formatwarning
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pixelwise`` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not sys.stderr.isatty():
+        # TFDS' build and download bars (tqdm, on stderr) redraw with carriage returns and
+        # cursor codes, which a log file keeps; off unless the user set TQDM_DISABLE.
+        os.environ.setdefault("TQDM_DISABLE", "1")
     warnings.formatwarning = _format_warning
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -140,7 +140,7 @@ def register(subparsers) -> None:
                      help="run folder" + _default("out", none="runs/DATASET-MODEL"))
     run.add_argument("--verbose", type=int, choices=(0, 1, 2),
                      help="Keras fit verbosity: 0 silent, 1 a progress bar, 2 one line per "
-                     "epoch; auto: 1" + _default("verbose"))
+                     "epoch; auto: 1 on a terminal, else 2 (a log gets no bar redraws)" + _default("verbose"))
     parser.set_defaults(func=run_train)
 
 
