@@ -45,7 +45,7 @@ from pixelwise.dataset_paths import (
 from pixelwise.datasets.decoding import InvalidExampleError, decode_image
 from pixelwise.datasets.folder.layouts import FolderLayout, FolderPair, read_layout
 from pixelwise.datasets.folder.masks import decode_mask
-from pixelwise.datasets.folder.source_tree import SourceTree, fingerprint
+from pixelwise.datasets.folder.source_tree import SourceTree, UnreadableFileError, fingerprint
 from pixelwise.datasets.folders import building
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import SplitPlan
@@ -174,6 +174,8 @@ class Builder(SegmentationBuilder, skip_registration=True):
             image_bytes, mask_bytes = tree.read(pair.image_path), tree.read(pair.label_path)
         except OSError as exc:  # removed or unreadable since it was listed
             raise InvalidExampleError(f"cannot read: {exc}") from None
+        except UnreadableFileError as exc:  # past the size limit, or a corrupt zip entry
+            raise InvalidExampleError(str(exc)) from None
         image, pil = decode_image(image_bytes, self.IMAGE_CHANNELS)
         label = decode_mask(mask_bytes, self.source.layout.class_spec)
         if image.shape[:2] != label.shape[:2]:

@@ -5,6 +5,13 @@ reads them, the same way for a folder and a zip. An export wrapped in one top-le
 folder (``my_task/labelmap.txt`` inside the zip) is read from inside that folder.
 Hidden files and folders (``.DS_Store``, ``.git/``) and macOS' ``__MACOSX/`` are left out.
 
+A zip is read in place, never extracted, and a hostile one is refused when it is opened:
+an entry whose path leaves the archive (``../x``, ``/etc/x``, ``C:\\x``), a symbolic-link
+entry, or two entries with one name. No file is read past :data:`MAX_FILE_BYTES` (a class
+or subset list past :data:`MAX_TEXT_BYTES`), judged by the size the archive or the folder
+states, so a zip bomb costs nothing: :mod:`zipfile` never inflates an entry past its
+stated size.
+
 The fingerprint decides whether a prepared dataset is stale (see :func:`fingerprint`).
 
 Example:
@@ -18,12 +25,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import stat
 import threading
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 from pixelwise.dataset_paths import ZIP_SUFFIX
+
+
+#: The largest image or mask file read (1 GiB): past any real photo, short of a bomb.
+MAX_FILE_BYTES = 1 << 30
+#: The largest class file or subset list read (16 MiB: a million-line list).
+MAX_TEXT_BYTES = 16 << 20
+
+
+class UnreadableFileError(ValueError):
+    """A file of the export that cannot be read: past the size limit, or a corrupt zip entry."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +107,7 @@ class SourceTree:
             except zipfile.BadZipFile as exc:
                 raise ValueError(f"{str(path)!r} is not a readable zip file ({exc}); expected the "
                                  "export as a folder or a .zip. Export it again.") from None
+            _refuse_hostile_entries(path, infos)
             files = {info.filename: FileStamp(info.file_size, info.CRC) for info in infos
                      if not info.is_dir() and not any(_hidden(p) for p in info.filename.split("/"))}
             kind = "zip"
@@ -104,18 +124,53 @@ class SourceTree:
         inside = f":{self.prefix}" if self.kind == "zip" and self.prefix else ""
         return str(self.path / self.prefix) if self.kind == "folder" else f"{self.path}{inside}"
 
-    def read(self, rel: str) -> bytes:
-        """The bytes of the file ``rel`` (relative to the root)."""
+    def read(self, rel: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+        """The bytes of the file ``rel`` (relative to the root).
+
+        Raises:
+            UnreadableFileError: the file states a size over ``max_bytes`` (checked before
+                reading), or its zip entry is corrupt (bad CRC, bad compressed data,
+                encrypted, an unknown compression method).
+            OSError: a folder's file removed or unreadable since it was listed.
+        """
         if self.kind == "folder":
-            return (self.path / self.prefix / rel).read_bytes()
+            path = self.path / self.prefix / rel
+            self._check_size(rel, path.stat().st_size, max_bytes)
+            return path.read_bytes()
         with self._lock:  # one open archive, read from one thread at a time
             if self._zip is None:
                 self._zip = zipfile.ZipFile(self.path)
-            return self._zip.read(self.prefix + rel)
+            info = self._zip.getinfo(self.prefix + rel)
+            self._check_size(rel, info.file_size, max_bytes)
+            try:
+                return self._zip.read(info)
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError,
+                    NotImplementedError) as exc:  # RuntimeError: encrypted entry
+                raise UnreadableFileError(
+                    f"cannot read {rel!r} from {self.root}: {exc}; expected an intact, "
+                    "unencrypted zip entry. Export the dataset again.") from None
+
+    def _check_size(self, rel: str, size: int, max_bytes: int) -> None:
+        if size > max_bytes:
+            raise UnreadableFileError(
+                f"{rel!r} in {self.root} is {size:,} bytes, over the {max_bytes:,}-byte limit "
+                "for such a file; expected an annotation export's file. Remove or shrink it.")
 
     def read_text(self, rel: str) -> str:
-        """A text file, UTF-8 (a byte-order mark is dropped)."""
-        return self.read(rel).decode("utf-8-sig")
+        """A text file (at most :data:`MAX_TEXT_BYTES`), UTF-8; a byte-order mark is dropped.
+
+        Raises:
+            UnreadableFileError: too large, or a corrupt zip entry.
+            ValueError: not UTF-8 text.
+        """
+        data = self.read(rel, MAX_TEXT_BYTES)
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"{rel!r} in {self.root} is not UTF-8 text (byte {exc.start}: "
+                f"{data[exc.start:exc.start + 1]!r}); expected a UTF-8 text file. Save it as "
+                "UTF-8.") from None
 
     def close(self) -> None:
         if self._zip is not None:
@@ -130,6 +185,31 @@ class SourceTree:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+
+def _refuse_hostile_entries(path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Raise ``ValueError`` for an entry that escapes the archive, a symlink, or a repeated name.
+
+    Nothing is extracted, so none of these could write anywhere; but a name with ``..``
+    would become an example's file name, which later commands write files after.
+    """
+    seen: set[str] = set()
+    for info in infos:
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
+            problem = "a path that leaves the archive (absolute, a drive, or '..')"
+        elif stat.S_ISLNK(info.external_attr >> 16):
+            problem = "a symbolic link"
+        elif name in seen:
+            problem = "a second entry of that name"
+        else:
+            seen.add(name)
+            continue
+        raise ValueError(
+            f"{str(path)!r} holds the entry {name!r}, {problem}; expected an annotation tool's "
+            "export of regular files at relative paths. This archive is refused as unsafe: "
+            "export the dataset again.")
 
 
 def _single_folder_prefix(files: Iterable[str]) -> str:
