@@ -112,12 +112,25 @@ class ClassSet:
     @classmethod
     def from_metadata(cls, metadata: Mapping) -> "ClassSet":
         """Rebuild a class set from ``DatasetInfo.metadata`` or a run folder's JSON."""
+        if not isinstance(metadata, Mapping):
+            raise ValueError(f"Expected class set metadata as a JSON object, received "
+                             f"{type(metadata).__name__}. Was it written by pixelwise?")
         missing = [k for k in ("class_names", "palette", "ignore_label") if k not in metadata]
         if missing:
             raise ValueError(
                 f"Expected dataset metadata with class_names, palette and ignore_label; "
                 f"missing {missing}. Was the dataset built by pixelwise?"
             )
+        names, palette = metadata["class_names"], metadata["palette"]
+        void_color, ignore = metadata.get("void_color", VOID_COLOR), metadata["ignore_label"]
+        if not (isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)
+                and isinstance(palette, (list, tuple)) and all(_is_rgb(c) for c in palette)
+                and _is_rgb(void_color) and _is_int(ignore)):
+            raise ValueError(
+                "Expected class set metadata with class_names a list of strings, palette a "
+                "list of [r, g, b] integers, ignore_label an integer and void_color [r, g, b], "
+                f"received {json.dumps(dict(metadata), default=str)[:200]}. Was it written by "
+                "pixelwise?")
         return cls(
             name=str(metadata.get("class_set", "custom")),
             class_names=tuple(metadata["class_names"]),
@@ -132,6 +145,14 @@ class ClassSet:
     @classmethod
     def from_json(cls, text: str) -> "ClassSet":
         return cls.from_metadata(json.loads(text))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_rgb(value) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 3 and all(map(_is_int, value))
 
 
 def voc_palette(n: int) -> list[tuple[int, int, int]]:
@@ -255,7 +276,11 @@ def resolve_class_set(value) -> ClassSet | None:
         path = Path(value)
         if not path.exists():
             raise FileNotFoundError(f"Class set file {value!r} does not exist.")
-        return ClassSet.from_json(path.read_text())
+        try:
+            return ClassSet.from_json(path.read_bytes().decode("utf-8"))
+        except ValueError as exc:  # not UTF-8, not JSON, not a class set
+            raise ValueError(f"Class set file {value!r} cannot be read ({exc}); expected "
+                             "the class_set.json a run folder holds.") from None
     return get_class_set(value)
 
 

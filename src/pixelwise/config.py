@@ -405,11 +405,21 @@ def load_config_file(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Config file {str(path)!r} does not exist; pass --config FILE.yaml.")
-    text = path.read_text()
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"Config file {str(path)!r} is not UTF-8 text (byte {exc.start}: "
+                         f"{data[exc.start:exc.start + 1]!r}); expected YAML or JSON. Save it "
+                         "as UTF-8.") from None
     try:
         values = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, _YamlLoader)
     except (ValueError, yaml.YAMLError) as error:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"Config file {str(path)!r} is not valid YAML/JSON: {error}") from None
+    except RecursionError:
+        raise ValueError(f"Config file {str(path)!r} nests too deeply to read; expected a "
+                         "mapping of options a few levels deep.") from None
+    _check_expanded_size(values, str(path))
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -418,6 +428,32 @@ def load_config_file(path) -> dict:
             f"{type(values).__name__}."
         )
     return {str(k).replace("-", "_"): v for k, v in values.items()}
+
+
+#: The most values a config may hold once YAML aliases (``*name``) are expanded.
+MAX_CONFIG_VALUES = 100_000
+
+
+def _check_expanded_size(values, source: str) -> None:
+    """Refuse a config whose aliases expand past :data:`MAX_CONFIG_VALUES` ("billion laughs").
+
+    PyYAML shares an aliased node instead of copying it, so loading is cheap; writing
+    config.json or validating would expand every alias. Counting stops at the limit.
+    """
+    count, stack = 0, [values]
+    while stack:
+        value = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ValueError(
+                f"Config file {source!r} expands to more than {MAX_CONFIG_VALUES:,} values "
+                "(YAML aliases '*name' repeated inside each other); expected a mapping of "
+                "options. Write the values out instead of nesting aliases.")
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
 
 
 def resolve_config(config_file=None, overrides: dict | None = None, resume: bool = False) -> TrainConfig:

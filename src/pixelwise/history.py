@@ -34,6 +34,13 @@ def _epoch_offset(first_epoch: int) -> int:
     return 1 if first_epoch == 0 else 0
 
 
+def _epoch(value, path: Path) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError(f"Expected whole epoch numbers in {str(path)!r}, received {value!r}; the "
+                     "file is not a history.csv that training wrote. Remove or restore it.")
+
+
 def read_history(path) -> list[dict]:
     """Rows of a CSVLogger ``history.csv`` as dicts of floats, ``epoch`` an int from 1; [] if absent."""
     path = Path(path)
@@ -49,7 +56,7 @@ def read_history(path) -> list[dict]:
                 except (TypeError, ValueError):
                     parsed[key] = value
             if "epoch" in parsed:
-                parsed["epoch"] = int(parsed["epoch"])
+                parsed["epoch"] = _epoch(parsed["epoch"], path)
             rows.append(parsed)
     if rows and "epoch" in rows[0]:
         offset = _epoch_offset(rows[0]["epoch"])

@@ -55,12 +55,25 @@ def short_path(path) -> str:
 def open_image(data: bytes, what: str) -> Image.Image:
     """Decode ``data`` with PIL; ``what`` ("image", "label") names it in the error.
 
+    An image of more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (89 megapixels unless
+    changed) is refused from its header, before it is decoded: a dataset example that size
+    is a decompression bomb or a scan to tile first, and Pillow itself only refuses twice
+    that.
+
     Raises:
-        InvalidExampleError: the bytes are not a decodable image.
+        InvalidExampleError: the bytes are not a decodable image, or too many pixels.
     """
     try:
         image = Image.open(io.BytesIO(data))
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit and image.width * image.height > limit:
+            raise InvalidExampleError(
+                f"{what} of {image.width}x{image.height} pixels is over the limit of "
+                f"{limit / 1e6:.0f} megapixels (PIL.Image.MAX_IMAGE_PIXELS) for a dataset "
+                "example; expected a photo-sized image. Downscale or tile it first.")
         image.load()
+    except InvalidExampleError:
+        raise
     except UnidentifiedImageError:
         raise InvalidExampleError(f"cannot decode {what}: not a recognised image file") from None
     except Exception as exc:  # PIL raises many types for corrupt files
