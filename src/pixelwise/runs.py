@@ -163,11 +163,15 @@ class RunFolder:
         import pixelwise.models  # noqa: F401  (registers custom layers for deserialisation)
 
         try:
-            return keras.models.load_model(path, compile=False)
+            # safe_mode (Keras' default, stated here on purpose): a Lambda layer's Python
+            # code, a TFSMLayer's SavedModel and non-modelling functions are refused.
+            return keras.models.load_model(path, compile=False, safe_mode=True)
         except PermissionError:
             raise
         except (zipfile.BadZipFile, EOFError, OSError) as exc:  # h5py: "truncated file: eof = ..."
             raise ValueError(self._corrupt(path, " ".join(str(exc).split()))) from exc
+        except Exception as exc:  # noqa: BLE001 - whatever a crafted config.json makes Keras raise
+            raise ValueError(_unloadable(path, exc)) from None
 
     def _corrupt(self, path: Path, reason: str) -> str:
         """Error message for an unreadable checkpoint, naming a sound one to use instead."""
@@ -178,6 +182,19 @@ class RunFolder:
                if others else "train again, or restore the file from a copy")
         return (f"Checkpoint {str(path)!r} is corrupt ({reason}; probably truncated by an "
                 f"interrupted save or copy); {fix}.")
+
+
+def _unloadable(path: Path, exc: Exception) -> str:
+    """The one-line error for a ``.keras`` file Keras refuses or cannot deserialise."""
+    reason = " ".join(str(exc).split())
+    if "safe_mode" in reason or "Non-modeling" in reason:
+        return (f"Model file {str(path)!r} holds code (a Lambda layer, a TFSMLayer or a Python "
+                "function), which pixelwise refuses to run: it loads .keras files in Keras' "
+                "safe mode. Expected a model of pixelwise's own layers; retrain it with "
+                "pixelwise, or re-save it without Lambda layers.")
+    return (f"Model file {str(path)!r} cannot be loaded as a pixelwise model "
+            f"({type(exc).__name__}: {reason[:300]}); expected a .keras file saved by "
+            "pixelwise train. Pass a run's checkpoint, or retrain.")
 
 
 @dataclasses.dataclass(frozen=True)
