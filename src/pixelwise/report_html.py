@@ -336,7 +336,7 @@ def _headline(m: dict) -> str:
     spread = (f" ({100 * interval['confidence']:g} % interval {_pct(interval['low'])} – "
               f"{_pct(interval['high'])} %)" if interval else "")
     return (f'<p class="headline">mean IoU <b>{_pct(m.get("mean_iou"))} %</b>{spread} on '
-            f"{m.get('num_images')} images · pixel accuracy {_pct(m.get('pixel_accuracy'))} %</p>")
+            f"{_e(m.get('num_images'))} images · pixel accuracy {_pct(m.get('pixel_accuracy'))} %</p>")
 
 
 def _count(value) -> str:
