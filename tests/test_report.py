@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,3 +207,17 @@ def test_bad_input_is_one_line_before_any_evaluation(voc_run, tmp_path, capsys):
     code, _, stderr = _main(["report", "--run", tmp_path / "no-run", "--out", out], capsys)
     assert code == 2 and "pixelwise train" in stderr
     assert not out.exists() and not (voc_run / "eval-validation.json").exists()
+
+
+@pytest.mark.parametrize("where", ["under a file", "a folder", "/proc"])
+def test_an_unwritable_out_is_one_line_before_any_prediction(voc_run, tmp_path, capsys, where):
+    """report evaluated and predicted every image, then failed to write the page."""
+    (tmp_path / "afile").write_text("x")
+    out = {"under a file": tmp_path / "afile" / "r.html", "a folder": tmp_path,
+           "/proc": Path("/proc/pixelwise-report/r.html")}[where]
+    code, _, stderr = _main(["report", "--run", voc_run, "--out", out], capsys)
+    assert code == 2 and stderr.count("\n") == 1, stderr  # no progress line: nothing evaluated
+    assert stderr.startswith("pixelwise report: error: Cannot write") and str(out) in stderr
+    assert "--out" in stderr
+    assert not (voc_run / "eval-validation.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "run"]  # no probe left
