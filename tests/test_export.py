@@ -81,7 +81,7 @@ def test_tflite_round_trip(tmp_path, model, run_dir):
 
 
 def _check_noise_parity(path, format, least):
-    """A run with no dataset is checked on noise images: agreement and latency, no IoU."""
+    """A run with no dataset is checked on noise images: agreement, no IoU."""
     from pixelwise.defaults import DEFAULT_PARITY_IMAGES
 
     report = json.loads(path.read_text())

@@ -122,7 +122,9 @@ def test_export_runs_in_its_runtime_and_its_parity_report_says_so(
     assert report["format"] == format and report["num_images"] == len(images) == 3
     assert report["mean_iou"]["export"] == pytest.approx(_numpy_mean_iou(labels, exported), abs=1e-6)
     assert report["mean_iou"]["keras"] == pytest.approx(_numpy_mean_iou(labels, keras_labels), abs=0.01)
-    assert all(report["median_latency_ms"][k] > 0 for k in ("keras", "export"))
+    # No latency: one timing per export varied 9x; speed is benchmarks/bench_export.py's.
+    assert not any("latency" in key or key.endswith("_ms") for key in report)
+    assert " ms " not in parity_line(report)
     assert report["artefact_bytes"] == path.stat().st_size
     assert load_class_names(path)[:2] == ["background", "aeroplane"]
     if format == "tflite-int8":

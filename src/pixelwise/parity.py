@@ -8,10 +8,7 @@ sample of images, one image at a time at its own size, and writes what it measur
 ``format``, ``artefact``, ``passed``, ``pixel_agreement`` (share of all pixels where the
 two label maps agree), ``threshold`` (the least agreement that passes), ``num_images``,
 ``images`` (where they come from), ``mean_iou`` (``keras`` and ``export``, void excluded,
-one confusion matrix over the sample; null without labels), ``median_latency_ms``
-(``keras`` and ``export``, per image on this machine's CPU, steady state: at each new
-image size both run once untimed first, since that call allocates and prepares the graph),
-``threads``, ``input_size``, ``preprocessing``, ``artefact_bytes`` and, per format,
+one confusion matrix over the sample; null without labels), ``threads``, ``input_size``, ``preprocessing``, ``artefact_bytes`` and, per format,
 ``calibration`` (int8) or ``onnx_opset``.
 
 The "Keras model" is the model inside the same serving graph the artefact was made from,
@@ -20,7 +17,11 @@ preprocessing (a TFLite or ONNX graph resizes without antialiasing, as its own
 ``preprocessing`` entry says; the SavedModel's is predict's).
 
 The sample is the first N images of the run's validation split; a bare model with no
-dataset is compared on seeded noise images (agreement and latency, no IoU).
+dataset is compared on seeded noise images (agreement, no IoU).
+
+Speed is not measured here: timed once per export, on a machine busy with other work, the
+same model's latency differed 9x between two exports. ``benchmarks/bench_export.py`` times
+every format under controlled conditions (warm-up calls, then the median of repeats).
 
 Example:
     >>> sample = noise_sample(4, (64, 64), channels=3)
@@ -31,7 +32,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 
@@ -104,27 +104,16 @@ def measure_parity(reference, artefact, sample: ParitySample, class_set: ClassSe
         class_set: Classes of the labels (their count and ignore label).
 
     Returns:
-        ``{"pixel_agreement", "num_images", "images", "mean_iou": {"keras", "export"},
-        "median_latency_ms": {"keras", "export"}}``; ``mean_iou`` is None without labels.
+        ``{"pixel_agreement", "num_images", "images", "mean_iou": {"keras", "export"}}``;
+        ``mean_iou`` is None without labels.
     """
     k = class_set.num_classes
     agree = total = 0
     confusion = {"keras": np.zeros((k, k), np.int64), "export": np.zeros((k, k), np.int64)}
-    seconds = {"keras": [], "export": []}
     functions = {"keras": reference, "export": artefact}
-    seen_shapes = set()
     for index in _by_shape(sample.images):
         image = sample.images[index][None]
-        if image.shape not in seen_shapes:
-            # Untimed: the first call at a new size traces, allocates, repacks weights (TFLite).
-            for function in functions.values():
-                function(image)
-            seen_shapes.add(image.shape)
-        labels = {}
-        for name, function in functions.items():
-            start = time.perf_counter()
-            labels[name] = np.asarray(function(image))[0]
-            seconds[name].append(time.perf_counter() - start)
+        labels = {name: np.asarray(function(image))[0] for name, function in functions.items()}
         if labels["export"].shape != image.shape[1:3]:
             raise ValueError(f"Expected a label map of {image.shape[1:3]} from the export, "
                              f"received {labels['export'].shape}; the artefact is broken.")
@@ -140,7 +129,6 @@ def measure_parity(reference, artefact, sample: ParitySample, class_set: ClassSe
         "images": sample.source,
         "mean_iou": None if sample.labels is None else {
             name: _rounded(mean_iou_from_confusion(cm)) for name, cm in confusion.items()},
-        "median_latency_ms": {name: round(1000 * float(np.median(s)), 3) for name, s in seconds.items()},
     }
 
 
@@ -159,9 +147,8 @@ def parity_line(report: dict) -> str:
     Example:
         >>> parity_line({"format": "onnx", "passed": True, "pixel_agreement": 0.99912,
         ...              "threshold": 0.98, "num_images": 50, "images": "camvid validation, first 50",
-        ...              "mean_iou": {"keras": 0.61234, "export": 0.61201},
-        ...              "median_latency_ms": {"keras": 210.0, "export": 95.5}})
-        'parity passed: 99.91 % of pixels agree with the Keras model (at least 98.00 % needed) on 50 images (camvid validation, first 50); mean IoU 0.6123 Keras, 0.6120 onnx; median 210.0 ms Keras, 95.5 ms onnx per image'
+        ...              "mean_iou": {"keras": 0.61234, "export": 0.61201}})
+        'parity passed: 99.91 % of pixels agree with the Keras model (at least 98.00 % needed) on 50 images (camvid validation, first 50); mean IoU 0.6123 Keras, 0.6120 onnx'
     """
     verdict = "passed" if report["passed"] else "FAILED"
     line = (f"parity {verdict}: {100 * report['pixel_agreement']:.2f} % of pixels agree with the "
@@ -170,6 +157,4 @@ def parity_line(report: dict) -> str:
     iou = report.get("mean_iou")
     if iou and None not in iou.values():
         line += f"; mean IoU {iou['keras']:.4f} Keras, {iou['export']:.4f} {report['format']}"
-    latency = report["median_latency_ms"]
-    return line + (f"; median {latency['keras']:.1f} ms Keras, {latency['export']:.1f} ms "
-                   f"{report['format']} per image")
+    return line
