@@ -9,8 +9,11 @@ starts. So pixelwise keeps every variable trainable and gives the optimizer a
 multiplier per variable instead:
 
 - ``multiplier`` 1 (default): the usual update;
-- ``0 < multiplier < 1``: the update with ``learning_rate * multiplier`` (decoupled weight
-  decay, AdamW's, still uses the full learning rate);
+- ``0 < multiplier < 1``: the update with ``learning_rate * multiplier``, and decoupled
+  weight decay (AdamW's) at that learning rate too, as PyTorch's parameter groups do it.
+  With the full rate, the decay outruns the small updates: AdamW's weight decay 0.5 at
+  1e-3 shrank every weight of EfficientNet-Lite0's ImageNet encoder (encoder multiplier
+  0.1) by 16 % in 8 CamVid epochs, and its held-out mean IoU fell while training's rose;
 - ``multiplier`` 0: no update at all: the variable, its optimizer slots (Adam's moments)
   and its weight decay are left as they are, so a frozen encoder does not move.
 
@@ -33,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 #: Momentum of "sgd" (the chapter's recipes and DeepLab's).
 SGD_MOMENTUM = 0.9
@@ -74,11 +78,18 @@ class LearningRateMultipliers:
             return None
         if multiplier != 1.0:
             learning_rate = learning_rate * multiplier
+            if self.weight_decay is not None and super()._use_weight_decay(variable):
+                # Keras' own decay (at the full rate) skips these variables: see below.
+                decay = ops.cast(self.weight_decay, variable.dtype) * ops.cast(
+                    learning_rate, variable.dtype)
+                variable.assign(variable - variable * decay)
         return super().update_step(gradient, variable, learning_rate)
 
     def _use_weight_decay(self, variable):
-        # A frozen variable does not decay either.
-        if self.learning_rate_multiplier(variable) == 0.0:
+        # Keras decays with the full learning rate before the update steps: only the
+        # variables with multiplier 1. A frozen one does not decay; the others decay in
+        # update_step, at their own rate.
+        if self.learning_rate_multiplier(variable) != 1.0:
             return False
         return super()._use_weight_decay(variable)
 
