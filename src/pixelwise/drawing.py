@@ -88,15 +88,65 @@ def draw_boxes(image: np.ndarray, boxes: list[Box], class_set: ClassSet) -> np.n
     canvas = Image.fromarray(drawn)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
-    for box, colour in zip(boxes, colours):
-        text = f"{box.class_name} {box.mean_confidence:.2f}"
-        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-        text_w, text_h = right - left, bottom - top
-        x = min(box.box[0], max(width - text_w - 2, 0))
-        y = box.box[1] - text_h - 3 if box.box[1] >= text_h + 3 else box.box[1] + 1
-        draw.rectangle([x, y, x + text_w + 2, y + text_h + 2], fill=colour)
-        draw.text((x + 1 - left, y + 1 - top), text, font=font, fill=_text_colour(colour))
+    texts = [f"{box.class_name} {box.mean_confidence:.2f}" for box in boxes]
+    extents = [draw.textbbox((0, 0), text, font=font) for text in texts]
+    sizes = [(right - left + 3, bottom - top + 3) for left, top, right, bottom in extents]
+    places = place_labels([b.box for b in boxes], sizes, width, height)
+    for text, (left, top, _, _), (x0, y0, x1, y1), colour in zip(texts, extents, places, colours):
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=colour)
+        draw.text((x0 + 1 - left, y0 + 1 - top), text, font=font, fill=_text_colour(colour))
     return np.asarray(canvas)
+
+
+def place_labels(boxes, sizes, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Where each box's label goes: ``(x0, y0, x1, y1)``, end-exclusive, inside the image.
+
+    Each label goes above its box, else inside its top edge, else below it (at the box's
+    left edge, or ending at its right edge), else at the free place nearest its box's top
+    left corner, so that no label covers one placed before it. Only when the image has no
+    free place left does a label overlap (above its box).
+
+    Args:
+        boxes: ``(x_min, y_min, x_max, y_max)`` per box (:class:`~pixelwise.prediction.Box`).
+        sizes: ``(width, height)`` of each label, in pixels.
+        width, height: The image's size.
+
+    Example:
+        >>> place_labels([(0, 20, 30, 40), (2, 20, 30, 40)], [(20, 10), (20, 10)], 64, 64)
+        [(0, 10, 20, 20), (2, 21, 22, 31)]
+    """
+    placed: list[tuple[int, int, int, int]] = []
+    for box, (w, h) in zip(boxes, sizes):
+        candidates = _label_candidates(box, w, h, width, height)
+        free = (c for c in candidates if not any(_overlap(c, other) for other in placed))
+        # No free place: the first choice, overlapping (a label taller than the image: at 0).
+        x = max(0, min(box[0], width - w))
+        first = next(_label_candidates(box, w, h, width, height), (x, 0, x + w, h))
+        placed.append(next(free, first))
+    return placed
+
+
+def _label_candidates(box, w: int, h: int, width: int, height: int):
+    """Label places for ``box`` in order of preference (see :func:`place_labels`).
+
+    Past the three preferred rows the search steps a quarter label at a time, so a full
+    image costs thousands of checks, not a check per pixel.
+    """
+    x_min, y_min, x_max, y_max = box
+    clamp = lambda x: max(0, min(x, width - w))  # noqa: E731
+    for y in (y_min - h, y_min + 1, y_max + 1):
+        for x in dict.fromkeys((clamp(x_min), clamp(x_max - w))):
+            if 0 <= y <= height - h and 0 <= x <= width - w:
+                yield x, y, x + w, y + h
+    rows = sorted(range(0, height - h + 1, max(1, h // 4)), key=lambda y: abs(y - y_min))
+    columns = sorted(range(0, width - w + 1, max(1, w // 4)), key=lambda x: abs(x - x_min))
+    for y in rows:
+        for x in columns:
+            yield x, y, x + w, y + h
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _box_colour(class_set: ClassSet, class_id: int) -> tuple[int, int, int]:
@@ -118,24 +168,36 @@ def normalised_confusion(confusion) -> np.ndarray:
 
 
 def plot_confusion(confusion, class_names) -> bytes:
-    """PNG bytes of the row-normalised confusion matrix as a heat map.
+    """PNG bytes of the row-normalised confusion matrix as a heat map (:func:`confusion_figure`).
 
     Args:
         confusion: (K, K) counts, rows = true class, columns = predicted class.
         class_names: K names for the axes; cells are annotated up to 25 classes.
     """
+    buffer = io.BytesIO()
+    confusion_figure(confusion, class_names).savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def confusion_figure(confusion, class_names) -> Figure:
+    """The heat map of :func:`plot_confusion` as a matplotlib ``Figure`` (Agg, no pyplot).
+
+    Its title, tick labels and colour bar lie inside the figure at any class count: the
+    layout is constrained, and the title is two short lines, since one line was wider than
+    the figure of a few classes and was cut off.
+    """
     # A bare Figure renders with Agg and never touches pyplot's global state or a display.
     matrix = normalised_confusion(confusion)
     k = len(class_names)
     side = max(4.0, 0.45 * k + 2.0)
-    figure = Figure(figsize=(side + 1.0, side))
+    figure = Figure(figsize=(side + 1.0, side), layout="constrained")
     axes = figure.add_subplot()
     image = axes.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
     axes.set_xticks(range(k), class_names, rotation=90)
     axes.set_yticks(range(k), class_names)
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
-    axes.set_title("Confusion matrix (rows normalised, void excluded)")
+    axes.set_title("Confusion matrix\n(rows normalised, void excluded)")
     if k <= 25:
         for t in range(k):
             for p in range(k):
@@ -143,7 +205,4 @@ def plot_confusion(confusion, class_names) -> bytes:
                     axes.text(p, t, f"{matrix[t, p]:.2f}", ha="center", va="center", fontsize=7,
                               color="white" if matrix[t, p] > 0.5 else "black")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+    return figure
