@@ -176,21 +176,14 @@ def _chapter_variants(batch_sizes, size, base_filters, precisions_xla, include_c
                 precision=precision, jit_compile=jit)
 
 
-def load_recipe(path: Path) -> dict:
-    import yaml
-
-    return yaml.safe_load(path.read_text())
-
-
 def _recipe_variants(config_path: Path, quick: bool, precisions=("float32", "mixed_bfloat16")):
     """The model, training size and batch of a CamVid recipe, XLA on."""
     from pixelwise import models
     from pixelwise.class_sets import CAMVID
 
-    recipe = load_recipe(config_path)
+    recipe = harness.load_recipe(config_path)
     model_options = dict(recipe.get("model_args") or {})
-    size = recipe["image_size"]
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    size = harness.recipe_image_size(recipe)
     batch_size = int(recipe.get("batch_size", 8))
     if quick:
         size, batch_size = (64, 64), 2
@@ -228,9 +221,8 @@ def _encoder_variants(config_path: Path, quick: bool):
     from pixelwise import models
     from pixelwise.class_sets import CAMVID
 
-    recipe = load_recipe(config_path)
-    size = recipe["image_size"]
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    recipe = harness.load_recipe(config_path)
+    size = harness.recipe_image_size(recipe)
     batch_size = int(recipe.get("batch_size", 8))
     if quick:
         size, batch_size = (64, 64), 2

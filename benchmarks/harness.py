@@ -118,6 +118,19 @@ def machine_info() -> dict:
     }
 
 
+def load_recipe(path: Path) -> dict:
+    """A training recipe (``configs/*.yaml``) as a dict."""
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def recipe_image_size(recipe: dict) -> tuple[int, int]:
+    """The recipe's training ``image_size`` as (height, width); an int means a square."""
+    size = recipe["image_size"]
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
 def report(name: str, results: dict, quick: bool = False, out: str | None = None) -> Path:
     """Print ``results`` as indented JSON and write them to ``benchmarks/results/``.
 

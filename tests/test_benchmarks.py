@@ -8,6 +8,7 @@ must match NumPy's.
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -107,3 +108,55 @@ def test_throughput_and_reference_ratios_of_the_encoders_group():
     table_row = next(line for line in lines if line.startswith("| fpn |"))
     assert table_row == ("| fpn | resnet50 | 2.50 | 1.50 | off | 2.50 | 11.2 | **11 %** | "
                          "30.00 | 45.0 | **45 %** | 0.25× / 0.75× |")
+
+
+def test_backend_figures_are_medians_over_rounds_and_ratios_to_tensorflow():
+    import bench_backends
+
+    # Batch 8: rounds of 2 steps taking 2, 1 and 4 s in all -> 8, 16 and 4 images/s.
+    figures = bench_backends.images_per_s(8, [[1.0, 1.0], [0.5, 0.5], [3.0, 1.0]])
+    assert figures["images_per_s"] == pytest.approx(8.0)
+    assert figures["images_per_s_rounds"] == pytest.approx([8.0, 16.0, 4.0])
+
+    model = {"tensorflow": {"train": {"images_per_s": 4.0}, "inference": {"images_per_s": 20.0}},
+             "tensorflow-xla": {"train": {"images_per_s": 6.0},
+                                "inference": {"images_per_s": 10.0}},
+             "jax": {"not_measured": "jax is not installed"}}
+    bench_backends.add_ratios(model)
+    assert model["tensorflow"]["train"]["over_tensorflow"] == 1.0
+    assert model["tensorflow-xla"]["train"]["over_tensorflow"] == pytest.approx(1.5)
+    assert model["tensorflow-xla"]["inference"]["over_tensorflow"] == pytest.approx(0.5)
+    assert bench_backends.markdown_table({"unet": model})[2:] == [
+        "| unet | tensorflow | 4.00 | 20.00 | 1.00× / 1.00× |",
+        "| unet | tensorflow-xla | 6.00 | 10.00 | 1.50× / 0.50× |",
+        "| unet | jax | – | – | jax is not installed |"]
+
+
+@pytest.mark.slow
+def test_bench_backends_quick_measures_every_backend(tmp_path, capfd):
+    """``--quick`` with one model (the recipe's U-Net): three workers, each builds and compiles
+    it once (~1-3 min on 2 busy cores; all three default models take ~3x that)."""
+    import bench_backends
+
+    recipe = harness.load_recipe(bench_backends.DEFAULT_RECIPE)
+    model = next(iter(bench_backends.model_specs(recipe, bench_backends.DEFAULT_RECIPE.stem)))
+    out = tmp_path / "backends.json"
+    bench_backends.main(["--quick", "--models", model, "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    assert results["quick"] and results["image_size"] == [64, 64] and results["batch_size"] == 2
+    assert results["machine"]["cpu"] and "cpu_flags" in results["machine"]
+    assert results["training_step"]["class_weights"] == recipe["class_weights"]
+    figures = results["models"][model]
+    assert list(figures) == list(bench_backends.BACKENDS)
+    assert figures["tensorflow"]["xla"] is False and figures["tensorflow-xla"]["xla"] is True
+    measured = [b for b, f in figures.items() if "train" in f]
+    assert measured[:2] == ["tensorflow", "tensorflow-xla"]
+    for backend in measured:
+        for kind in ("train", "inference"):
+            assert figures[backend][kind]["images_per_s"] > 0
+            assert figures[backend][kind]["step_s"]["repeats"] == 2  # 1 round of 2 steps
+    if "jax" in measured:
+        assert results["backends"]["jax"]["keras_backend"] == "jax"
+    table = capfd.readouterr().out
+    assert f"| {model} | tensorflow | " in table and "1.00× / 1.00×" in table
