@@ -264,3 +264,27 @@ def _file_in_the_way(path: Path) -> Path | None:
         if ancestor.exists() or ancestor.is_symlink():
             return None if ancestor.is_dir() else ancestor
     return None
+
+
+def check_can_write_file(out, what: str = "the file", example: str = "out.json") -> Path:
+    """Fail at once, before long work (a run evaluated, its images predicted), when the file
+    ``out`` cannot be written: a folder, a file where a folder should be, no permission, a
+    read-only file system or one such as ``/proc`` that refuses new files.
+
+    Creates nothing: a probe file is made and removed in the nearest folder that exists.
+
+    Raises:
+        IsADirectoryError, NotADirectoryError, PermissionError, OSError: naming ``out``,
+            the cause and ``--out``.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise IsADirectoryError(f"Cannot write {what} {str(out)!r}: it is a folder; pass "
+                                f"--out {str(out / example)!r} or another file.")
+    check_can_write(out.parent if out.exists() else out)  # the message names out
+    existing = next(p for p in (out.parent, *out.parent.parents) if p.exists())
+    with explained(out):
+        descriptor, probe = tempfile.mkstemp(prefix=".pixelwise-probe-", dir=existing)
+        os.close(descriptor)
+        os.remove(probe)
+    return out

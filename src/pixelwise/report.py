@@ -33,9 +33,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +46,7 @@ from pixelwise.defaults import (
 )
 from pixelwise.drawing import plot_confusion
 from pixelwise.evaluation import evaluate, evaluate_run, evaluation_paths
-from pixelwise.files import check_can_write, explained, write_atomic
+from pixelwise.files import check_can_write_file, write_atomic
 from pixelwise.history import read_history
 from pixelwise.inference import to_channels
 from pixelwise.metrics import confusion_matrix, mean_iou_from_confusion
@@ -145,34 +143,10 @@ def build_report(run, out, *, split: str | None = None, data_dir=None, manual_di
         ValueError: ``num_examples`` < 1, no dataset in the run's config, other classes.
         OSError: ``out`` cannot be written (checked before anything is evaluated).
     """
-    check_report_path(out)
+    check_can_write_file(out, what="the report", example="report.html")
     data = collect_report(run, split=split, data_dir=data_dir, manual_dir=manual_dir,
                           num_examples=num_examples, exports=exports, progress=progress)
     return write_atomic(Path(out), render_html(data))
-
-
-def check_report_path(out) -> Path:
-    """Fail at once, before the run is evaluated and its images predicted, when ``out``
-    cannot be written: a folder, a file where a folder should be, no permission, a
-    read-only file system or one such as ``/proc`` that refuses new files.
-
-    Creates nothing: a probe file is made and removed in the nearest folder that exists.
-
-    Raises:
-        IsADirectoryError, NotADirectoryError, PermissionError, OSError: naming ``out``,
-            the cause and ``--out``.
-    """
-    out = Path(out)
-    if out.is_dir():
-        raise IsADirectoryError(f"Cannot write the report {str(out)!r}: it is a folder; pass "
-                                f"--out {str(out / 'report.html')!r} or another FILE.html.")
-    check_can_write(out.parent if out.exists() else out)  # the message names out
-    existing = next(p for p in (out.parent, *out.parent.parents) if p.exists())
-    with explained(out):
-        descriptor, probe = tempfile.mkstemp(prefix=".pixelwise-probe-", dir=existing)
-        os.close(descriptor)
-        os.remove(probe)
-    return out
 
 
 def collect_report(run, *, split: str | None = None, data_dir=None, manual_dir=None,
@@ -397,6 +371,6 @@ def _say(progress: bool, text: str) -> None:
 
 
 __all__ = [
-    "ReportData", "ShownImage", "build_report", "check_report_path", "collect_report", "curves_png",
+    "ReportData", "ShownImage", "build_report", "collect_report", "curves_png",
     "find_parity_reports", "predict_images", "rank_images",
 ]
