@@ -227,9 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ModuleNotFoundError as exc:
         message = _missing_backend_message(exc, os.environ.get("KERAS_BACKEND"))
-        if message is None:
+        if message is None and not isinstance(exc, ValueError):  # a missing extra is one
             raise
-        print(f"pixelwise: error: {message}", file=sys.stderr)
+        print(f"pixelwise: error: {message}" if message else
+              f"pixelwise {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except (ValueError, OSError) as exc:
         # Bad input and unwritable or missing paths: one line, exit 2 (the API leaves nothing
