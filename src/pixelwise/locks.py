@@ -111,7 +111,7 @@ class FileLock:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    holder = Holder.parse(_read(fd))
+                    holder = _holder_of(fd)
                     who = holder or "another process"
                     if not wait:
                         raise LockedError(f"{self.path} is held by {who}", holder) from None
@@ -162,6 +162,14 @@ class FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._made += [p for p in reversed(missing) if p not in self._made]
         return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+def _holder_of(fd: int, seconds: float = 2.0) -> "Holder | None":
+    """The holder of a busy lock. A new holder locks before it writes its name: wait for it."""
+    deadline = time.monotonic() + seconds
+    while (holder := Holder.parse(_read(fd))) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return holder
 
 
 def _read(fd: int) -> str:
