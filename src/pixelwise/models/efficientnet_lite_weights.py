@@ -124,19 +124,20 @@ def assign_state_dict(model, state: dict, source: str = "the checkpoint") -> Non
         _set(model.get_layer(f"{prefix}_{'dwconv' if depthwise else 'conv'}"), [kernel], source)
         _set(model.get_layer(f"{prefix}_bn"), [take(f"{bn}.{n}") for n in _TORCH_BN], source)
 
+    names = {layer.name for layer in model.layers}
     conv_bn("stem", "_conv_stem", "_bn0")
     index = 0
-    while f"{efficientnet_lite.block_name(index)}_out" in {layer.name for layer in model.layers}:
+    while efficientnet_lite.block_output(index) in names:
         for part in _BLOCK_PARTS:
             prefix = f"{efficientnet_lite.block_name(index)}_{part}"
-            if part != "expand" or f"{prefix}_bn" in {layer.name for layer in model.layers}:
+            if part != "expand" or f"{prefix}_bn" in names:
                 conv_bn(prefix, *torch_names(index, part), depthwise=part == "depthwise")
         index += 1
     if f"_blocks.{index}._project_conv.weight" in state:
         raise ValueError(f"Expected {index} blocks in {source}, which has more: it is "
                          "another EfficientNet-Lite variant's state_dict.")
     conv_bn("top", "_conv_head", "_bn1")
-    if "predictions" in {layer.name for layer in model.layers}:
+    if "predictions" in names:
         _set(model.get_layer("predictions"), [take("_fc.weight").T, take("_fc.bias")], source)
 
 
