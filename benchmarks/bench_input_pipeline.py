@@ -1,4 +1,4 @@
-"""Input-pipeline benchmark: training batches/s of ``pixelwise.data.make_pipeline`` vs the model.
+"""Input-pipeline benchmark: training batches/s of ``pixelwise.data.pipeline.make_pipeline`` vs the model.
 
 Builds (or reuses) the ``camvid`` TFDS dataset, makes the training pipeline of the CamVid
 recipe (``configs/camvid.yaml``: its image size and batch size, with augmentation: flip,
@@ -36,7 +36,7 @@ def _recipe() -> dict:
 
 
 def bench_pipeline(data_dir, image_size, batch_size, passes: int, max_batches=None) -> dict:
-    from pixelwise.data import load_split, make_pipeline
+    from pixelwise.data.pipeline import load_split, make_pipeline
     from pixelwise.class_sets import class_set_from_info
 
     manual_dir = harness.SHARED_DATASETS / "CamVid"

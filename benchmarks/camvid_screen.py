@@ -5,7 +5,7 @@ designs quickly on an accelerator that has Keras, JAX, NumPy and Pillow but no T
 or TFDS, so that only the promising ones are then trained for real with ``pixelwise train``.
 It follows ``pixelwise train`` as closely as is cheap -- the same split rules, model
 registry, loss, optimizer and cosine schedule, metric definitions -- but its input pipeline
-is NumPy + Pillow (a port of ``pixelwise.transforms.augment_pair``), not tf.data: its
+is NumPy + Pillow (a port of ``pixelwise.data.transforms.augment_pair``), not tf.data: its
 figures rank designs, they are not results to report as pixelwise's.
 
 Two commands::
@@ -48,11 +48,11 @@ from camvid_screen_data import (
 )
 from pixelwise import models
 from pixelwise.class_sets import ClassSet, class_set_from_info
-from pixelwise.config import resolve_config
-from pixelwise.groups import GroupRule
+from pixelwise.training.config import resolve_config
+from pixelwise.data.groups import GroupRule
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import confusion_matrix, iou_from_confusion, mean_iou_from_confusion
-from pixelwise.optimizers import learning_rate_schedule, make_optimizer
+from pixelwise.training.optimizers import learning_rate_schedule, make_optimizer
 
 #: Options of pixelwise train that this screen does not reproduce (an error, not a silent change).
 UNSUPPORTED = {"freeze_encoder_epochs": 0, "encoder_lr_multiplier": 1.0, "dropout_schedule": None,
@@ -65,7 +65,7 @@ UNSUPPORTED = {"freeze_encoder_epochs": 0, "encoder_lr_multiplier": 1.0, "dropou
 def pack(data_dir, out, dataset="camvid", splits=("train", "validation")) -> int:
     """Pack the built ``dataset``'s ``splits`` from the TFDS ``data_dir`` into ``out``."""
     # Imported here, not at the top: `run` must work where TensorFlow is not installed.
-    from pixelwise.data import load_split
+    from pixelwise.data.pipeline import load_split
     from pixelwise.datasets.api import get_builder, group_rule
 
     spec = group_rule(get_builder(dataset, data_dir))
@@ -159,7 +159,7 @@ def screen(config, pack_data, workers=None, name="screen") -> dict:
                          f"examples; pass --set batch_size={len(train)} or less.")
     started = time.perf_counter()
     size = tuple(config.image_size)
-    # As pixelwise.data: each pair is resized to the training size once, then augmented.
+    # As pixelwise.data.pipeline: each pair is resized to the training size once, then augmented.
     train_images = [resize_image(native_images[i], size) for i in train]
     train_labels = [resize_label(native_labels[i], size) for i in train]
     val_images = [resize_image(native_images[i], size) for i in validation]
@@ -213,7 +213,7 @@ def screen(config, pack_data, workers=None, name="screen") -> dict:
     timed = history[1:] or history
     return {
         "name": name, "config": config.to_dict(), "class_weights": class_weights,
-        "pipeline": "numpy + Pillow port of pixelwise.data (indicative, not tf.data)",
+        "pipeline": "numpy + Pillow port of pixelwise.data.pipeline (indicative, not tf.data)",
         "num_train": len(train),
         "num_validation": len(validation), "steps_per_epoch": steps, "history": history,
         "best_epoch": validation_callback.best["epoch"],

@@ -3,7 +3,7 @@
 A pack is a folder of ``images/*.jpg`` (native size), ``labels/*.png`` (uint8 class ids,
 255: void) and ``index.json`` (dataset, group rule, class set, and each example's
 ``filename``, ``split`` and ``group``). :func:`augment_pair` ports
-``pixelwise.transforms.augment_pair`` (same ranges and geometry; Pillow's bilinear resize
+``pixelwise.data.transforms.augment_pair`` (same ranges and geometry; Pillow's bilinear resize
 is antialiased when shrinking, as the tf.data pipeline's is); :func:`training_batches`
 feeds ``fit`` from a thread pool.
 """
@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.config import NO_VALIDATION
-from pixelwise.groups import GroupRule, hold_out
+from pixelwise.training.config import NO_VALIDATION
+from pixelwise.data.groups import GroupRule, hold_out
 
 INDEX = "index.json"
 
@@ -100,7 +100,7 @@ def split_examples(config, index) -> tuple[list[int], list[int]]:
 
 
 def resize_image(image: np.ndarray, size) -> np.ndarray:
-    """Bilinear (antialiased when shrinking, as ``pixelwise.transforms``), uint8 out."""
+    """Bilinear (antialiased when shrinking, as ``pixelwise.data.transforms``), uint8 out."""
     if image.shape[:2] == tuple(size):
         return image
     return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
@@ -115,7 +115,7 @@ def resize_label(label: np.ndarray, size) -> np.ndarray:
 
 # =========================================================================== augmentation (NumPy port)
 
-# pixelwise.transforms' photometric jitter: saturation and hue as one linear map (YIQ).
+# pixelwise.data.transforms' photometric jitter: saturation and hue as one linear map (YIQ).
 _LUMA = np.array([0.299, 0.587, 0.114])
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
@@ -127,7 +127,7 @@ def _window(size, crop, scale):
 
 
 def photometric_jitter(image, brightness, contrast, saturation, hue):
-    """``x -> clip(M (c x + (1 - c) mean + b))``: ``pixelwise.transforms``' jitter of a [0, 1] image.
+    """``x -> clip(M (c x + (1 - c) mean + b))``: ``pixelwise.data.transforms``' jitter of a [0, 1] image.
 
     ``M`` applies ``saturation`` (a blend with the grey image) and ``hue`` (a rotation of the
     YIQ chroma plane by ``hue`` turns); ``mean`` is each channel's mean over the image.
@@ -145,7 +145,7 @@ def photometric_jitter(image, brightness, contrast, saturation, hue):
 
 def augment_pair(image, label, rng, crop_size, scale_range=(0.5, 2.0), photometric=True,
                  ignore_label=255):
-    """``pixelwise.transforms.augment_pair`` in NumPy: flip, scale + crop (void-padded), jitter.
+    """``pixelwise.data.transforms.augment_pair`` in NumPy: flip, scale + crop (void-padded), jitter.
 
     ``image`` ``(H, W, 3)`` uint8, ``label`` ``(H, W)`` uint8; returns float32 in [0, 1] and uint8.
     """

@@ -37,7 +37,7 @@ def tiny_conv_model(num_classes: int = 3, channels: int = 3, seed: int = 0):
 
 
 def reference_overlap_tile(model, image, tile, overlap):
-    """Overlap-tile prediction step by step in NumPy, independent of ``pixelwise.tiling``.
+    """Overlap-tile prediction step by step in NumPy, independent of ``pixelwise.inference.tiling``.
 
     The image is mirror-padded with ``np.pad(mode="reflect")``, cut into ``tile`` (``N`` or
     ``(height, width)``) tiles spaced by their kept centre, the model called on each, the

@@ -25,7 +25,7 @@ from keras.src.backend import config as keras_config
 
 from pixelwise import models
 from pixelwise.class_sets import CAMVID
-from pixelwise.history import read_history
+from pixelwise.training.history import read_history
 from pixelwise.losses import segmentation_loss
 from pixelwise.models.efficientnet_lite_weights import CHECKPOINTS
 from pixelwise.models.encoders import Encoder

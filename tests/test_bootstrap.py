@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixelwise.bootstrap import bootstrap_mean_iou, mean_iou_of_matrices
+from pixelwise.evaluation.bootstrap import bootstrap_mean_iou, mean_iou_of_matrices
 
 K = 4
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from pixelwise.boundary_iou import BoundaryCounts, boundary_band, boundary_width
+from pixelwise.evaluation.boundary_iou import BoundaryCounts, boundary_band, boundary_width
 
 VOID = 255
 

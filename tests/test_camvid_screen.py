@@ -91,7 +91,7 @@ def test_augment_pair_moves_image_and_label_together():
 def test_numpy_pipeline_matches_pixelwise_transforms():
     """The port against the tf.data pipeline's own functions (TensorFlow is here, not on the GPU box)."""
     tf = pytest.importorskip("tensorflow")
-    from pixelwise import transforms
+    from pixelwise.data import transforms as transforms
 
     rng = np.random.default_rng(2)
     image = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)

@@ -115,7 +115,7 @@ def test_evaluate_cli_on_the_voc_fixture_equals_numpy(voc2007, voc2007_built, tm
     """A real TFDS build of the VOC fixture; labels from the fixture's own arrays."""
     import tensorflow as tf
 
-    from pixelwise.data import load_split
+    from pixelwise.data.pipeline import load_split
     from pixelwise.class_sets import VOC
 
     fixture = voc2007
@@ -151,7 +151,7 @@ def test_evaluate_cli_on_the_voc_fixture_equals_numpy(voc2007, voc2007_built, tm
 
 def test_evaluate_cli_on_a_bare_keras_file_equals_numpy(voc2007, tmp_path, capsys):
     """No run folder: any .keras file, the class set from the dataset's metadata, results in --out."""
-    from pixelwise.data import load_split
+    from pixelwise.data.pipeline import load_split
 
     model = tiny_conv_model(num_classes=21)  # any size: native resolution needs no resizing
     model_file = tmp_path / "models" / "voc-conv.keras"
@@ -283,7 +283,7 @@ def test_evaluate_cli_on_real_camvid_at_native_resolution(tmp_path, camvid_dir, 
 def test_evaluate_a_trained_run_reproduces_its_validation_metrics(voc2007_built, tmp_path, capsys):
     """The run-folder contract with the real training code: `pixelwise evaluate --image-size`
     at the training size gives the val_pixel_accuracy / val_mean_iou that `fit` logged."""
-    from pixelwise.training import TrainConfig, train
+    from pixelwise.training.loop import TrainConfig, train
     from training_fixture import TINY
 
     voc = dict(voc2007_built)

@@ -13,7 +13,7 @@ import pytest
 import pixelwise.cli.train as cli_train
 from pixelwise.cli import build_parser, main
 from pixelwise.cli.train import overrides_from_args, parse_model_args, parse_value
-from pixelwise.config import TrainConfig, resolve_config
+from pixelwise.training.config import TrainConfig, resolve_config
 
 
 def parse(argv):

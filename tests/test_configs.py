@@ -1,4 +1,4 @@
-"""The training configuration (pixelwise.config, no TensorFlow) and the committed recipes.
+"""The training configuration (pixelwise.training.config, no TensorFlow) and the committed recipes.
 
 The recipes (configs/*.yaml, and the experiments in configs/*/) parse, validate and build
 what they name.
@@ -17,7 +17,7 @@ import pytest
 
 from pixelwise import models
 from pixelwise.class_sets import get_class_set
-from pixelwise.config import DropoutRates, TrainConfig, check_resume, load_config_file
+from pixelwise.training.config import DropoutRates, TrainConfig, check_resume, load_config_file
 from pixelwise.datasets import api as datasets_api
 from pixelwise.runs import RunFolder
 
@@ -112,7 +112,7 @@ def test_config_resolution_and_resume_checks_need_no_tensorflow(tmp_path):
         import sys
         from pixelwise.cli import build_parser
         from pixelwise.cli.train import overrides_from_args
-        from pixelwise.config import check_resume, resolve_config
+        from pixelwise.training.config import check_resume, resolve_config
         from pixelwise.runs import RunFolder
         args = build_parser().parse_args(["train", "--resume", "--out", sys.argv[1],
                                           "--epochs", "8",

@@ -1,4 +1,4 @@
-"""Tests of pixelwise.data: shapes, resizing rules, void, paired augmentation, load_split."""
+"""Tests of pixelwise.data.pipeline: shapes, resizing rules, void, paired augmentation, load_split."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pixelwise.data import augment_pair, load_split, make_pipeline, normalize_image_size
+from pixelwise.data.pipeline import augment_pair, load_split, make_pipeline, normalize_image_size
 from pixelwise.class_sets import CAMVID, ISBI2012, ClassSet
 
 VOID = 255

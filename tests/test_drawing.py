@@ -9,8 +9,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.drawing import confusion_figure, draw_boxes, place_labels
-from pixelwise.prediction import Box
+from pixelwise.inference.drawing import confusion_figure, draw_boxes, place_labels
+from pixelwise.inference.prediction import Box
 
 CLASSES = ClassSet(name="tiny", class_names=("background", "person", "bicycle", "car"),
                    palette=((0, 0, 0), (255, 0, 0), (0, 200, 0), (0, 0, 255)))

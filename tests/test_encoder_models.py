@@ -17,7 +17,7 @@ from pixelwise import models
 from pixelwise.models.encoder_decoder import BilinearUpsampling
 from pixelwise.models.summary import model_summary
 from pixelwise.models.testing import run_model_saving_test
-from pixelwise.tiling import predict_tiled
+from pixelwise.inference.tiling import predict_tiled
 
 #: Small decoders on the smallest encoder: every architecture, fast.
 SMALL = {
@@ -142,7 +142,7 @@ def test_an_encoder_model_exports_as_a_savedmodel_with_free_sizes(tmp_path):
     import json
 
     from pixelwise.class_sets import CAMVID
-    from pixelwise.export import export_model
+    from pixelwise.export.serving import export_model
 
     model = models.build("deeplabv3plus", input_size=(None, None, 3),
                          num_classes=CAMVID.num_classes, encoder="mobilenetv3small",

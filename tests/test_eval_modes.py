@@ -89,8 +89,8 @@ def examples(seed=0, sizes=((30, 40), (36, 28), (25, 50), (33, 33))):
 
 @pytest.mark.parametrize("tta", ["none", "flip", "flip,scales=0.5,1,1.5"])
 def test_whole_image_probabilities_equal_numpy(model, tta):
-    from pixelwise.prediction import predict_probabilities
-    from pixelwise.tta import TTA
+    from pixelwise.inference.prediction import predict_probabilities
+    from pixelwise.inference.tta import TTA
 
     image = examples()[0][0]
 
@@ -106,8 +106,8 @@ def test_whole_image_probabilities_equal_numpy(model, tta):
 
 @pytest.mark.parametrize("tta", ["none", "flip", "scales=0.75,1.25"])
 def test_slide_probabilities_equal_numpy(model, tta):
-    from pixelwise.prediction import predict_probabilities
-    from pixelwise.tta import TTA
+    from pixelwise.inference.prediction import predict_probabilities
+    from pixelwise.inference.tta import TTA
 
     image = examples()[0][0]
 
@@ -122,7 +122,7 @@ def test_slide_probabilities_equal_numpy(model, tta):
 
 
 def test_flip_changes_the_prediction_and_labels_are_the_argmax(model):
-    from pixelwise.prediction import predict_array, predict_probabilities
+    from pixelwise.inference.prediction import predict_array, predict_probabilities
 
     image = examples()[1][0]
     plain = predict_probabilities(model, image, size=None)
@@ -135,7 +135,7 @@ def test_flip_changes_the_prediction_and_labels_are_the_argmax(model):
 
 
 def test_mode_and_tta_errors_say_what_to_do(model):
-    from pixelwise.prediction import predict_array
+    from pixelwise.inference.prediction import predict_array
 
     image = examples()[0][0]
     with pytest.raises(ValueError, match="--mode slide"):
@@ -157,7 +157,7 @@ def test_tta_scales_on_a_fixed_size_model_equal_numpy(mode):
     in tiles of its 64x128 input: at 0.75 one tile (48x96 mirrored out to 64x128), at 1.25
     (80x160) overlapping tiles; never resized back to 64x128, which would make every scale
     the same view. Mode slide: the image at s times its own size, in 64x128 tiles."""
-    from pixelwise.prediction import predict_probabilities
+    from pixelwise.inference.prediction import predict_probabilities
 
     model = tiny_unet(input_size=(64, 128))
     image = np.random.default_rng(5).integers(0, 256, (100, 150, 3), dtype=np.uint8)
@@ -173,7 +173,7 @@ def test_tta_scales_on_a_fixed_size_model_equal_numpy(mode):
             return model_probs(model, padded)[:size[0], :size[1]]
         return reference_slide(model, resized, (64, 128), (16, 32))
 
-    from pixelwise.tta import TTA
+    from pixelwise.inference.tta import TTA
 
     expected = reference_tta(model, image, TTA.parse(tta).views, view_probs)
     probs = predict_probabilities(model, image, mode=mode, tta=tta)
@@ -239,7 +239,7 @@ def mean_iou(matrix):
 
 
 def test_evaluate_slide_with_flip_equals_numpy(model):
-    from pixelwise.evaluation import evaluate
+    from pixelwise.evaluation.evaluate import evaluate
 
     pairs = examples()
     result = evaluate(model, pairs, TINY_CLASSES, mode="slide", tile=16, overlap=8, tta="flip",
@@ -279,7 +279,7 @@ def test_evaluate_slide_with_flip_equals_numpy(model):
 
 
 def test_evaluate_whole_mode_without_tta_is_unchanged_and_bootstrap_can_be_off(model):
-    from pixelwise.evaluation import evaluate
+    from pixelwise.evaluation.evaluate import evaluate
 
     pairs = examples(1)
     result = evaluate(model, pairs, TINY_CLASSES, model_image_size=(24, 32), bootstrap_resamples=0)
@@ -294,7 +294,7 @@ def test_evaluate_whole_mode_without_tta_is_unchanged_and_bootstrap_can_be_off(m
 
 
 def test_evaluate_refuses_bad_options_before_predicting(model):
-    from pixelwise.evaluation import evaluate
+    from pixelwise.evaluation.evaluate import evaluate
 
     pairs = examples()
     for options, message in (({"tta": "flip,scales=x"}, "not understood"),
@@ -323,7 +323,7 @@ def test_evaluate_cli_slide_with_flip_equals_numpy(voc2007, voc2007_built, tmp_p
     import json
 
     from pixelwise.class_sets import VOC
-    from pixelwise.data import load_split
+    from pixelwise.data.pipeline import load_split
     from run_fixture import write_run
 
     model = tiny_conv_model(num_classes=21)
@@ -423,7 +423,7 @@ def test_tile_option_is_n_or_hxw_and_a_bad_one_is_refused_by_the_parser(capsys):
 
 def test_evaluate_records_a_rectangular_tile_and_its_overlap(model):
     """The tile and overlap in effect go into eval-SPLIT.json as (height, width) when not square."""
-    from pixelwise.evaluation import evaluate
+    from pixelwise.evaluation.evaluate import evaluate
 
     pairs = examples()[:2]
     result = evaluate(model, pairs, TINY_CLASSES, mode="slide", tile=(12, 20), bootstrap_resamples=0)

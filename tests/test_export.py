@@ -40,7 +40,7 @@ def _keras_reference(model, images, size, antialias):
 def test_savedmodel_round_trip(tmp_path, model, run_dir):
     import tensorflow as tf
 
-    from pixelwise.export import export_model, load_class_names
+    from pixelwise.export.serving import export_model, load_class_names
 
     out = export_model(run_dir, tmp_path / "savedmodel", "savedmodel")
     serving = tf.saved_model.load(str(out))
@@ -62,7 +62,7 @@ def test_savedmodel_round_trip(tmp_path, model, run_dir):
 def test_tflite_round_trip(tmp_path, model, run_dir):
     import tensorflow as tf
 
-    from pixelwise.export import export_model, load_class_names
+    from pixelwise.export.serving import export_model, load_class_names
 
     path = export_model(run_dir, tmp_path / "tflite", "tflite")
     assert path.name == "model.tflite"
@@ -95,8 +95,8 @@ def test_tflite_valid_unet_mirrors_like_predict(tmp_path):
 
     from pixelwise import models
     from pixelwise.class_sets import ISBI2012
-    from pixelwise.export import export_model
-    from pixelwise.inference import predict
+    from pixelwise.export.serving import export_model
+    from pixelwise.inference.files import predict
 
     unet = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
     path = export_model(unet, tmp_path / "valid", "tflite", class_set=ISBI2012, size=120)
@@ -108,7 +108,7 @@ def test_tflite_valid_unet_mirrors_like_predict(tmp_path):
 
 
 def test_existing_output_is_kept_and_bad_runs_write_nothing(tmp_path, model, run_dir):
-    from pixelwise.export import export_model
+    from pixelwise.export.serving import export_model
 
     out = tmp_path / "out"
     out.mkdir()
@@ -131,7 +131,7 @@ def test_exported_files_get_the_umask_mode(tmp_path, run_dir, mask, format):
     import os
     import stat
 
-    from pixelwise.export import export_model
+    from pixelwise.export.serving import export_model
 
     previous = os.umask(mask)
     try:

@@ -25,7 +25,7 @@ def voc_run(voc2007_built, tmp_path_factory):
     import keras
 
     from pixelwise.class_sets import VOC
-    from pixelwise.data import load_split, make_pipeline
+    from pixelwise.data.pipeline import load_split, make_pipeline
     from pixelwise.datasets import class_set_from_info
 
     model = tiny_unet(num_classes=21)
@@ -43,7 +43,7 @@ def voc_run(voc2007_built, tmp_path_factory):
 @pytest.fixture(scope="module")
 def validation(voc2007_built):
     """The VOC fixture's validation images and labels, as the parity check reads them."""
-    from pixelwise.data import load_split
+    from pixelwise.data.pipeline import load_split
 
     examples, _ = load_split("voc2007_semantic", "validation", **voc2007_built)
     pairs = [(e["image"], e["label"][..., 0]) for e in examples.as_numpy_iterator()]
@@ -95,8 +95,8 @@ def test_export_runs_in_its_runtime_and_its_parity_report_says_so(
     import keras
 
     from pixelwise.cli import main
-    from pixelwise.export import load_class_names
-    from pixelwise.parity import parity_line
+    from pixelwise.export.serving import load_class_names
+    from pixelwise.export.parity import parity_line
 
     path = tmp_path / format / name
     assert main(["export", "--run", str(voc_run), "--format", format, "--out", str(path.parent)]) == 0
@@ -143,7 +143,7 @@ def _shifted_module(voc_run, shift=1):
     """A deliberately broken serving graph: the right model, every class id moved by ``shift``."""
     import tensorflow as tf
 
-    from pixelwise.export import serving_module
+    from pixelwise.export.serving import serving_module
     from pixelwise.runs import load_run
 
     loaded = load_run(voc_run)
@@ -164,7 +164,7 @@ def _shifted_module(voc_run, shift=1):
 
 def test_a_broken_export_exits_2_leaves_out_alone_and_is_kept_as_failed(
         tmp_path, voc_run, monkeypatch, capsys):
-    from pixelwise import export
+    from pixelwise.export import serving as export
     from pixelwise.cli import main
 
     broken = _shifted_module(voc_run)
@@ -203,7 +203,7 @@ def test_a_broken_export_exits_2_leaves_out_alone_and_is_kept_as_failed(
 def test_onnx_without_the_export_extra_is_one_error_naming_it(tmp_path, voc_run, monkeypatch, capsys,
                                                               missing):
     from pixelwise.cli import main
-    from pixelwise.export import MissingExtraError, export_model
+    from pixelwise.export.serving import MissingExtraError, export_model
 
     monkeypatch.setitem(sys.modules, missing, None)  # what `import` meets when it is not installed
     with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[export\]"') as raised:

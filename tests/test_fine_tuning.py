@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from pixelwise import models
-from pixelwise.callbacks import FreezeEncoder
-from pixelwise.config import TrainConfig
-from pixelwise.optimizers import make_optimizer
+from pixelwise.training.callbacks import FreezeEncoder
+from pixelwise.training.config import TrainConfig
+from pixelwise.training.optimizers import make_optimizer
 
 
 def numpy_adam(start, grads, lr, steps, weight_decay=0.0, decay_lr=0.0, beta_1=0.9,
@@ -166,7 +166,7 @@ def _config(shapes_dir, out, **options):
 
 
 def test_fine_tuning_a_model_without_encoder_fails_before_the_run_folder(shapes_dir, tmp_path):
-    from pixelwise.training import train
+    from pixelwise.training.loop import train
 
     config = _config(shapes_dir, tmp_path / "run", model_args={"base_filters": 4},
                      freeze_encoder_epochs=1)
@@ -179,8 +179,8 @@ def test_fine_tuning_a_model_without_encoder_fails_before_the_run_folder(shapes_
 @pytest.mark.filterwarnings("ignore:Gradients do not exist for variables")
 def test_train_freezes_then_thaws_the_encoder_and_logs_it(shapes_dir, tmp_path):
     """2 epochs of LR-ASPP on MobileNetV3-Small, the first frozen (~60 s, traced)."""
-    from pixelwise.history import read_history
-    from pixelwise.training import train
+    from pixelwise.training.history import read_history
+    from pixelwise.training.loop import train
 
     config = _config(shapes_dir, tmp_path / "run", model="lraspp",
                      model_args={"encoder": "mobilenetv3small", "head_filters": 8},

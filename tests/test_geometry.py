@@ -13,7 +13,9 @@ import keras
 import numpy as np
 import pytest
 
-from pixelwise import models, tiling
+from pixelwise import models
+
+from pixelwise.inference import tiling as tiling
 from pixelwise.models import Geometry, ProbedGeometry, geometry_of
 from pixelwise.models.original_unet import valid_input_size, valid_output_size
 from run_fixture import tiny_conv_model

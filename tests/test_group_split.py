@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelwise.config import TrainConfig
-from pixelwise.data import split_filenames
-from pixelwise.groups import GroupOverlapWarning
+from pixelwise.training.config import TrainConfig
+from pixelwise.data.pipeline import split_filenames
+from pixelwise.data.groups import GroupOverlapWarning
 from pixelwise.runs import RunFolder, load_run
-from pixelwise.training import train
-from pixelwise.training_splits import select_examples
+from pixelwise.training.loop import train
+from pixelwise.data.splits import select_examples
 from test_camvid import copy_real_lines
 from training_fixture import TINY
 
@@ -152,7 +152,7 @@ def test_training_on_held_out_groups_and_without_validation(camvid_sequences, tm
     # "best" of a run without validation is its last epoch: evaluate/predict work unchanged.
     assert load_run(out).checkpoint_path == run.checkpoint_path("last")
     # Its default evaluation split is the dataset's validation, which it trained on: flagged.
-    from pixelwise.evaluation import evaluate_run
+    from pixelwise.evaluation.evaluate import evaluate_run
     with pytest.warns(GroupOverlapWarning, match=r"seqA \(6 training, 2 validation\)"):
         _, paths, meta = evaluate_run(out, progress=False)
     assert meta["split"] == "validation"
@@ -161,7 +161,7 @@ def test_training_on_held_out_groups_and_without_validation(camvid_sequences, tm
 
 
 def test_evaluate_defaults_to_the_held_out_groups_and_flags_shared_ones(camvid_sequences, tmp_path):
-    from pixelwise.evaluation import evaluate_run
+    from pixelwise.evaluation.evaluate import evaluate_run
 
     out = tmp_path / "held"
     train(config_of(camvid_sequences, out, validation_groups=["seqC"]))
@@ -178,7 +178,7 @@ def test_evaluate_defaults_to_the_held_out_groups_and_flags_shared_ones(camvid_s
     saved = json.loads(Path(paths["metrics"]).read_text())
     assert saved["shares_groups_with_training"] == {"seqA": {"trained": 4, "evaluated": 2}}
     # The report shows what evaluate scores by default: the held-out sequence.
-    from pixelwise.report import collect_report
+    from pixelwise.report.collect import collect_report
     shown = collect_report(out, num_examples=1)
     assert shown.split == "held-out-seqC" and shown.metrics_path.name == "eval-held-out-seqC.json"
     assert len(shown.worst) == 1 and shown.worst[0].index < 3

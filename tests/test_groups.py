@@ -1,4 +1,4 @@
-"""Group rules (``pixelwise.groups``): frames of one video stay on one side of a split.
+"""Group rules (``pixelwise.data.groups``): frames of one video stay on one side of a split.
 
 Pure Python, no TensorFlow: rules are parsed from a regular expression or a real CSV file in
 ``tmp_path``, and the seeded choice of validation groups is checked against an independent
@@ -11,7 +11,7 @@ import hashlib
 
 import pytest
 
-from pixelwise.groups import (
+from pixelwise.data.groups import (
     GroupRule, group_overlap, hold_out, validation_groups, validation_share,
 )
 

@@ -2,7 +2,7 @@
 
 Class names, file names, the run's folder name, config keys and values, the split, notes
 and parity reports all come from files a user (or an attacker) wrote. The page is
-rendered from a :class:`pixelwise.report.ReportData` holding them, parsed for elements and
+rendered from a :class:`pixelwise.report.collect.ReportData` holding them, parsed for elements and
 event-handler attributes, and loaded in headless Chromium (Debian's, installed by
 .ci/run), whose DOM after loading must show that no payload ran.
 """
@@ -42,7 +42,7 @@ def _png() -> bytes:
 def hostile_report_data(names: list[str], text: str):
     """A ReportData whose every free-text field carries ``text`` and classes are ``names``."""
     from pixelwise.class_sets import ClassSet, voc_palette
-    from pixelwise.report import ReportData, ShownImage
+    from pixelwise.report.collect import ReportData, ShownImage
 
     k = len(names)
     class_set = ClassSet(name=text, class_names=tuple(names), palette=tuple(voc_palette(k)))
@@ -92,7 +92,7 @@ def check_page_is_inert(page: str, texts) -> None:
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_every_text_field_is_escaped(payload):
-    from pixelwise.report_html import render_html
+    from pixelwise.report.html import render_html
 
     tried("report: <script> in names and files (hand-written)")
     names = ["background", payload, f"{payload}2"]
@@ -105,7 +105,7 @@ def test_every_text_field_is_escaped(payload):
                               max_size=14), min_size=1, max_size=4, unique=True),
        text=st.text(alphabet=st.sampled_from('<>&"\'/=$ ascriptonerr\\;`'), min_size=1, max_size=20))
 def test_generated_names_are_escaped(names, text):
-    from pixelwise.report_html import render_html
+    from pixelwise.report.html import render_html
 
     tried("report: generated names and files")
     try:
@@ -118,7 +118,7 @@ def test_generated_names_are_escaped(names, text):
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed; .ci/run installs "
                     "it (apt-get install --no-install-recommends chromium)")
 def test_no_payload_runs_in_headless_chromium(tmp_path):
-    from pixelwise.report_html import render_html
+    from pixelwise.report.html import render_html
 
     tried("report: pages loaded in Chromium")
     page = tmp_path / "report.html"  # every payload at once: one browser start

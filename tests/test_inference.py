@@ -63,7 +63,7 @@ def _assert_boxes_equal_numpy(boxes, labels, confidence, class_ids, min_area):
 
 
 def test_read_image_formats_and_channel_conversion(tmp_path):
-    from pixelwise.inference import read_image
+    from pixelwise.inference.files import read_image
 
     rgb = _rgb()
     Image.fromarray(rgb).save(tmp_path / "a.png")
@@ -91,7 +91,7 @@ def test_read_image_formats_and_channel_conversion(tmp_path):
 
 
 def test_read_image_exif_orientation_and_16_bit(tmp_path):
-    from pixelwise.inference import read_image
+    from pixelwise.inference.files import read_image
 
     rgb = _rgb(20, 30)
     exif = Image.Exif()
@@ -105,7 +105,7 @@ def test_read_image_exif_orientation_and_16_bit(tmp_path):
 
 @pytest.mark.parametrize("kind", ["missing", "text", "truncated_png", "truncated_jpeg", "directory"])
 def test_read_image_bad_input_one_clear_error(tmp_path, kind):
-    from pixelwise.inference import read_image
+    from pixelwise.inference.files import read_image
 
     path = tmp_path / f"bad_{kind}"
     if kind == "text":
@@ -158,7 +158,7 @@ def test_predict_matches_reference_at_original_size(conv_model):
 
 
 def test_fixed_size_model_uses_its_own_size():
-    from pixelwise.inference import predict
+    from pixelwise.inference.files import predict
 
     model = tiny_unet(input_size=(64, 64))
     image = _rgb(50, 90)
@@ -168,7 +168,7 @@ def test_fixed_size_model_uses_its_own_size():
 
 
 def test_predict_files_writes_outputs_at_input_size(tmp_path, run_dir):
-    from pixelwise.inference import predict_files
+    from pixelwise.inference.files import predict_files
 
     images = {"photo.jpg": _rgb(41, 67, 1), "gray.png": _rgb(30, 31, 2)[..., 0],
               "alpha.webp": np.dstack([_rgb(25, 44, 3), np.full((25, 44), 128, np.uint8)])}
@@ -200,7 +200,7 @@ def test_predict_files_writes_outputs_at_input_size(tmp_path, run_dir):
 
 
 def test_find_boxes_regions_areas_and_confidence():
-    from pixelwise.prediction import find_boxes
+    from pixelwise.inference.prediction import find_boxes
 
     labels = np.zeros((20, 30), np.uint8)
     labels[2:6, 3:9] = 1            # disc, 24 px
@@ -224,8 +224,8 @@ def test_find_boxes_regions_areas_and_confidence():
 
 
 def test_draw_boxes_draws_box_edges_in_class_colour():
-    from pixelwise.drawing import draw_boxes
-    from pixelwise.prediction import Box
+    from pixelwise.inference.drawing import draw_boxes
+    from pixelwise.inference.prediction import Box
 
     image = np.full((40, 60, 3), 128, np.uint8)
     box = Box(class_id=2, class_name="square", box=(10, 15, 30, 35), area=400, mean_confidence=0.9)
@@ -255,7 +255,7 @@ def test_colorize_is_a_palette_lookup():
 
 
 def test_bad_images_are_reported_and_others_still_processed(tmp_path, run_dir):
-    from pixelwise.inference import predict_files
+    from pixelwise.inference.files import predict_files
 
     good = tmp_path / "good.png"
     Image.fromarray(_rgb()).save(good)
@@ -277,7 +277,7 @@ def test_bad_images_are_reported_and_others_still_processed(tmp_path, run_dir):
 
 def test_model_class_set_mismatch_and_missing_checkpoint(tmp_path, conv_model):
     from pixelwise.class_sets import VOC
-    from pixelwise.inference import predict
+    from pixelwise.inference.files import predict
 
     with pytest.raises(ValueError, match="outputs 3 channels.*21 classes"):
         predict(conv_model, _rgb(), class_set=VOC)
@@ -298,7 +298,7 @@ def test_fixed_size_valid_unet_predicts_its_output_size_mirrored():
 
     from pixelwise import models
     from pixelwise.class_sets import ISBI2012
-    from pixelwise.inference import predict
+    from pixelwise.inference.files import predict
 
     model = models.build("original_unet", input_size=(204, 204, 1), num_classes=2, base_filters=2)
     image = _rgb(33, 41)[..., :1]
@@ -319,7 +319,7 @@ def test_real_camvid_images_tiled_agree_with_whole_image(tmp_path, camvid_dir):
     two may differ only in a 2-px ring where whole-image prediction zero-pads and tiles
     mirror; elsewhere the labels agree (float rounding may flip a rare near-tie)."""
     from pixelwise.class_sets import CAMVID
-    from pixelwise.inference import predict_files
+    from pixelwise.inference.files import predict_files
 
     model = tiny_conv_model(num_classes=11)
     street = sorted((camvid_dir / "val").glob("*.png"))[:2]
@@ -345,7 +345,7 @@ def test_real_isbi_slice_tiled_equals_one_mirrored_pass(tmp_path, isbi_dir):
     one pass over the whole mirrored slice, border included."""
     from pixelwise import models
     from pixelwise.class_sets import ISBI2012
-    from pixelwise.inference import predict_files
+    from pixelwise.inference.files import predict_files
 
     unet = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
     slice_ = isbi_dir / "image" / "0.png"
@@ -374,7 +374,7 @@ def _colour_model():
 
 def test_boxes_end_to_end_enclose_the_drawn_shapes(tmp_path):
     """A JPEG with a red disc, a blue rectangle and a red speck below min_area."""
-    from pixelwise.inference import predict_files
+    from pixelwise.inference.files import predict_files
 
     image = np.full((240, 320, 3), 90, np.uint8)
     yy, xx = np.mgrid[:240, :320]
@@ -404,7 +404,7 @@ def test_predict_outputs_get_the_umask_mode_like_any_new_file(tmp_path, run_dir,
     import os
     import stat
 
-    from pixelwise.inference import predict_files
+    from pixelwise.inference.files import predict_files
 
     Image.fromarray(_rgb()).save(tmp_path / "photo.png")
     previous = os.umask(mask)

@@ -133,7 +133,7 @@ def test_readme_own_data_commands_on_a_default_only_cvat_export(tmp_path, capsys
     assert "default: 12 examples" in out and all(word in out for word in export.broken)
     tiny = ["--image-size", "64", "--batch-size", "2", "--epochs", "1", "--model-arg",
             "base_filters=4", "--image-summaries", "0", "--verbose", "0"]
-    from pixelwise.training_splits import ValidationShareWarning
+    from pixelwise.data.splits import ValidationShareWarning
 
     with pytest.warns(ValidationShareWarning, match="task_12 has no 'train' or 'validation' split:"
                       r" validating on a seeded share of 'default' \(1 of 12 examples, fraction "

@@ -54,7 +54,7 @@ def _numpy_per_image_iou(run, voc2007_built):
     import keras
     import tensorflow as tf
 
-    from pixelwise.data import load_split
+    from pixelwise.data.pipeline import load_split
 
     model = keras.models.load_model(run / "checkpoints" / "best.keras", compile=False)
     examples, _ = load_split("voc2007_semantic", "validation", **voc2007_built)
@@ -133,8 +133,8 @@ def test_report_is_one_self_contained_page_that_renders_in_headless_chromium(voc
 def test_worst_and_best_images_match_numpy_and_the_evaluation_file_is_kept(voc_run, voc2007_built):
     """eval-validation.json exists without per-image values: the report ranks the images by
     predicting them again with the file's options, and leaves the file as it was."""
-    from pixelwise.evaluation import evaluate_run
-    from pixelwise.report import collect_report
+    from pixelwise.evaluation.evaluate import evaluate_run
+    from pixelwise.report.collect import collect_report
 
     evaluate_run(voc_run, progress=False)
     before = (voc_run / "eval-validation.json").read_bytes()
@@ -155,8 +155,8 @@ def test_worst_and_best_images_match_numpy_and_the_evaluation_file_is_kept(voc_r
 def test_images_are_predicted_with_the_options_the_evaluation_recorded(voc_run, capsys):
     """After `evaluate --mode slide --tile 64 --tta flip`, every image shown has the mean IoU
     that evaluation gave it; per-image values in the file are used without predicting again."""
-    from pixelwise.evaluation import evaluate_run
-    from pixelwise.report import collect_report
+    from pixelwise.evaluation.evaluate import evaluate_run
+    from pixelwise.report.collect import collect_report
 
     result, paths, _ = evaluate_run(voc_run, mode="slide", tile=64, tta="flip", progress=False)
     evaluated = result.per_image_mean_iou
@@ -177,8 +177,8 @@ def test_images_are_predicted_with_the_options_the_evaluation_recorded(voc_run, 
 
 
 def test_parity_reports_are_found_and_shown(voc_run, tmp_path):
-    from pixelwise.evaluation import evaluate_run
-    from pixelwise.report import build_report
+    from pixelwise.evaluation.evaluate import evaluate_run
+    from pixelwise.report.collect import build_report
 
     evaluate_run(voc_run, bootstrap_resamples=0, progress=False)
     int8 = voc_run / "exports" / "tflite-int8" / "parity.json"

@@ -16,13 +16,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "pixelwise"
 
 # Modules that must import without TensorFlow, Keras or TFDS (docs/architecture.md, "Imports").
-TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.config", "pixelwise.runs",
-           "pixelwise.history", "pixelwise.files", "pixelwise.defaults", "pixelwise.dataset_paths",
-           "pixelwise.groups", "pixelwise.locks")
+TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.training.config", "pixelwise.runs",
+           "pixelwise.training.history", "pixelwise.files", "pixelwise.defaults", "pixelwise.data.paths",
+           "pixelwise.data.groups", "pixelwise.locks")
 # Modules that import Keras but not TensorFlow: under KERAS_BACKEND=jax they run on a machine
 # without TensorFlow (benchmarks/camvid_screen.py trains on such a GPU machine).
 BACKEND_AGNOSTIC = ("pixelwise.models", "pixelwise.losses", "pixelwise.metrics",
-                    "pixelwise.optimizers")
+                    "pixelwise.training.optimizers")
 HEAVY = ("tensorflow", "keras", "tensorflow_datasets", "jax", "torch")
 MAX_LINES = 400
 

@@ -182,8 +182,8 @@ def test_class_sets_by_adapter_name():
 @pytest.mark.slow  # about 20 s on 2 shared cores: one tiny training after the download
 def test_oxford_iiit_pet_trains_by_name(local_pets, tmp_path):
     """`--dataset oxford_iiit_pet` with TFDS' real builder (downloaded from 127.0.0.1)."""
-    from pixelwise.config import TrainConfig
-    from pixelwise.training import train
+    from pixelwise.training.config import TrainConfig
+    from pixelwise.training.loop import train
     from training_fixture import TINY
 
     archives, requests = local_pets

@@ -24,7 +24,7 @@ def _image(height, width, channels=3, seed=0):
 
 
 def test_reflect_indices_equal_numpy_reflect_padding():
-    from pixelwise.tiling import reflect_indices
+    from pixelwise.inference.tiling import reflect_indices
 
     for n in (1, 2, 5):
         row = np.arange(n)
@@ -38,7 +38,7 @@ def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius(t
     mirror it, so predictions may differ only within RADIUS pixels of the border; inside,
     tiles whose crop (overlap / 2) covers the receptive radius give identical results,
     square or not."""
-    from pixelwise.tiling import predict_tiled
+    from pixelwise.inference.tiling import predict_tiled
 
     model = tiny_conv_model()
     image = _image(83, 101)
@@ -59,7 +59,7 @@ def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius(t
 
 
 def test_tiled_confidence_and_probabilities_match_softmax():
-    from pixelwise.tiling import predict_tiled
+    from pixelwise.inference.tiling import predict_tiled
 
     model = tiny_conv_model()
     image = _image(40, 50)
@@ -74,7 +74,7 @@ def test_valid_unet_tiles_equal_one_mirrored_tile_exactly(tile, cores):
     """The original U-Net (valid padding): stitched tiles, square or not, equal the model run
     once on the whole image mirror-padded with NumPy (independent of the tiling code)."""
     from pixelwise import models
-    from pixelwise.tiling import predict_tiled, tile_geometry
+    from pixelwise.inference.tiling import predict_tiled, tile_geometry
 
     model = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
     image = _image(70, 90, channels=1, seed=3)
@@ -96,8 +96,8 @@ def test_fixed_rectangular_unet_slides_its_own_input_over_an_image_like_numpy():
     """A U-Net built for 64x128 inputs only (as the CamVid recipe's 192x256 checkpoint): mode
     slide tiles a 100x150 image with 64x128 tiles by default (overlap 16x32: cores of 48x96,
     3 x 2 tiles), and the stitched probabilities equal the NumPy overlap-tile."""
-    from pixelwise.prediction import default_tile, predict_probabilities
-    from pixelwise.tiling import tile_geometry
+    from pixelwise.inference.prediction import default_tile, predict_probabilities
+    from pixelwise.inference.tiling import tile_geometry
 
     model = tiny_unet(input_size=(64, 128))
     image = _image(100, 150, seed=7)
@@ -114,7 +114,7 @@ def test_fixed_rectangular_unet_slides_its_own_input_over_an_image_like_numpy():
 def test_square_tiles_are_pairs_of_equal_sides_and_match_numpy():
     """``tile=N`` is ``(N, N)``: the same stitched result as before rectangular tiles, and as
     the NumPy overlap-tile, for a same-padding chapter U-Net and a plain conv model."""
-    from pixelwise.tiling import predict_tiled
+    from pixelwise.inference.tiling import predict_tiled
 
     for model, image, tile, overlap in ((tiny_unet(), _image(100, 150, seed=2), 64, 16),
                                         (tiny_conv_model(), _image(40, 50), 24, 8)):
@@ -129,8 +129,8 @@ def test_covering_tile_is_rectangular_and_mirrors_only_what_it_must():
     """Whole-image prediction of a 100x150 image with a U-Net whose sides are multiples of
     64 mirrors it out to 128x192 (not 192x192), and the kept output covers the image."""
     from pixelwise import models
-    from pixelwise.prediction import predict_probabilities
-    from pixelwise.tiling import covering_tile
+    from pixelwise.inference.prediction import predict_probabilities
+    from pixelwise.inference.tiling import covering_tile
 
     unet = tiny_unet()
     assert covering_tile(unet, (100, 150)) == ((128, 192), (0, 0))
@@ -155,7 +155,7 @@ def test_covering_tile_is_rectangular_and_mirrors_only_what_it_must():
 def test_chapter_unet_tiles_quantified_border_effects():
     """The chapter's U-Net (stride-2 convs, zero padding) sees the whole tile: tiles of 128
     px agree with whole-image prediction of 256 px on most, not all, pixels."""
-    from pixelwise.tiling import predict_tiled
+    from pixelwise.inference.tiling import predict_tiled
 
     model = tiny_unet()
     image = _image(256, 256, seed=5)
@@ -169,7 +169,7 @@ def test_chapter_unet_tiles_quantified_border_effects():
 
 def test_tile_sizes_the_model_cannot_take_are_explained():
     from pixelwise import models
-    from pixelwise.tiling import predict_tiled, tile_geometry
+    from pixelwise.inference.tiling import predict_tiled, tile_geometry
 
     unet = tiny_unet()
     with pytest.raises(ValueError, match=r"cannot take 100x100 tiles; sizes near it that work: \[64, 128"):
@@ -201,7 +201,7 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     import numpy as np, psutil
     sys.path.insert(0, {tests!r})
     from run_fixture import tiny_conv_model
-    from pixelwise.prediction import predict_array
+    from pixelwise.inference.prediction import predict_array
     model = tiny_conv_model(num_classes=21)
     side, mode = int(sys.argv[1]), sys.argv[2]
     tile = 256 if mode == "tiled" else None

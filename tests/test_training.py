@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelwise.callbacks import iou_key, plot_curves
+from pixelwise.training.callbacks import iou_key, plot_curves
 from pixelwise.class_sets import CAMVID, VOC
-from pixelwise.history import read_history
+from pixelwise.training.history import read_history
 from pixelwise.runs import RunFolder
-from pixelwise.training import TrainConfig, TrainingData, load_training_data, resolve_config, train
+from pixelwise.training.loop import TrainConfig, TrainingData, load_training_data, resolve_config, train
 from training_fixture import TINY, numpy_mean_iou
 
 
@@ -94,7 +94,7 @@ def _fit_tiny(callbacks, epochs: int, initial_epoch: int = 0) -> None:
 
 def test_epochs_count_from_one_in_history_metrics_and_tensorboard(tmp_path):
     """The first epoch is epoch 1 in history.csv, metrics.json and TensorBoard, as on the console."""
-    from pixelwise.callbacks import EpochTensorBoard, HistoryLogger, RunSummary
+    from pixelwise.training.callbacks import EpochTensorBoard, HistoryLogger, RunSummary
 
     history, metrics = tmp_path / "history.csv", tmp_path / "metrics.json"
     _fit_tiny([HistoryLogger(str(history)), EpochTensorBoard(str(tmp_path / "tb")),
@@ -108,8 +108,8 @@ def test_epochs_count_from_one_in_history_metrics_and_tensorboard(tmp_path):
 
 
 def test_history_of_pixelwise_0_1_counted_from_0_is_renumbered_on_resume(tmp_path):
-    from pixelwise.callbacks import HistoryLogger, ResumableEarlyStopping
-    from pixelwise.history import truncate_history
+    from pixelwise.training.callbacks import HistoryLogger, ResumableEarlyStopping
+    from pixelwise.training.history import truncate_history
 
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss,val_mean_iou\r\n0,2.0,0.5\r\n1,1.0,0.4\r\n2,0.5,0.3\r\n")
@@ -190,7 +190,7 @@ def test_end_to_end_run_folder_metrics_and_best_checkpoint(voc, tmp_path, capsys
     assert f"Best epoch {best['epoch']}: val_mean_iou {best['val_mean_iou']:.4f}" in console
 
     # Reloading the best checkpoint reproduces the logged val_mean_iou (NumPy confusion matrix).
-    from pixelwise.data import load_split, make_pipeline
+    from pixelwise.data.pipeline import load_split, make_pipeline
 
     examples, _ = load_split("voc2007_semantic", "validation", voc["data_dir"])
     validation = make_pipeline(examples, VOC, 64, 2, training=False)
@@ -283,7 +283,7 @@ class Poison(keras.callbacks.Callback):
 
 @pytest.mark.slow
 def test_diverged_epoch_never_reaches_the_run_folder(voc, tmp_path):
-    from pixelwise.callbacks import TrainingDiverged
+    from pixelwise.training.callbacks import TrainingDiverged
 
     run = RunFolder(tmp_path / "run")
     config = tiny_config(voc, run.path, epochs=3)

@@ -16,9 +16,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from pixelwise.callbacks import iou_key
+from pixelwise.training.callbacks import iou_key
 from pixelwise.class_sets import VOC
-from pixelwise.history import read_history
+from pixelwise.training.history import read_history
 from pixelwise.runs import RunFolder
 from training_fixture import TINY
 
@@ -84,7 +84,7 @@ def test_mirrored_over_two_logical_cpus(voc, tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-        from pixelwise.training import TrainConfig, train
+        from pixelwise.training.loop import TrainConfig, train
         result = train(TrainConfig.from_dict(json.loads(sys.argv[1])))
         print("REPLICAS", result.num_replicas)
     """)

@@ -8,9 +8,9 @@ import sys
 
 # Public API loaded on first use, so `import pixelwise` does not import TensorFlow.
 _LAZY = {
-    "predict": "pixelwise.inference",
-    "colorize": "pixelwise.drawing",
-    "Prediction": "pixelwise.prediction",
+    "predict": "pixelwise.inference.files",
+    "colorize": "pixelwise.inference.drawing",
+    "Prediction": "pixelwise.inference.prediction",
 }
 
 
@@ -31,7 +31,8 @@ def __dir__():
 # TensorFlow by itself (`pixelwise --help` stays fast). So the modules are imported now if
 # Keras already is, and otherwise right after the first `import keras` (TensorFlow's own
 # import of Keras included).
-_KERAS_MODULES = ("pixelwise.models", "pixelwise.losses", "pixelwise.metrics")
+_KERAS_MODULES = ("pixelwise.models", "pixelwise.losses", "pixelwise.metrics",
+                  "pixelwise.training.optimizers")
 
 
 def register_keras_objects() -> None:

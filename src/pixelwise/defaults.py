@@ -1,6 +1,6 @@
 """Defaults of pixelwise's public functions, in one module that imports no TensorFlow.
 
-Training defaults are the fields of :class:`pixelwise.config.TrainConfig`; the others are here.
+Training defaults are the fields of :class:`pixelwise.training.config.TrainConfig`; the others are here.
 
 :mod:`pixelwise.datasets` imports TFDS (it registers the builders), so the defaults that
 ``pixelwise datasets --help`` shows live here: :func:`pixelwise.datasets.browse.browse`
@@ -71,7 +71,7 @@ DEFAULT_MIN_AGREEMENT = {"savedmodel": 0.98, "tflite": 0.98, "tflite-fp16": 0.98
 
 # Evaluation and prediction modes, test-time augmentation, extra metrics.
 #: How an image is predicted: ``whole`` (resized to one size, one pass) or ``slide`` (native
-#: resolution in overlapping tiles, :mod:`pixelwise.tiling`); the first is the default.
+#: resolution in overlapping tiles, :mod:`pixelwise.inference.tiling`); the first is the default.
 PREDICTION_MODES = ("whole", "slide")
 #: Test-time augmentation spec: ``none``, ``flip``, ``scales=0.75,1,1.25`` or both, comma-joined.
 DEFAULT_TTA = "none"

@@ -32,7 +32,7 @@ import numpy as np
 from keras import ops
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.config import LOSS_KINDS  # with the other options, readable without TensorFlow
+from pixelwise.training.config import LOSS_KINDS  # with the other options, readable without TensorFlow
 
 
 @keras.saving.register_keras_serializable(package="pixelwise")

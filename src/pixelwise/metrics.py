@@ -26,8 +26,8 @@ IoU of class ``c`` is ``TP / (TP + FP + FN)``; a class with an empty union (neve
 the labels nor in the predictions) has IoU NaN and is left out of the mean, as
 Keras' ``MeanIoU`` and mmsegmentation do. The same matrix gives precision, recall,
 Dice (F1) and the frequency-weighted IoU. Boundary IoU needs the label maps themselves
-(:mod:`pixelwise.boundary_iou`); the interval of mean IoU needs one matrix per image
-(:mod:`pixelwise.bootstrap`).
+(:mod:`pixelwise.evaluation.boundary_iou`); the interval of mean IoU needs one matrix per image
+(:mod:`pixelwise.evaluation.bootstrap`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelwise.class_sets import ClassSet, resolve_class_set
-from pixelwise.dataset_paths import dataset_path
+from pixelwise.data.paths import dataset_path
 from pixelwise.defaults import DEFAULT_CHECKPOINT
 from pixelwise.locks import FileLock, LockedError
 
@@ -328,7 +328,7 @@ def _trained_image_size(model, config: dict | None, run: RunFolder | None) -> tu
     if stored is None:
         return None
     # config.json holds the validated [height, width] (an int in hand-written ones). Parsed
-    # here, not with pixelwise.config.normalize_image_size: pixelwise.config imports this module.
+    # here, not with pixelwise.training.config.normalize_image_size: pixelwise.training.config imports this module.
     if isinstance(stored, int) and not isinstance(stored, bool) and stored > 0:
         return stored, stored
     if (isinstance(stored, list) and len(stored) == 2

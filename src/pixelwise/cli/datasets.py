@@ -16,7 +16,7 @@ import logging
 
 from pixelwise.class_sets import class_set_from_info
 from pixelwise.cli import HelpFormatter, without_tensorflow
-from pixelwise.dataset_paths import DEFAULT_VALIDATION_FRACTION
+from pixelwise.data.paths import DEFAULT_VALIDATION_FRACTION
 from pixelwise.defaults import (
     ADAPTED_DATASET_NAMES, BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT, DATASET_NAMES,
     tfds_data_dir,

@@ -1,4 +1,4 @@
-"""``pixelwise export``: a thin layer over :func:`pixelwise.export.export_model`.
+"""``pixelwise export``: a thin layer over :func:`pixelwise.export.serving.export_model`.
 
 Example (also in ``pixelwise export --help``)::
 
@@ -20,8 +20,8 @@ from pixelwise.defaults import (
 
 
 def run_export(args) -> int:
-    from pixelwise.export import export_model
-    from pixelwise.parity import parity_line
+    from pixelwise.export.serving import export_model
+    from pixelwise.export.parity import parity_line
 
     model_or_run, class_set, checkpoint = model_source(args)
     path = export_model(model_or_run, args.out, args.format, class_set=class_set,

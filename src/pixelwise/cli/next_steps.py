@@ -37,7 +37,7 @@ def write_examples(config, run) -> list[Path]:
     """Copy the first validation images of ``config``'s dataset into ``run``'s ``examples/``.
 
     Args:
-        config: The run's :class:`~pixelwise.config.TrainConfig`.
+        config: The run's :class:`~pixelwise.training.config.TrainConfig`.
         run: Its :class:`~pixelwise.runs.RunFolder`.
 
     Returns:
@@ -45,7 +45,7 @@ def write_examples(config, run) -> list[Path]:
     """
     # TensorFlow: only once training ran.
     from pixelwise.datasets.samples import write_images
-    from pixelwise.training_splits import make_validation_share
+    from pixelwise.data.splits import make_validation_share
 
     share = make_validation_share(config)
     if share is not None:  # the dataset has no validation split; the run made its own

@@ -1,4 +1,4 @@
-"""``pixelwise predict``: a thin layer over :func:`pixelwise.inference.predict_files`.
+"""``pixelwise predict``: a thin layer over :func:`pixelwise.inference.files.predict_files`.
 
 Examples (also in ``pixelwise predict --help``)::
 
@@ -32,9 +32,9 @@ def _report(result) -> None:
 
 
 def run_predict(args) -> int:
-    from pixelwise.inference import predict_files
-    from pixelwise.prediction import resolve_mode
-    from pixelwise.tta import TTA
+    from pixelwise.inference.files import predict_files
+    from pixelwise.inference.prediction import resolve_mode
+    from pixelwise.inference.tta import TTA
 
     TTA.parse(args.tta), resolve_mode(args.mode, args.tile)  # refused once, not per image
 

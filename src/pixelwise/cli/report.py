@@ -1,4 +1,4 @@
-"""``pixelwise report``: a thin layer over :func:`pixelwise.report.build_report`.
+"""``pixelwise report``: a thin layer over :func:`pixelwise.report.collect.build_report`.
 
 Example (also in ``pixelwise report --help``)::
 
@@ -12,7 +12,7 @@ from pixelwise.defaults import DEFAULT_REPORT_EXAMPLES, DEFAULT_SPLIT, PARITY_RE
 
 
 def run_report(args) -> int:
-    from pixelwise.report import build_report
+    from pixelwise.report.collect import build_report
 
     path = build_report(args.run, args.out, split=args.split, data_dir=args.data_dir,
                         manual_dir=args.manual_dir, num_examples=args.num_examples,

@@ -1,10 +1,10 @@
-"""``pixelwise train``: a thin layer over :func:`pixelwise.training.train`.
+"""``pixelwise train``: a thin layer over :func:`pixelwise.training.loop.train`.
 
-Precedence: :class:`~pixelwise.config.TrainConfig` defaults (the chapter's) <
+Precedence: :class:`~pixelwise.training.config.TrainConfig` defaults (the chapter's) <
 the run folder's ``config.json`` (with ``--resume``) < ``--config FILE`` < flags.
 Only flags given on the command line override; ``--help`` shows the defaults, read
 from ``TrainConfig`` (this module holds none of its own). Parsing imports
-:mod:`pixelwise.config` only, so ``pixelwise --help`` does not load TensorFlow.
+:mod:`pixelwise.training.config` only, so ``pixelwise --help`` does not load TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 from pixelwise.cli import HelpFormatter, parse_model_args, parse_value  # noqa: F401  (re-exported)
 from pixelwise.cli.next_steps import report as next_steps_report
 from pixelwise.cli.options import SIZE_METAVAR
-from pixelwise.config import (
+from pixelwise.training.config import (
     CLASS_WEIGHTS, LOSS_KINDS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
     resolve_config,
 )
@@ -157,7 +157,7 @@ def overrides_from_args(args) -> dict:
 
 
 def run_train(args) -> int:
-    from pixelwise.training import train  # TensorFlow: loaded only when training runs
+    from pixelwise.training.loop import train  # TensorFlow: loaded only when training runs
 
     config = resolve_config(getattr(args, "config", None), overrides_from_args(args),
                             resume=args.resume)

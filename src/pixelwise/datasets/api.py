@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
-from pixelwise.dataset_paths import dataset_path
+from pixelwise.data.paths import dataset_path
 from pixelwise.datasets import folder
 from pixelwise.datasets.folders import building, make_folder, tidied
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
@@ -63,7 +63,7 @@ def get_builder(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
         name: One of :func:`available`; an adapted TFDS dataset
             (:data:`~pixelwise.datasets.tfds_adapters.ADAPTERS`: ``oxford_iiit_pet``,
             ``cityscapes``); another registered TFDS name; the path of a folder or
-            ``.zip`` export (:mod:`pixelwise.dataset_paths` says which values are
+            ``.zip`` export (:mod:`pixelwise.data.paths` says which values are
             paths), or the name an export was prepared under in ``data_dir``.
         data_dir: TFDS data directory (default None: TFDS' own,
             :func:`pixelwise.defaults.tfds_data_dir`).
@@ -193,7 +193,7 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
     """Dataset ``name``, prepared: built first (downloaded, or read from ``manual_dir``) if missing.
 
     The one place pixelwise builds a dataset that is not there yet
-    (:func:`pixelwise.data.load_split` calls it). An already prepared dataset is
+    (:func:`pixelwise.data.pipeline.load_split` calls it). An already prepared dataset is
     reused as it is; a folder or ``.zip`` export is built from its files (never
     downloaded) and rebuilt when they changed (:func:`pixelwise.datasets.folder.prepare`).
     TFDS shows a progress bar per split; skipped examples are
@@ -216,7 +216,7 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
         dataset_name: An export's dataset name (default None: its folder's or zip's).
         validation_fraction: An export's share of ``validation`` when it has no
             validation split (default None: as last built, else 0.1).
-        groups: An export's group rule (:mod:`pixelwise.groups`: a regular expression
+        groups: An export's group rule (:mod:`pixelwise.data.groups`: a regular expression
             whose first group names an example's group, e.g. ``'^(.+?)_frame'``, or a
             ``filename,group`` CSV): that share is then made of whole groups;
             ``"none"`` for no groups (default None: as last built, else none).
@@ -300,7 +300,7 @@ def _download_and_prepare(builder, download_dir: Path, config, context: str, how
 
 
 def group_rule(builder: tfds.core.DatasetBuilder) -> str | None:
-    """How the dataset's examples group (:mod:`pixelwise.groups`), or None when they do not.
+    """How the dataset's examples group (:mod:`pixelwise.data.groups`), or None when they do not.
 
     An export's rule is the one it was built with (``metadata["source"]["groups"]``); a
     pixelwise builder's is its class's ``GROUP_RULE`` (CamVid: the video sequence).

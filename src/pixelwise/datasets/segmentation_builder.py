@@ -97,7 +97,7 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
     IMAGE_CHANNELS: int = 3
     #: ``{stored label value: class id}`` applied when decoding labels (CamVid: ``{11: 255}``).
     LABEL_VALUE_MAP: Mapping[int, int] | None = None
-    #: How examples group (frames of one video...), as a :class:`pixelwise.groups.GroupRule`
+    #: How examples group (frames of one video...), as a :class:`pixelwise.data.groups.GroupRule`
     #: string applied to ``image/filename``; None when the examples are independent.
     GROUP_RULE: str | None = None
 

@@ -1,7 +1,7 @@
 """Encoders: ``keras.applications`` backbones that hand their feature maps to a decoder.
 
 An :class:`Encoder` is a functional model that takes pixelwise's images (float RGB in
-``[0, 1]``, as :mod:`pixelwise.data` makes them; grayscale is repeated to RGB) and returns
+``[0, 1]``, as :mod:`pixelwise.data.pipeline` makes them; grayscale is repeated to RGB) and returns
 the backbone's feature maps at strides 2, 4, 8, 16 and 32, shallowest first (ConvNeXt has
 no stride-2 map). The backbone's own preprocessing is inside the model: images are scaled
 to ``[0, 255]``, then each application applies what its ImageNet weights expect

@@ -1,6 +1,6 @@
 """What a segmentation model states about the image sizes it takes: its geometry.
 
-Overlap-tile prediction, whole-image prediction and export (``pixelwise.tiling``) need
+Overlap-tile prediction, whole-image prediction and export (``pixelwise.inference.tiling``) need
 three facts about a model. They ask the model for them instead of checking its class:
 
 - **valid input sides**: ``min_side + step * k`` for k >= 0 (the chapter U-Net: multiples
@@ -10,13 +10,13 @@ three facts about a model. They ask the model for them instead of checking its c
 - **its grid**: the model commutes with shifts of its input only in steps of ``grid``
   pixels (its total pooling stride). Tiles of a valid-padding model keep their kept
   centres on that grid, which sets the default tile overlap
-  (``pixelwise.tiling.default_overlap``).
+  (``pixelwise.inference.tiling.default_overlap``).
 
 A model class states them in a ``geometry()`` method that returns a :class:`Geometry`.
 ``geometry_of(model)`` calls it, and for any other Keras model falls back to
 :class:`ProbedGeometry`, which asks Keras' ``compute_output_shape``. Sides are those of
 a model built with free (``None``) height and width; a model built with a fixed input
-takes only that size, which ``pixelwise.tiling`` reads from ``model.input_shape``.
+takes only that size, which ``pixelwise.inference.tiling`` reads from ``model.input_shape``.
 
 Example:
     >>> paper = Geometry(min_side=188, step=16, border=92, grid=16)  # valid-padding U-Net

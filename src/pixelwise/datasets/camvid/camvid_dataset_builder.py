@@ -10,7 +10,7 @@ The frames come from video sequences named by the file names' prefix
 (:attr:`Builder.GROUP_RULE`): ``train`` holds 0001TP (62 frames), 0006R0 (101) and
 0016E5 (204); ``validation`` is 101 more frames of 0016E5, seconds away from training's;
 ``test`` is 0001TP and Seq05VD. Select and design on a whole held-out sequence instead
-(``validation_groups: [0006R0]``, :mod:`pixelwise.groups`); training warns when its
+(``validation_groups: [0006R0]``, :mod:`pixelwise.data.groups`); training warns when its
 validation split shares sequences with training.
 
 The data is manual-only: it is distributed inside a git repository

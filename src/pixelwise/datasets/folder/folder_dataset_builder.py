@@ -13,7 +13,7 @@ and refuses a name twice, and a name must not shadow a TFDS dataset.
 The builder's features and metadata are the built-in datasets' (``image``, ``label``
 (H, W, 1) uint8, ``image/filename``; ``class_names``, ``palette``, ``ignore_label`` 255,
 ``skipped``), plus ``metadata["source"]``: the export's path, layout, split rule,
-validation fraction, seed, group rule (``groups``, :mod:`pixelwise.groups`) and fingerprint
+validation fraction, seed, group rule (``groups``, :mod:`pixelwise.data.groups`) and fingerprint
 (:func:`~.source_tree.fingerprint`). The
 prepared copy counts as prepared only while the fingerprint matches
 (:meth:`Builder.is_prepared`); :func:`prepare` rebuilds a stale one, keeping the old
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from pixelwise.dataset_paths import (
+from pixelwise.data.paths import (
     DEFAULT_SPLIT_SEED, DEFAULT_VALIDATION_FRACTION, check_dataset_name, dataset_name_for,
 )
 from pixelwise.datasets.decoding import InvalidExampleError, decode_image
@@ -50,7 +50,7 @@ from pixelwise.datasets.folders import building
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import SplitPlan
 from pixelwise.defaults import tfds_data_dir
-from pixelwise.groups import AUTO, NONE
+from pixelwise.data.groups import AUTO, NONE
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class FolderSource:
         """List and plan the export at ``path`` (nothing is decoded).
 
         Args:
-            groups: A group rule (:meth:`pixelwise.groups.GroupRule.parse`) that keeps
+            groups: A group rule (:meth:`pixelwise.data.groups.GroupRule.parse`) that keeps
                 groups whole in the seeded validation share (default None, or ``"none"``:
                 no groups). A ``.csv`` path is stored absolute.
 
@@ -269,9 +269,9 @@ def folder_builder(path, data_dir=None, *, name: str | None = None,
         name: The dataset's name (default: the folder's or zip's, snake case).
         validation_fraction: Share of examples for ``validation`` when the export has no
             validation split (default: as the prepared copy of this export was built, else
-            :data:`~pixelwise.dataset_paths.DEFAULT_VALIDATION_FRACTION`).
+            :data:`~pixelwise.data.paths.DEFAULT_VALIDATION_FRACTION`).
         seed: Seed of that choice (default: as built, else 0).
-        groups: A group rule (:mod:`pixelwise.groups`: a regular expression whose first
+        groups: A group rule (:mod:`pixelwise.data.groups`: a regular expression whose first
             group names an example's group, e.g. ``'^(.+?)_frame'``, or a ``filename,group``
             CSV) that keeps groups whole in that choice; ``"none"`` for no groups (default
             None or ``"auto"``: as built, else none).

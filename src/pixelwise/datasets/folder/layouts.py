@@ -13,7 +13,7 @@ Split names: ``train`` → ``train``; ``val``, ``valid``, ``validation`` → ``v
 ``test`` → ``test``; any other subset keeps its name (CVAT's ``default``). Without split
 folders or subset files, a seeded share of the examples (``validation_fraction``) becomes
 ``validation``, the rest ``train``; the same happens to ``train/`` when there is no
-validation folder. With a group rule (``groups``, :mod:`pixelwise.groups`: frames of one
+validation folder. With a group rule (``groups``, :mod:`pixelwise.data.groups`: frames of one
 video, slices of one volume), that share is made of whole groups, so no group straddles
 ``train`` and ``validation``. Pairs that cannot be complete (an image without a mask, a mask without
 an image, two files with one stem) are planned with their problem, so the build reports
@@ -38,7 +38,7 @@ from pixelwise.datasets.folder.class_files import (
 )
 from pixelwise.datasets.folder.source_tree import SourceTree
 from pixelwise.datasets.split_plan import ExamplePair, SplitPlan
-from pixelwise.groups import GroupRule, validation_groups
+from pixelwise.data.groups import GroupRule, validation_groups
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def validation_keys(keys, validation_fraction: float, seed: int) -> set[str]:
 def _split_off_validation(pairs: list[FolderPair], validation_fraction: float, seed: int,
                           groups: GroupRule | None = None):
     """``(train pairs, validation pairs)``: complete pairs split by :func:`validation_keys`,
-    or with ``groups`` by :func:`pixelwise.groups.validation_groups` (whole groups).
+    or with ``groups`` by :func:`pixelwise.data.groups.validation_groups` (whole groups).
 
     Pairs with a problem stay in train, where the build reports them.
 
@@ -310,7 +310,7 @@ def read_layout(tree: SourceTree, name: str, validation_fraction: float, seed: i
         validation_fraction: Share of examples for ``validation`` when the export has no
             validation split of its own (0 <= f < 1).
         seed: Seed of that choice.
-        groups: A group rule (:meth:`pixelwise.groups.GroupRule.parse`: a regular
+        groups: A group rule (:meth:`pixelwise.data.groups.GroupRule.parse`: a regular
             expression whose first group names an example's group, or a ``filename,group``
             CSV) that keeps groups whole in that choice (default None: no groups). It must
             match at least one example's file name, with or without a validation split.

@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from pixelwise.dataset_paths import ZIP_SUFFIX
+from pixelwise.data.paths import ZIP_SUFFIX
 
 
 #: The largest image or mask file read (1 GiB): past any real photo, short of a bomb.

@@ -1,6 +1,6 @@
 """Training: the chapter's ``compile``/``fit`` loop, with the exercises' losses, metrics and callbacks.
 
-One function, :func:`train`, turns a :class:`~pixelwise.config.TrainConfig` into a run
+One function, :func:`train`, turns a :class:`~pixelwise.training.config.TrainConfig` into a run
 folder (layout: :mod:`pixelwise.runs`)::
 
     runs/NAME/config.json        this TrainConfig, resolved (a valid --config file)
@@ -12,14 +12,14 @@ folder (layout: :mod:`pixelwise.runs`)::
     runs/NAME/curves.png         loss / pixel accuracy / mean IoU, train and validation
     runs/NAME/metrics.json       final and best epoch
 
-The configuration — :class:`~pixelwise.config.TrainConfig` with the chapter's defaults,
-config files, precedence and the run-folder checks — lives in :mod:`pixelwise.config`
+The configuration — :class:`~pixelwise.training.config.TrainConfig` with the chapter's defaults,
+config files, precedence and the run-folder checks — lives in :mod:`pixelwise.training.config`
 (importable without TensorFlow); ``TrainConfig``, ``load_config_file`` and
-``resolve_config`` are re-exported here. The callbacks are in :mod:`pixelwise.callbacks`,
-the ``history.csv`` helpers in :mod:`pixelwise.history`.
+``resolve_config`` are re-exported here. The callbacks are in :mod:`pixelwise.training.callbacks`,
+the ``history.csv`` helpers in :mod:`pixelwise.training.history`.
 
 Example:
-    >>> from pixelwise.training import TrainConfig, train
+    >>> from pixelwise.training.loop import TrainConfig, train
     >>> config = TrainConfig(dataset="camvid", manual_dir="../shared/datasets/CamVid",
     ...                      image_size=(192, 256), batch_size=8, epochs=2,
     ...                      model_args={"base_filters": 16}, out="runs/camvid-try")
@@ -43,20 +43,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pixelwise import callbacks as cb
+from pixelwise.training import callbacks as cb
 from pixelwise import models
 from pixelwise.class_sets import ClassSet, class_set_from_info
-from pixelwise.config import (  # noqa: F401  (load_config_file, resolve_config: re-exported)
+from pixelwise.training.config import (  # noqa: F401  (load_config_file, resolve_config: re-exported)
     TrainConfig, check_new_run, check_resume, check_writable, load_config_file, resolve_config,
 )
-from pixelwise.data import make_pipeline
-from pixelwise.distribute import dtype_policy, is_chief, make_strategy
-from pixelwise.history import MONITOR, best_row, read_history, truncate_history
+from pixelwise.data.pipeline import make_pipeline
+from pixelwise.training.distribute import dtype_policy, is_chief, make_strategy
+from pixelwise.training.history import MONITOR, best_row, read_history, truncate_history
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import MeanIoU, segmentation_metrics
-from pixelwise.optimizers import learning_rate_schedule, make_optimizer
+from pixelwise.training.optimizers import learning_rate_schedule, make_optimizer
 from pixelwise.runs import RunFolder
-from pixelwise.training_splits import select_examples
+from pixelwise.data.splits import select_examples
 
 
 @dataclasses.dataclass
@@ -108,10 +108,10 @@ def load_training_data(config: TrainConfig, multi_worker: bool = False) -> Train
 
     Validation is ``config.validation_groups`` held out, whole, from the training split;
     else ``config.validation_split`` (none when it is ``"none"``), and a
-    :class:`~pixelwise.groups.GroupOverlapWarning` when it shares groups with training.
+    :class:`~pixelwise.data.groups.GroupOverlapWarning` when it shares groups with training.
 
     Args:
-        config: A validated :class:`~pixelwise.config.TrainConfig`; its ``batch_size``
+        config: A validated :class:`~pixelwise.training.config.TrainConfig`; its ``batch_size``
             is the global batch.
         multi_worker: Shard by example for ``MultiWorkerMirroredStrategy`` (default False).
 
@@ -272,7 +272,7 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
     run folder (a folder made for the lock alone is removed again).
 
     Args:
-        config: The resolved configuration (:func:`~pixelwise.config.resolve_config`).
+        config: The resolved configuration (:func:`~pixelwise.training.config.resolve_config`).
         resume: Continue the run in ``config.out`` from its last finished epoch
             (BackupAndRestore); without it an existing, non-empty run folder is an error.
         callbacks: Extra Keras callbacks (tests use one to interrupt training).

@@ -11,9 +11,9 @@ bilinear resize of the probabilities back to H x W, argmax.
 Formats (:data:`FORMATS`): ``savedmodel`` (a folder); ``tflite`` (float32),
 ``tflite-fp16`` (float16 weights) and ``tflite-int8`` (full-integer post-training
 quantization calibrated on the training split), each a ``model.tflite``
-(:mod:`pixelwise.export_tflite`); ``onnx``, a ``model.onnx`` at opset
-:data:`~pixelwise.export_onnx.ONNX_OPSET` made by tf2onnx, which with onnxruntime is the
-optional ``export`` extra (:mod:`pixelwise.export_onnx`).
+(:mod:`pixelwise.export.tflite`); ``onnx``, a ``model.onnx`` at opset
+:data:`~pixelwise.export.onnx.ONNX_OPSET` made by tf2onnx, which with onnxruntime is the
+optional ``export`` extra (:mod:`pixelwise.export.onnx`).
 
 Class names travel with the artefact:
 
@@ -29,7 +29,7 @@ SavedModel's (like the training pipeline's) is antialiased when shrinking. They 
 exactly when the input already has the model's size.
 
 Every export is checked: the artefact runs in its own runtime beside the Keras model
-and ``parity.json`` says how far they agree (:mod:`pixelwise.parity`); one that agrees
+and ``parity.json`` says how far they agree (:mod:`pixelwise.export.parity`); one that agrees
 less than its threshold goes to ``<out>.FAILED`` instead of ``out``.
 
 Example:
@@ -47,20 +47,20 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from pixelwise import tiling
+from pixelwise.inference import tiling as tiling
 from pixelwise.class_sets import ClassSet
-from pixelwise.config import normalize_image_size
+from pixelwise.training.config import normalize_image_size
 from pixelwise.defaults import (
     DEFAULT_CALIBRATION_IMAGES, DEFAULT_CHECKPOINT, DEFAULT_EXPORT_SIZE, DEFAULT_MIN_AGREEMENT,
     DEFAULT_PARITY_IMAGES, DEFAULT_SPLIT, EXPORT_FORMATS, PARITY_REPORT_NAME,
 )
-from pixelwise.export_onnx import (  # noqa: F401  (MissingExtraError: raised by export_model)
+from pixelwise.export.onnx import (  # noqa: F401  (MissingExtraError: raised by export_model)
     ONNX_OPSET, MissingExtraError, convert_onnx, onnx_labels, require_export_extra,
 )
-from pixelwise.export_tflite import TFLITE_PRECISIONS, available_cpus, convert_tflite, tflite_labels
+from pixelwise.export.tflite import TFLITE_PRECISIONS, available_cpus, convert_tflite, tflite_labels
 from pixelwise.files import replace_dir, staging_dir, write_atomic
-from pixelwise.parity import ParityError, measure_parity, noise_sample, parity_line, split_sample
-from pixelwise.prediction import ends_in_softmax
+from pixelwise.export.parity import ParityError, measure_parity, noise_sample, parity_line, split_sample
+from pixelwise.inference.prediction import ends_in_softmax
 from pixelwise.runs import load_run
 
 #: ``savedmodel``, ``tflite``, ``tflite-fp16``, ``tflite-int8``, ``onnx``.
@@ -169,10 +169,10 @@ def export_model(
     """Export a model with its class names, check it against the Keras model, write both.
 
     The artefact is run in its own runtime on ``parity_images`` validation images beside
-    the Keras model (:mod:`pixelwise.parity`) and ``parity.json`` is written next to it.
+    the Keras model (:mod:`pixelwise.export.parity`) and ``parity.json`` is written next to it.
     An export whose pixel agreement is below ``min_agreement`` is **not** put at ``out``
     (a previous export there stays): it goes to ``<out>.FAILED`` (replacing an older one)
-    for inspection, and :class:`~pixelwise.parity.ParityError` is raised. An export that
+    for inspection, and :class:`~pixelwise.export.parity.ParityError` is raised. An export that
     passes removes a ``<out>.FAILED`` left by an earlier try.
 
     Args:

@@ -1,14 +1,14 @@
 """What an evaluation found: the split's confusion matrix and every metric derived from it.
 
-:func:`pixelwise.evaluation.evaluate` fills an :class:`EvaluationResult`; its
+:func:`pixelwise.evaluation.evaluate.evaluate` fills an :class:`EvaluationResult`; its
 :meth:`~EvaluationResult.to_json` is the content of ``eval-<split>.json`` and its
 :meth:`~EvaluationResult.table` what ``pixelwise evaluate`` prints.
 
 From the split's confusion matrix (:mod:`pixelwise.metrics`): per-class IoU, precision,
 recall (the per-class accuracy) and Dice; mean IoU and mean Dice over the classes
 present; frequency-weighted IoU; pixel accuracy. From the label maps: boundary IoU
-(:mod:`pixelwise.boundary_iou`). From one confusion matrix per image: the bootstrap
-interval of mean IoU (:mod:`pixelwise.bootstrap`).
+(:mod:`pixelwise.evaluation.boundary_iou`). From one confusion matrix per image: the bootstrap
+interval of mean IoU (:mod:`pixelwise.evaluation.bootstrap`).
 
 Example:
     >>> from pixelwise.class_sets import ClassSet
@@ -24,15 +24,15 @@ import dataclasses
 
 import numpy as np
 
-from pixelwise.bootstrap import BootstrapInterval
-from pixelwise.boundary_iou import BoundaryCounts
+from pixelwise.evaluation.bootstrap import BootstrapInterval
+from pixelwise.evaluation.boundary_iou import BoundaryCounts
 from pixelwise.class_sets import ClassSet
 from pixelwise.metrics import (
     class_accuracy_from_confusion, dice_from_confusion, frequency_weighted_iou_from_confusion,
     iou_from_confusion, mean_class_accuracy_from_confusion, mean_dice_from_confusion,
     mean_iou_from_confusion, pixel_accuracy_from_confusion, precision_from_confusion,
 )
-from pixelwise.tiling import pair_text
+from pixelwise.inference.tiling import pair_text
 
 
 @dataclasses.dataclass

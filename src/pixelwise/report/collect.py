@@ -1,6 +1,6 @@
 """``pixelwise report``: one self-contained HTML page about a trained run.
 
-The page (:mod:`pixelwise.report_html` draws it) holds the run's configuration, its
+The page (:mod:`pixelwise.report.html` draws it) holds the run's configuration, its
 training curves, the evaluation metrics with the bootstrap interval of mean IoU, per-class
 IoU as a bar chart, the confusion matrix as a heat map, the ``k`` worst and ``k`` best
 images of the split (image | truth | prediction, with each image's mean IoU) and the
@@ -11,7 +11,7 @@ Where the numbers come from:
 
 * **Metrics** are ``RUN/eval-<split>.json`` and ``confusion-<split>.json`` as
   ``pixelwise evaluate`` wrote them. When they are absent the report runs that evaluation
-  first (:func:`pixelwise.evaluation.evaluate_run`, default options, the ``best``
+  first (:func:`pixelwise.evaluation.evaluate.evaluate_run`, default options, the ``best``
   checkpoint) and writes them, so the run folder holds what the page shows.
 * **Per-image mean IoU** (which images are worst and best) is the evaluation's: taken
   from the key ``per_image_mean_iou`` of ``eval-<split>.json`` (one value per image, in
@@ -38,23 +38,23 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelwise.callbacks import plot_curves
+from pixelwise.training.callbacks import plot_curves
 from pixelwise.class_sets import ClassSet, class_set_from_info
 from pixelwise.defaults import (
     DEFAULT_CHECKPOINT, DEFAULT_REPORT_EXAMPLES, PARITY_REPORT_NAME,
     REPORT_EXPORTS_DIR,
 )
-from pixelwise.drawing import plot_confusion
-from pixelwise.evaluation import evaluate, evaluate_run, evaluation_paths
+from pixelwise.inference.drawing import plot_confusion
+from pixelwise.evaluation.evaluate import evaluate, evaluate_run, evaluation_paths
 from pixelwise.files import check_can_write_file, write_atomic
-from pixelwise.history import read_history
-from pixelwise.inference import to_channels
+from pixelwise.training.history import read_history
+from pixelwise.inference.files import to_channels
 from pixelwise.metrics import confusion_matrix, mean_iou_from_confusion
-from pixelwise.prediction import predict_array, resize_image_uint8
-from pixelwise.report_html import render_html
+from pixelwise.inference.prediction import predict_array, resize_image_uint8
+from pixelwise.report.html import render_html
 from pixelwise.runs import RunFolder, load_run
-from pixelwise.training_splits import evaluation_examples
-from pixelwise.transforms import resize_label
+from pixelwise.data.splits import evaluation_examples
+from pixelwise.data.transforms import resize_label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +62,7 @@ class ShownImage:
     """One image of the gallery: the image, its truth, the prediction and its mean IoU.
 
     Attributes:
-        index: Position in the split (the order of :func:`pixelwise.data.load_split`).
+        index: Position in the split (the order of :func:`pixelwise.data.pipeline.load_split`).
         filename: The example's ``image/filename`` (empty if the dataset has none).
         mean_iou: Mean IoU of this image alone (classes present in it), void excluded.
         image: uint8 (H, W, C) as evaluated (resized only at a fixed evaluation size).
@@ -80,7 +80,7 @@ class ShownImage:
 
 @dataclasses.dataclass
 class ReportData:
-    """Everything the page shows; :func:`pixelwise.report_html.render_html` draws it.
+    """Everything the page shows; :func:`pixelwise.report.html.render_html` draws it.
 
     Attributes:
         run: The run folder.
@@ -257,7 +257,7 @@ def predict_images(loaded, examples, indices, metrics: dict) -> dict[int, ShownI
 
     Args:
         loaded: :class:`~pixelwise.runs.LoadedRun`.
-        examples: The split, a ``tf.data.Dataset`` of dicts (:func:`pixelwise.data.load_split`).
+        examples: The split, a ``tf.data.Dataset`` of dicts (:func:`pixelwise.data.pipeline.load_split`).
         indices: Positions in the split.
         metrics: ``eval-<split>.json``'s content: its ``mode``, ``tile``, ``overlap``,
             ``tta``, ``resolution`` and ``input_size`` say how to predict.
@@ -294,7 +294,7 @@ def predict_images(loaded, examples, indices, metrics: dict) -> dict[int, ShownI
 
 
 def _prediction_options(metrics: dict) -> dict:
-    """The options of :func:`pixelwise.evaluation.evaluate` that ``eval-<split>.json`` records."""
+    """The options of :func:`pixelwise.evaluation.evaluate.evaluate` that ``eval-<split>.json`` records."""
     resolution = metrics.get("resolution", "native")
     fixed = None if resolution == "native" else tuple(int(s) for s in resolution.split("x"))
     size = metrics.get("input_size")

@@ -18,21 +18,21 @@ Resolution:
   neighbour to ``image_size``, as the training pipeline's validation batches are.
 
 How each image is predicted: mode ``whole`` (the resolutions above) or ``slide``
-(overlapping tiles at the image's resolution, :mod:`pixelwise.tiling`), with or without
-test-time augmentation (:mod:`pixelwise.tta`); both are
-:func:`pixelwise.prediction.predict_probabilities`, exactly what ``pixelwise predict`` runs.
+(overlapping tiles at the image's resolution, :mod:`pixelwise.inference.tiling`), with or without
+test-time augmentation (:mod:`pixelwise.inference.tta`); both are
+:func:`pixelwise.inference.prediction.predict_probabilities`, exactly what ``pixelwise predict`` runs.
 
 Besides the confusion matrix, evaluation keeps one confusion matrix per image (int64
 K x K each: 1449 VOC images x 21² classes are 5 MB, 500 Cityscapes images x 19² are
 1.4 MB; 2000 ADE20K images x 150² would be 360 MB) for the bootstrap interval of mean IoU,
-and the boundary IoU counts (:mod:`pixelwise.boundary_iou`). The metrics themselves are
-:class:`~pixelwise.evaluation_result.EvaluationResult`'s.
+and the boundary IoU counts (:mod:`pixelwise.evaluation.boundary_iou`). The metrics themselves are
+:class:`~pixelwise.evaluation.result.EvaluationResult`'s.
 
 :func:`evaluate_run` and :func:`evaluate_model_file` evaluate on a TFDS split and write
 the results with :func:`write_evaluation` (``pixelwise evaluate``).
 
 Example:
-    >>> from pixelwise.data import load_split                       # doctest: +SKIP
+    >>> from pixelwise.data.pipeline import load_split                       # doctest: +SKIP
     >>> examples, info = load_split("camvid", "validation")          # doctest: +SKIP
     >>> result = evaluate("runs/camvid", examples)                   # doctest: +SKIP
     >>> print(result.table())                                        # doctest: +SKIP
@@ -47,27 +47,27 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelwise import tiling
-from pixelwise.bootstrap import bootstrap_mean_iou
-from pixelwise.boundary_iou import BoundaryCounts, boundary_width
+from pixelwise.inference import tiling as tiling
+from pixelwise.evaluation.bootstrap import bootstrap_mean_iou
+from pixelwise.evaluation.boundary_iou import BoundaryCounts, boundary_width
 from pixelwise.class_sets import ClassSet, class_set_from_info, resolve_class_set
-from pixelwise.config import normalize_image_size
-from pixelwise.data import load_split
+from pixelwise.training.config import normalize_image_size
+from pixelwise.data.pipeline import load_split
 from pixelwise.defaults import (
     DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOOTSTRAP_SEED, DEFAULT_BOUNDARY_RATIO, DEFAULT_CHECKPOINT,
     DEFAULT_SPLIT, DEFAULT_TILE_BATCH,
 )
-from pixelwise.drawing import plot_confusion
-# EvaluationResult lived here before 0.2; it stays importable from pixelwise.evaluation.
-from pixelwise.evaluation_result import EvaluationResult
+from pixelwise.inference.drawing import plot_confusion
+# EvaluationResult lived here before 0.2; it stays importable from pixelwise.evaluation.evaluate.
+from pixelwise.evaluation.result import EvaluationResult
 from pixelwise.files import check_can_write, write_all_atomic
-from pixelwise.inference import to_channels
+from pixelwise.inference.files import to_channels
 from pixelwise.metrics import confusion_matrix
-from pixelwise.prediction import default_tile, predict_array, resize_image_uint8, resolve_mode
+from pixelwise.inference.prediction import default_tile, predict_array, resize_image_uint8, resolve_mode
 from pixelwise.runs import RunFolder, load_run
-from pixelwise.training_splits import evaluation_examples
-from pixelwise.tta import TTA
-from pixelwise.transforms import resize_label
+from pixelwise.data.splits import evaluation_examples
+from pixelwise.inference.tta import TTA
+from pixelwise.data.transforms import resize_label
 
 
 def _examples(examples):
@@ -110,7 +110,7 @@ def evaluate(
         model_or_run: ``keras.Model`` (pass ``class_set``), ``RunFolder`` or its path, a
             ``.keras`` file, or a :class:`~pixelwise.runs.LoadedRun`.
         examples: ``tf.data.Dataset`` of dicts with ``image`` (H, W, C) uint8 and ``label``
-            (H, W, 1) (what :func:`pixelwise.data.load_split` returns), or an iterable of
+            (H, W, 1) (what :func:`pixelwise.data.pipeline.load_split` returns), or an iterable of
             ``(image, label)`` arrays.
         class_set: The classes (or a class set's name or JSON path); default: the run's.
             Labels must be class ids or its ignore label.
@@ -124,9 +124,9 @@ def evaluate(
             tiles at the image's resolution.
         tile: Mode ``slide``: tile, ``N`` or ``(height, width)``; default: the model's fixed
             input, else ``model_image_size`` (the training size).
-        overlap: Mode ``slide``: tile overlap; default: :func:`pixelwise.tiling.default_overlap`.
+        overlap: Mode ``slide``: tile overlap; default: :func:`pixelwise.inference.tiling.default_overlap`.
         tta: Test-time augmentation, e.g. ``"flip"`` or ``"flip,scales=0.75,1,1.25"``
-            (:class:`pixelwise.tta.TTA`; default none).
+            (:class:`pixelwise.inference.tta.TTA`; default none).
         batch_size: Tiles per forward pass (default 4).
         boundary_ratio: Boundary IoU band width, a fraction of each image's diagonal (0.02).
         bootstrap_resamples: Resamples of the mean IoU interval (default 1000; 0: none).
@@ -134,7 +134,7 @@ def evaluate(
         progress: Print a progress line to stderr every 50 images.
 
     Returns:
-        :class:`~pixelwise.evaluation_result.EvaluationResult`.
+        :class:`~pixelwise.evaluation.result.EvaluationResult`.
 
     Example:
         >>> result = evaluate(model, [(image, label)], class_set=VOC, tta="flip")  # doctest: +SKIP
@@ -210,7 +210,7 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
         split: Split or slice; default: the run's validation (its held-out groups, written
             as ``held-out-GROUP``, or its ``validation_split``), else ``"validation"``. A
             split sharing groups with the run's training examples is evaluated with a
-            :class:`~pixelwise.groups.GroupOverlapWarning`, the groups recorded in
+            :class:`~pixelwise.data.groups.GroupOverlapWarning`, the groups recorded in
             ``eval-<split>.json`` (``shares_groups_with_training``).
         data_dir: TFDS data directory; default: the run's.
         manual_dir: Downloaded data to build the dataset from if needed; default: the run's.

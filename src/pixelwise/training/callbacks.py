@@ -1,7 +1,7 @@
 """Keras callbacks of ``pixelwise train``: the chapter's and the exercises' extras.
 
 - :class:`DropoutSchedule` — exercise 19: encoder dropout starts at 0.5 and
-  grows by 0.1 after every epoch (a :class:`~pixelwise.config.DropoutRates`,
+  grows by 0.1 after every epoch (a :class:`~pixelwise.training.config.DropoutRates`,
   cap < 1); the rate in effect is added to the epoch logs as ``dropout_rate``.
 - :class:`PerClassIoU` — exercise 17: the IoU of every class on the validation
   split at the end of each epoch, added to the logs as ``val_iou_<class>`` (so
@@ -22,13 +22,13 @@
   numbering epochs from 1 as the console does (Keras' callbacks count from 0).
 
 Epochs a person reads count from 1 everywhere: the console, ``history.csv``,
-``metrics.json``, ``curves.png`` and TensorBoard's step axis (see :mod:`pixelwise.history`).
+``metrics.json``, ``curves.png`` and TensorBoard's step axis (see :mod:`pixelwise.training.history`).
 
 Callbacks that add keys to the logs must come before ``HistoryLogger`` and
 ``EpochTensorBoard`` in the callback list (Keras hands every callback the same dict).
 
 The history.csv helpers (``read_history``, ``best_row``, ...) live in the TF-free
-:mod:`pixelwise.history`; the dropout schedule's values in :class:`pixelwise.config.DropoutRates`.
+:mod:`pixelwise.training.history`; the dropout schedule's values in :class:`pixelwise.training.config.DropoutRates`.
 
 Example:
     >>> callback = DropoutSchedule(DropoutRates.parse("0.5,0.1,0.9"))
@@ -51,8 +51,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.config import DropoutRates
-from pixelwise.history import (  # noqa: F401  (best_row, truncate_history: the old import path)
+from pixelwise.training.config import DropoutRates
+from pixelwise.training.history import (  # noqa: F401  (best_row, truncate_history: the old import path)
     MONITOR, best_row, read_history, summarize_history, truncate_history,
 )
 from pixelwise.metrics import iou_from_confusion
@@ -65,7 +65,7 @@ def iou_key(class_name: str) -> str:
 
 
 class DropoutSchedule(keras.callbacks.Callback):
-    """Exercise 19: applies a :class:`~pixelwise.config.DropoutRates` schedule to the encoder.
+    """Exercise 19: applies a :class:`~pixelwise.training.config.DropoutRates` schedule to the encoder.
 
     The rate is set before each epoch through
     :func:`pixelwise.models.set_dropout_rate` (no rebuild, no recompile) and added
@@ -73,7 +73,7 @@ class DropoutSchedule(keras.callbacks.Callback):
     epoch number only, a resumed run continues the schedule where it stopped.
 
     Args:
-        schedule: :class:`~pixelwise.config.DropoutRates`, default ``DropoutRates()``
+        schedule: :class:`~pixelwise.training.config.DropoutRates`, default ``DropoutRates()``
             (start 0.5, step 0.1, cap 0.9); parsed and checked by the config.
     """
 
@@ -98,7 +98,7 @@ class FreezeEncoder(keras.callbacks.Callback):
     then it trains at ``learning_rate * learning_rate_multiplier``. Each change is printed
     and rebuilds the train step once; the state depends on the epoch only, so a resumed
     run continues it. No variable changes trainability during ``fit``, so it works on
-    every backend (:mod:`pixelwise.optimizers`).
+    every backend (:mod:`pixelwise.training.optimizers`).
 
     Args:
         epochs: int >= 0, default 0. Epochs with a frozen encoder.
@@ -107,7 +107,7 @@ class FreezeEncoder(keras.callbacks.Callback):
 
     Raises (on_train_begin):
         ValueError: the model has no :class:`~pixelwise.models.Encoder`, or its optimizer
-            has no per-variable multipliers (use :func:`pixelwise.optimizers.make_optimizer`).
+            has no per-variable multipliers (use :func:`pixelwise.training.optimizers.make_optimizer`).
     """
 
     def __init__(self, epochs: int = 0, learning_rate_multiplier: float = 1.0):
@@ -129,7 +129,7 @@ class FreezeEncoder(keras.callbacks.Callback):
             raise ValueError(
                 f"FreezeEncoder needs an optimizer with per-variable learning-rate multipliers, "
                 f"received {type(optimizer).__name__}; compile with "
-                "pixelwise.optimizers.make_optimizer(...)."
+                "pixelwise.training.optimizers.make_optimizer(...)."
             )
         return optimizer
 
@@ -270,7 +270,7 @@ def plot_curves(rows: list[dict], path=None) -> Figure:
     Uses matplotlib's object API (no pyplot global state).
 
     Args:
-        rows: ``history.csv`` rows (:func:`~pixelwise.history.read_history`).
+        rows: ``history.csv`` rows (:func:`~pixelwise.training.history.read_history`).
         path: Where to write the PNG (default None: nothing is written).
 
     Returns:

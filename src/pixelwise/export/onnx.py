@@ -18,7 +18,7 @@ import json
 
 import numpy as np
 
-from pixelwise.export_tflite import available_cpus
+from pixelwise.export.tflite import available_cpus
 
 #: ONNX opset of the exported graph: ONNX 1.12+ and onnxruntime 1.12+ run it, and tf2onnx
 #: 1.16+ converts every op of the serving graph at it (Resize, ArgMax, Softmax, Pad reflect).

@@ -10,7 +10,7 @@ here), and all of it runs before training touches a device:
 * :func:`check_writable`, :func:`check_new_run`, :func:`check_resume` — what must hold of
   the run folder before anything is written to it.
 
-The training flow itself is :func:`pixelwise.training.train`. This module is a little
+The training flow itself is :func:`pixelwise.training.loop.train`. This module is a little
 long because the 27 options, their documentation and their checks are one concern.
 
 Example:
@@ -34,8 +34,8 @@ from typing import Any
 
 import yaml
 
-from pixelwise.dataset_paths import dataset_label, dataset_path
-from pixelwise.history import read_history
+from pixelwise.data.paths import dataset_label, dataset_path
+from pixelwise.training.history import read_history
 from pixelwise.runs import RunFolder
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -43,7 +43,7 @@ LR_SCHEDULES = ("constant", "cosine", "poly")
 #: Loss kinds of :func:`pixelwise.losses.segmentation_loss`.
 LOSS_KINDS = ("ce", "ce+dice", "ce+l2")
 CLASS_WEIGHTS = ("none", "median-frequency")
-#: ``--mixed-precision`` and ``--strategy`` choices (:mod:`pixelwise.distribute`).
+#: ``--mixed-precision`` and ``--strategy`` choices (:mod:`pixelwise.training.distribute`).
 MIXED_PRECISION = ("none", "bf16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 #: ``validation_split`` (and ``groups``) value meaning none.
@@ -192,7 +192,7 @@ class TrainConfig:
             ``"none"``: no validation, the last epoch is the model (a final training on
             all the data once the design is fixed).
         groups: How examples group, so that frames of one video stay on one side of a
-            split (:mod:`pixelwise.groups`): ``"auto"`` (default: the dataset's rule, e.g.
+            split (:mod:`pixelwise.data.groups`): ``"auto"`` (default: the dataset's rule, e.g.
             CamVid's sequences, or the rule an export was built with), ``"none"``, a regular
             expression over ``image/filename`` or a ``filename,group`` CSV. Training warns
             when validation shares groups with training.

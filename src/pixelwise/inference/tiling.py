@@ -25,7 +25,7 @@ and their logits; the stitched result is a label map plus a float32 confidence
 map (H x W each). Full-image probabilities are kept only when asked for.
 
 Example:
-    >>> from pixelwise.tiling import predict_tiled       # doctest: +SKIP
+    >>> from pixelwise.inference.tiling import predict_tiled       # doctest: +SKIP
     >>> result = predict_tiled(model, image_uint8, tile=(192, 256), overlap=64)  # doctest: +SKIP
     >>> result.labels.shape == image_uint8.shape[:2]      # doctest: +SKIP
     True

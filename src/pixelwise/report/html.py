@@ -1,6 +1,6 @@
 """The HTML of ``pixelwise report``: one page, every picture a ``data:`` URI, no script.
 
-:func:`render_html` turns a :class:`pixelwise.report.ReportData` into the page. The page
+:func:`render_html` turns a :class:`pixelwise.report.collect.ReportData` into the page. The page
 loads nothing: no script, no web font, no stylesheet or image from elsewhere (its CSS is
 inline), so it looks the same offline, in a mail attachment or years later. Charts are
 drawn with matplotlib's object API (no pyplot global state); label maps are coloured with
@@ -70,7 +70,7 @@ def data_uri(data: bytes, mime: str) -> str:
 
 
 def render_html(data) -> str:
-    """The whole page for a :class:`pixelwise.report.ReportData`, as text."""
+    """The whole page for a :class:`pixelwise.report.collect.ReportData`, as text."""
     metrics = data.metrics
     title = f"pixelwise report: {data.run.name}"
     where = (f"{metrics.get('dataset') or data.config.get('dataset')} · split {data.split} · "

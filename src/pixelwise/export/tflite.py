@@ -1,6 +1,6 @@
 """TFLite conversion of an export's serving function: float32, float16 weights, or int8.
 
-:func:`convert_tflite` turns the serving function of :mod:`pixelwise.export` (uint8
+:func:`convert_tflite` turns the serving function of :mod:`pixelwise.export.serving` (uint8
 images in, ``{"labels"}`` out) into a flatbuffer; :func:`tflite_labels` runs one in the
 TFLite interpreter, as the parity check does.
 

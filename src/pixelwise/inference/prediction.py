@@ -1,13 +1,13 @@
 """Prediction on arrays: label maps, confidence, per-class pixel counts and boxes.
 
 What :func:`pixelwise.predict` computes once the image is an array (reading files and
-writing outputs is :mod:`pixelwise.inference`):
+writing outputs is :mod:`pixelwise.inference.files`):
 
 * :func:`predict_probabilities`: the softmax probabilities of one image at its own size,
-  under a mode and a test-time augmentation (:class:`pixelwise.tta.TTA`). Mode ``whole``: the image is
+  under a mode and a test-time augmentation (:class:`pixelwise.inference.tta.TTA`). Mode ``whole``: the image is
   resized to ``size`` (bilinear, as the chapter does; a fixed-size model's own input) and the
   probabilities resized back (bilinear). Mode ``slide``: native resolution in overlapping
-  tiles (:mod:`pixelwise.tiling`), ``N`` x ``N`` or ``height`` x ``width`` (by default the
+  tiles (:mod:`pixelwise.inference.tiling`), ``N`` x ``N`` or ``height`` x ``width`` (by default the
   size the model was made for). With TTA every view (a scale, flipped or not) is predicted
   the same way, its probabilities brought back to the image's size (and flipped back),
   and the views averaged; only then is the argmax taken;
@@ -31,11 +31,11 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from pixelwise import tiling
+from pixelwise.inference import tiling as tiling
 from pixelwise.class_sets import ClassSet
 from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH, PREDICTION_MODES
-from pixelwise.transforms import resize_image
-from pixelwise.tta import TTA
+from pixelwise.data.transforms import resize_image
+from pixelwise.inference.tta import TTA
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +162,9 @@ def predict_probabilities(model, image: np.ndarray, *, mode: str | None = None,
             model cannot take are mirrored out to one it can. Mode ``slide``: the default
             tile (:func:`default_tile`).
         tile: Mode ``slide``: ``N`` or ``(height, width)`` (see
-            :func:`pixelwise.tiling.tile_geometry`); default: :func:`default_tile`.
+            :func:`pixelwise.inference.tiling.tile_geometry`); default: :func:`default_tile`.
         overlap: Mode ``slide``: tile overlap in pixels, ``N`` or ``(rows, columns)``;
-            default: :func:`pixelwise.tiling.default_overlap` of each side.
+            default: :func:`pixelwise.inference.tiling.default_overlap` of each side.
         tta: A :class:`TTA` or its spec, e.g. ``"flip,scales=0.75,1,1.25"`` (default none).
         batch_size: Tiles per forward pass (default 4).
 
@@ -270,11 +270,11 @@ def predict_array(model, image: np.ndarray, size=DEFAULT_PREDICT_SIZE, tile=None
         size: Side (or (H, W)) the image is resized to for a whole-image prediction
             (default 512, the chapter's); a model with a fixed input size uses that size
             instead; ``None``: the image's own size. Sizes the model cannot take are
-            mirrored out to one it can (:func:`pixelwise.tiling.covering_tile`).
+            mirrored out to one it can (:func:`pixelwise.inference.tiling.covering_tile`).
         tile: Predict at native resolution in overlapping tiles of this size instead, ``N``
             or ``(height, width)``.
         overlap: Tile overlap in pixels, ``N`` or ``(rows, columns)``; default:
-            :func:`pixelwise.tiling.default_overlap` of each side.
+            :func:`pixelwise.inference.tiling.default_overlap` of each side.
         return_probabilities: Also return the (H, W, K) float32 softmax.
         batch_size: Tiles per forward pass (default 4).
         mode: ``whole`` or ``slide``; default ``slide`` if ``tile`` is given, else ``whole``.
@@ -304,7 +304,7 @@ def memory_per_pixel(num_classes: int, *, mode: str | None = None, tile=None,
                      tta=None, probabilities: bool = False) -> int:
     """Bytes per image pixel that predicting one image and drawing its outputs take at most.
 
-    An upper estimate for :func:`pixelwise.inference.check_fits_in_memory`, for the options
+    An upper estimate for :func:`pixelwise.inference.files.check_fits_in_memory`, for the options
     of :func:`predict_array`. Measured peak resident memory per pixel on a 3000x3000 PNG
     (``predict_files``, CPU, TensorFlow 2.21): 57 bytes whole-image with 2 or 3 classes,
     179 with 21, 268 with 21 and flip TTA (either mode); 54-66 tiled without TTA, any class

@@ -36,8 +36,8 @@ import dataclasses
 import numpy as np
 
 from pixelwise.class_sets import ClassSet, class_set_from_info
-from pixelwise.data import load_split
-from pixelwise.inference import to_channels
+from pixelwise.data.pipeline import load_split
+from pixelwise.inference.files import to_channels
 from pixelwise.metrics import confusion_matrix, mean_iou_from_confusion
 
 

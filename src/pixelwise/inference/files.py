@@ -8,7 +8,7 @@ The chapter's last section, corrected, plus exercise 20:
   (:func:`check_fits_in_memory`; Pillow's fixed 179-megapixel cap does not apply, since
   tiled prediction exists for large images);
 * :func:`predict` segments one image and describes it (a :class:`Prediction`: labels,
-  confidence, pixel counts by class name, boxes), computed by :mod:`pixelwise.prediction`;
+  confidence, pixel counts by class name, boxes), computed by :mod:`pixelwise.inference.prediction`;
 * :func:`save_prediction` and :func:`predict_files` write ``NAME_mask.png``,
   ``NAME_overlay.png``, ``NAME_boxes.png`` and ``NAME.json`` per image.
 
@@ -35,10 +35,10 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.drawing import colorize, draw_boxes, overlay
+from pixelwise.inference.drawing import colorize, draw_boxes, overlay
 from pixelwise.files import make_dirs, write_all_atomic
-# 0.1.0 defined these here; they stay importable from pixelwise.inference.
-from pixelwise.prediction import (  # noqa: F401
+# 0.1.0 defined these here; they stay importable from pixelwise.inference.files.
+from pixelwise.inference.prediction import (  # noqa: F401
     Box, Prediction, count_pixels, find_boxes, memory_per_pixel, predict_array, resize_image_uint8,
 )
 from pixelwise.runs import load_run
@@ -49,7 +49,7 @@ IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
 
 #: Memory per pixel that decoding alone takes: Pillow's 4-byte pixels, a converted copy
 #: and the array (:func:`read_image`'s default; prediction needs more, see
-#: :func:`pixelwise.prediction.memory_per_pixel`).
+#: :func:`pixelwise.inference.prediction.memory_per_pixel`).
 DECODE_BYTES_PER_PIXEL = 12
 
 
@@ -168,7 +168,7 @@ def check_fits_in_memory(width: int, height: int, bytes_per_pixel: int, source: 
     Args:
         width, height: The image's size, from its header.
         bytes_per_pixel: Memory needed per pixel, decoding included
-            (:func:`pixelwise.prediction.memory_per_pixel` for a prediction).
+            (:func:`pixelwise.inference.prediction.memory_per_pixel` for a prediction).
         source: Names the image in the error.
         available: Bytes available; default :func:`available_memory` (no limit when unknown).
 
@@ -259,9 +259,9 @@ def predict(
             the image's native size (the smallest size the model takes that covers it, with
             mirrored borders).
         tile: Predict at native resolution in overlapping tiles of this size, ``N`` or
-            ``(height, width)`` (:mod:`pixelwise.tiling`); ``size`` is then unused.
+            ``(height, width)`` (:mod:`pixelwise.inference.tiling`); ``size`` is then unused.
         overlap: Tile overlap in pixels; default depends on the model, see
-            :func:`pixelwise.tiling.tile_geometry`.
+            :func:`pixelwise.inference.tiling.tile_geometry`.
         min_area: Regions with fewer pixels get no box (default 100).
         return_probabilities: Also return the (H, W, K) softmax (memory: H*W*K*4 bytes).
         class_set: Class set (or its name, or a ``class_set.json`` path) for a bare model;
@@ -269,7 +269,7 @@ def predict(
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
         batch_size: Tiles per forward pass in tiled mode (default 4).
         mode: ``whole`` or ``slide`` (default: ``slide`` if ``tile`` is given, else ``whole``;
-            see :func:`pixelwise.prediction.predict_probabilities`).
+            see :func:`pixelwise.inference.prediction.predict_probabilities`).
         tta: Test-time augmentation, e.g. ``"flip,scales=0.75,1,1.25"`` (default none).
 
     Returns:

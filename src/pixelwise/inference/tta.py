@@ -1,6 +1,6 @@
 """Test-time augmentation (TTA): which views of an image are predicted and averaged.
 
-A :class:`TTA` names the views; :func:`pixelwise.prediction.predict_probabilities`
+A :class:`TTA` names the views; :func:`pixelwise.inference.prediction.predict_probabilities`
 predicts them. Each view is the image at one scale, mirrored horizontally or not; the
 softmax probabilities of every view are brought back to the image's own size
 (bilinear) and flipped back, then averaged, and only the average is turned into class
@@ -38,7 +38,7 @@ class TTA:
     back, and the views averaged before the argmax. A scale multiplies the size the model
     sees: the whole-image size in mode ``whole``, the image's own size in mode ``slide``.
     A model with a fixed input sees a scaled whole image in tiles of that input (see
-    ``pixelwise.prediction``), so a scale means the same for every model.
+    ``pixelwise.inference.prediction``), so a scale means the same for every model.
 
     Written as one spec (``--tta``): ``none``, ``flip``, ``scales=0.75,1,1.25`` or
     ``flip,scales=0.75,1,1.25``; :meth:`parse` reads it and ``str()`` writes it back.

@@ -9,7 +9,7 @@
   stateless random ops driven by a per-example seed, so a pipeline is reproducible
   under parallel ``map``.
 
-:func:`pixelwise.data.make_pipeline` applies them to a whole split.
+:func:`pixelwise.data.pipeline.make_pipeline` applies them to a whole split.
 
 Example:
     >>> image = tf.zeros((48, 64, 3), tf.uint8)

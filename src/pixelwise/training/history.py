@@ -3,10 +3,10 @@
 Epochs count from 1 wherever a person reads them: the console, ``history.csv``'s ``epoch``
 column, ``metrics.json``, ``curves.png`` and TensorBoard (the first epoch is epoch 1, as
 Keras' progress bar says "Epoch 1/50"). Keras' callbacks count from 0 internally;
-:class:`pixelwise.callbacks.HistoryLogger` writes ``epoch + 1``. A ``history.csv`` of
+:class:`pixelwise.training.callbacks.HistoryLogger` writes ``epoch + 1``. A ``history.csv`` of
 pixelwise 0.1.0, which counted from 0, is read (and, on resume, rewritten) as 1-based.
 
-Standard library only, so the resume checks of :mod:`pixelwise.config` and anything
+Standard library only, so the resume checks of :mod:`pixelwise.training.config` and anything
 reading a finished run need neither TensorFlow nor Keras.
 
 Example:

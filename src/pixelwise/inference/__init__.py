@@ -1,0 +1,15 @@
+"""Predicting with a trained model: on arrays (whole, tiled or with TTA), on image files, and
+drawing the results (colour masks, overlays, boxes).
+
+Everything below is imported on first use.
+"""
+
+from pixelwise._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "predict": "files", "predict_files": "files", "read_image": "files",
+    "Prediction": "prediction", "predict_array": "prediction",
+    "predict_probabilities": "prediction",
+    "TTA": "tta",
+    "colorize": "drawing", "overlay": "drawing",
+})
