@@ -5,7 +5,6 @@ measures itself, with NumPy, on the same validation images; a broken export is r
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 
 import numpy as np

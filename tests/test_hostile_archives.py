@@ -9,7 +9,6 @@ appears outside the test's own folder.
 from __future__ import annotations
 
 import io
-import json
 import stat
 import zipfile
 

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from hostile_cases import FUZZ, check_one_line_error, listing, png_claiming, tried
+from hostile_cases import FUZZ, listing, png_claiming, tried
 from run_fixture import tiny_conv_model, write_run
 
 RNG = np.random.default_rng(0)

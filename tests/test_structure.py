@@ -18,7 +18,10 @@ PACKAGE = SRC / "pixelwise"
 # Modules that must import without TensorFlow, Keras or TFDS (docs/architecture.md, "Imports").
 TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.training.config", "pixelwise.runs",
            "pixelwise.training.history", "pixelwise.files", "pixelwise.defaults", "pixelwise.data.paths",
-           "pixelwise.data.groups", "pixelwise.locks")
+           "pixelwise.data.groups", "pixelwise.locks", "pixelwise.sizes", "pixelwise._lazy",
+           # Every package's __init__ exports lazily: importing one costs nothing.
+           "pixelwise.data", "pixelwise.training", "pixelwise.inference", "pixelwise.evaluation",
+           "pixelwise.export", "pixelwise.report")
 # Modules that import Keras but not TensorFlow: under KERAS_BACKEND=jax they run on a machine
 # without TensorFlow (benchmarks/camvid_screen.py trains on such a GPU machine).
 BACKEND_AGNOSTIC = ("pixelwise.models", "pixelwise.losses", "pixelwise.metrics",

@@ -328,7 +328,7 @@ def _trained_image_size(model, config: dict | None, run: RunFolder | None) -> tu
     if stored is None:
         return None
     # config.json holds the validated [height, width] (an int in hand-written ones). Parsed
-    # here, not with pixelwise.training.config.normalize_image_size: pixelwise.training.config imports this module.
+    # here, not with pixelwise.sizes.normalize_image_size: pixelwise.training.config imports this module.
     if isinstance(stored, int) and not isinstance(stored, bool) and stored > 0:
         return stored, stored
     if (isinstance(stored, list) and len(stored) == 2

@@ -32,7 +32,7 @@ import argparse
 import re
 from pathlib import Path
 
-from pixelwise.training.config import normalize_image_size
+from pixelwise.sizes import normalize_image_size
 from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_TTA, PREDICTION_MODES
 from pixelwise.runs import CHECKPOINT_NAMES, RunFolder, resolve_model_class_set
 

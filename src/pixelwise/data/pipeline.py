@@ -35,7 +35,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.training.config import normalize_image_size
+from pixelwise.sizes import normalize_image_size
 from pixelwise.datasets import api as datasets_api
 from pixelwise.data.transforms import (  # noqa: F401  (augment_pair: re-exported for old code)
     DEFAULT_SCALE_RANGE, augment_pair, resize_image, resize_label,

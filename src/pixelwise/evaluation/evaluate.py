@@ -47,11 +47,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pixelwise.sizes import square_or_pair
 from pixelwise.inference import tiling as tiling
 from pixelwise.evaluation.bootstrap import bootstrap_mean_iou
 from pixelwise.evaluation.boundary_iou import BoundaryCounts, boundary_width
 from pixelwise.class_sets import ClassSet, class_set_from_info, resolve_class_set
-from pixelwise.training.config import normalize_image_size
+from pixelwise.sizes import normalize_image_size
 from pixelwise.data.pipeline import load_split
 from pixelwise.defaults import (
     DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOOTSTRAP_SEED, DEFAULT_BOUNDARY_RATIO, DEFAULT_CHECKPOINT,
@@ -156,8 +157,8 @@ def evaluate(
         tile = tile if tile is not None else default_tile(model, model_size)
         rows, cols = tiling.tile_geometry(model, tile, overlap)
         # The tile and overlap in effect: N for a square, else (height, width).
-        tile = tiling.square_or_pair((rows.tile, cols.tile))
-        overlap = tiling.square_or_pair((2 * rows.crop, 2 * cols.crop))
+        tile = square_or_pair((rows.tile, cols.tile))
+        overlap = square_or_pair((2 * rows.crop, 2 * cols.crop))
         model_size = None
 
     num_classes = class_set.num_classes

@@ -32,7 +32,7 @@ from pixelwise.metrics import (
     iou_from_confusion, mean_class_accuracy_from_confusion, mean_dice_from_confusion,
     mean_iou_from_confusion, pixel_accuracy_from_confusion, precision_from_confusion,
 )
-from pixelwise.inference.tiling import pair_text
+from pixelwise.sizes import pair_text
 
 
 @dataclasses.dataclass

@@ -49,7 +49,7 @@ import tensorflow as tf
 
 from pixelwise.inference import tiling as tiling
 from pixelwise.class_sets import ClassSet
-from pixelwise.training.config import normalize_image_size
+from pixelwise.sizes import normalize_image_size
 from pixelwise.defaults import (
     DEFAULT_CALIBRATION_IMAGES, DEFAULT_CHECKPOINT, DEFAULT_EXPORT_SIZE, DEFAULT_MIN_AGREEMENT,
     DEFAULT_PARITY_IMAGES, DEFAULT_SPLIT, EXPORT_FORMATS, PARITY_REPORT_NAME,

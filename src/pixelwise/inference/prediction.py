@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
+from pixelwise.sizes import as_pair, square_or_pair
 from pixelwise.inference import tiling as tiling
 from pixelwise.class_sets import ClassSet
 from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH, PREDICTION_MODES
@@ -139,13 +140,13 @@ def default_tile(model, size) -> int | tuple[int, int]:
     """
     fixed = tiling.fixed_input(model)
     if fixed is not None:
-        return tiling.square_or_pair(fixed)
+        return square_or_pair(fixed)
     if size is None:
         raise ValueError(
             "Expected a tile size for mode 'slide', received none, and neither the model nor "
             "the run fixes an image size; pass --tile N or HxW (e.g. the training image size)."
         )
-    return tiling.square_or_pair(tiling.as_pair(size, "size"))
+    return square_or_pair(as_pair(size, "size"))
 
 
 def predict_probabilities(model, image: np.ndarray, *, mode: str | None = None,

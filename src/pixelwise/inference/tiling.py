@@ -38,6 +38,7 @@ import math
 
 import numpy as np
 
+from pixelwise.sizes import as_pair, pair_text
 from pixelwise.models.geometry import geometry_of
 
 #: Largest input side tried when looking for a tile size a model accepts.
@@ -80,45 +81,6 @@ class TiledPrediction:
     labels: np.ndarray
     confidence: np.ndarray
     probabilities: np.ndarray | None = None
-
-
-def as_pair(value, name: str = "tile", minimum: int = 1) -> tuple[int, int]:
-    """``N`` -> ``(N, N)``; a ``(height, width)`` pair (tuple or list) -> ``(height, width)``.
-
-    Args:
-        value: An int or a pair of ints.
-        name: What the value is, for the error message (default ``tile``).
-        minimum: Smallest value allowed on each side (default 1; 0 for an overlap).
-
-    Example:
-        >>> as_pair(256), as_pair([192, 256]), as_pair(0, "overlap", minimum=0)
-        ((256, 256), (192, 256), (0, 0))
-    """
-    pair = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
-    whole = (isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
-    if len(pair) != 2 or not all(whole) or min(pair) < minimum:
-        raise ValueError(
-            f"Expected the {name} as an int >= {minimum} (N for NxN) or a (height, width) pair "
-            f"of them, received {value!r}; e.g. 256 or (192, 256)."
-        )
-    return int(pair[0]), int(pair[1])
-
-
-def square_or_pair(pair) -> int | tuple[int, int]:
-    """``(N, N)`` -> ``N``, any other ``(height, width)`` unchanged: how tiles are written back.
-
-    Example:
-        >>> square_or_pair((64, 64)), square_or_pair((192, 256))
-        (64, (192, 256))
-    """
-    height, width = as_pair(pair, "size", minimum=0)
-    return height if height == width else (height, width)
-
-
-def pair_text(value) -> str:
-    """``64`` -> ``"64"``, ``(192, 256)`` -> ``"192x256"`` (for messages and tables)."""
-    height, width = as_pair(value, "size", minimum=0)
-    return str(height) if height == width else f"{height}x{width}"
 
 
 def model_spatial_input(model) -> tuple[int | None, int | None]:

@@ -28,12 +28,12 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pixelwise.sizes import normalize_image_size
 from pixelwise.data.paths import dataset_label, dataset_path
 from pixelwise.training.history import read_history
 from pixelwise.runs import RunFolder
@@ -54,49 +54,6 @@ RESUMABLE_CHANGES = frozenset({
     "epochs", "early_stopping_patience", "strategy", "batch_size", "data_dir", "manual_dir",
     "verbose", "image_summaries", "jit_compile",
 })
-
-
-def normalize_image_size(image_size) -> tuple[int, int] | None:
-    """Turn ``256``, ``(256, 320)``, ``"256"`` or ``"256x320"`` into ``(height, width)``.
-
-    Args:
-        image_size: An int (square), a ``(height, width)`` pair, a string ``"H"`` or
-            ``"HxW"``, or None (keep each image's native size).
-
-    Returns:
-        ``(height, width)`` as ints, or None.
-
-    Example:
-        >>> normalize_image_size("360x480")
-        (360, 480)
-    """
-    if image_size is None:
-        return None
-    received = image_size
-    if isinstance(image_size, str):
-        parts = re.split(r"[x,×\s]+", image_size.strip().lower())
-        try:
-            image_size = tuple(int(p) for p in parts if p)
-        except ValueError:
-            image_size = ()
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    if (
-        isinstance(image_size, Sequence)
-        and len(image_size) == 1
-        and isinstance(image_size[0], int)
-    ):
-        image_size = (image_size[0], image_size[0])
-    if (
-        not isinstance(image_size, Sequence)
-        or len(image_size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_size)
-    ):
-        raise ValueError(
-            f"Expected an image size as a positive int, (height, width) or 'HxW', "
-            f"received {received!r}; e.g. 256 or '360x480'."
-        )
-    return int(image_size[0]), int(image_size[1])
 
 
 def to_number(name: str, value, integer: bool = False):

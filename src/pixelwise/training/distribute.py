@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 # The choices live with the other options, where `pixelwise --help` reads them without TensorFlow.
-from pixelwise.training.config import MIXED_PRECISION, STRATEGIES
+from pixelwise.training.config import STRATEGIES
 
 
 @contextlib.contextmanager
