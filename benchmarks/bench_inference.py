@@ -2,7 +2,7 @@
 
 1. **Latency** of one 512x512 image through the chapter's U-Net (``models.build("unet")``,
    21 classes, random weights: time does not depend on them), p50/p95 over repeats, for
-   ``pixelwise.inference.files.predict_array`` (resize, forward, softmax, argmax: the public
+   ``pixelwise.inference.prediction.predict_array`` (resize, forward, softmax, argmax: the public
    path) and for the bare forward pass ``model.predict_on_batch``.
 2. **Colourising** a 512x512 label map: ``ClassSet.colorize`` (one palette lookup) vs the
    chapter's ``REV_LUT`` ``tf.Variable`` loop (``chapter_reference.chapter_colorize``),
@@ -38,7 +38,7 @@ import harness  # noqa: E402
 
 def bench_latency(size: int, repeats: int) -> dict:
     from pixelwise import models
-    from pixelwise.inference.files import predict_array
+    from pixelwise.inference.prediction import predict_array
 
     model = models.build("unet", input_size=(None, None, 3), num_classes=21)
     rng = np.random.default_rng(0)

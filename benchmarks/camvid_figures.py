@@ -5,7 +5,7 @@ Writes into ``--out`` (default ``docs/camvid/``), each PNG kept under 300 KB:
 * ``curves.png``: loss, pixel accuracy and mean IoU per epoch, train and validation
   (re-drawn from the run's ``history.csv`` at a small size);
 * ``val_<n>.png`` for a few validation images spread over the split: the image, its ground
-  truth and the prediction (``pixelwise.inference.files.predict_array`` at the run's training size,
+  truth and the prediction (``pixelwise.inference.prediction.predict_array`` at the run's training size,
   probabilities resized back to 360x480 before the argmax, as ``pixelwise evaluate`` does),
   void drawn in the class set's void colour.
 
@@ -74,7 +74,7 @@ def plot_curves(history_path: Path, out: Path) -> int:
 
 def overlays(run: Path, data_dir, count: int, out_dir: Path) -> list[dict]:
     from pixelwise.data.pipeline import load_split
-    from pixelwise.inference.files import predict_array
+    from pixelwise.inference.prediction import predict_array
     from pixelwise.runs import RunFolder
 
     folder = RunFolder(run)

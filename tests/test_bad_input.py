@@ -47,7 +47,7 @@ def _one_line(err: str) -> str:
 
 
 def test_image_headers_are_read_past_pillows_fixed_cap(tmp_path):
-    from pixelwise.inference.files import open_image
+    from pixelwise.inference.images import open_image
 
     (tmp_path / "bomb.png").write_bytes(png_claiming(BOMB_SIDE, BOMB_SIDE))
     with pytest.raises(Image.DecompressionBombError):
@@ -57,7 +57,7 @@ def test_image_headers_are_read_past_pillows_fixed_cap(tmp_path):
 
 
 def test_the_limit_is_the_memory_a_prediction_needs_not_179_megapixels():
-    from pixelwise.inference.files import available_memory, check_fits_in_memory
+    from pixelwise.inference.memory import available_memory, check_fits_in_memory
     from pixelwise.inference.prediction import memory_per_pixel
 
     need = memory_per_pixel(2, mode="slide")  # bytes per pixel of a tiled 2-class prediction
@@ -78,7 +78,7 @@ def test_the_limit_is_the_memory_a_prediction_needs_not_179_megapixels():
 def test_predict_reports_a_decompression_bomb_and_processes_the_images_after_it(
         tmp_path, run_dir, capsys):
     from pixelwise.cli import main
-    from pixelwise.inference.files import available_memory
+    from pixelwise.inference.memory import available_memory
     from pixelwise.inference.prediction import memory_per_pixel
 
     if available_memory() >= BOMB_SIDE ** 2 * memory_per_pixel(3):

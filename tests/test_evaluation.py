@@ -70,7 +70,7 @@ def _numpy_metrics(pairs, num_classes):
 
 @pytest.mark.parametrize("mode", ["native", "native-model-size", "fixed"])
 def test_metrics_equal_numpy(model, mode):
-    from pixelwise.evaluation.evaluate import evaluate
+    from pixelwise.evaluation.evaluator import evaluate
 
     examples = _examples()
     kwargs, reference = {}, {}
@@ -90,7 +90,7 @@ def test_metrics_equal_numpy(model, mode):
 
 
 def test_class_absent_everywhere_is_left_out_of_the_mean():
-    from pixelwise.evaluation.evaluate import EvaluationResult
+    from pixelwise.evaluation.evaluator import EvaluationResult
 
     confusion = np.array([[5, 1, 0], [2, 2, 0], [0, 0, 0]])
     result = EvaluationResult(confusion, TINY_CLASSES, 1, "native", None)
@@ -104,7 +104,7 @@ def test_class_absent_everywhere_is_left_out_of_the_mean():
 
 
 def test_run_folder_uses_its_training_size_and_writes_results(tmp_path, model):
-    from pixelwise.evaluation.evaluate import evaluate, write_evaluation
+    from pixelwise.evaluation.evaluator import evaluate, write_evaluation
 
     run = write_run(tmp_path / "run", model, config={"image_size": 32})
     examples = _examples(1)
@@ -134,7 +134,7 @@ def test_normalised_confusion_rows_sum_to_one():
 
 def test_bad_labels_and_mismatch_are_clear_errors(model):
     from pixelwise.class_sets import VOC
-    from pixelwise.evaluation.evaluate import evaluate
+    from pixelwise.evaluation.evaluator import evaluate
 
     image, label = _examples()[0]
     with pytest.raises(ValueError, match="labels in 0..2 or 255"):
@@ -151,7 +151,7 @@ def test_results_get_the_umask_mode_and_an_unwritable_folder_is_one_clear_error(
     import os
     import stat
 
-    from pixelwise.evaluation.evaluate import evaluate, write_evaluation
+    from pixelwise.evaluation.evaluator import evaluate, write_evaluation
 
     result = evaluate(model, _examples(1), class_set=TINY_CLASSES)
     for mask, expected in ((0o022, 0o644), (0o077, 0o600)):
@@ -172,7 +172,7 @@ def test_results_get_the_umask_mode_and_an_unwritable_folder_is_one_clear_error(
 
 
 def test_an_unwritable_out_fails_before_the_dataset_is_loaded(tmp_path, model):
-    from pixelwise.evaluation.evaluate import evaluate_model_file, evaluate_run
+    from pixelwise.evaluation.evaluator import evaluate_model_file, evaluate_run
 
     model.save(tmp_path / "model.keras")
     run = write_run(tmp_path / "run", model, config={"dataset": "no_such_dataset"})

@@ -1,6 +1,6 @@
 """Every kind of image file, sound or hostile, through both image readers pixelwise has.
 
-``pixelwise.inference.files.read_image`` (predict, report on files) and
+``pixelwise.inference.images.read_image`` (predict, report on files) and
 ``pixelwise.datasets.decoding.decode_image`` (dataset builds) must give the right pixels
 (checked against NumPy) or one clear error: ``ValueError`` / ``InvalidExampleError``.
 Bombs (a header claiming billions of pixels) are refused from the header, before any
@@ -88,7 +88,7 @@ def image_cases() -> dict[str, tuple[bytes, object]]:
 
 @pytest.mark.parametrize("name", sorted(image_cases()))
 def test_read_image_gives_the_pixels_or_one_value_error(name, tmp_path):
-    from pixelwise.inference.files import read_image
+    from pixelwise.inference.images import read_image
 
     tried("images: formats, modes, truncated, bombs (hand-written)")
     data, expected = image_cases()[name]
@@ -107,7 +107,7 @@ def test_read_image_gives_the_pixels_or_one_value_error(name, tmp_path):
 
 
 def test_exif_orientation_is_applied_and_animations_give_their_first_frame(tmp_path):
-    from pixelwise.inference.files import read_image
+    from pixelwise.inference.images import read_image
 
     tried("images: formats, modes, truncated, bombs (hand-written)", 2)
     (tmp_path / "r.jpg").write_bytes(_exif_rotated_jpeg())
@@ -149,7 +149,7 @@ def test_bombs_are_refused_before_any_pixel_is_decoded(tmp_path):
     """The peak memory of the process (ru_maxrss) grows by less than 64 MiB over 2 x 4 bombs
     that claim 2.7 to 30 GB of pixels each, and one of 100 megapixels."""
     from pixelwise.datasets.decoding import InvalidExampleError, decode_image
-    from pixelwise.inference.files import read_image
+    from pixelwise.inference.images import read_image
 
     bombs = [png_claiming(100_000, 100_000), png_claiming(60_000, 60_000, mode=0),
              _gif_claiming(65535), _gif_claiming(30_000)]
@@ -178,7 +178,7 @@ def test_damaged_or_generated_image_files_give_pixels_or_one_value_error(data, t
     """A sound file of each format with bytes flipped and cut, or a format's magic number and
     random bytes: both readers give an array of the stated size or their clear error."""
     from pixelwise.datasets.decoding import InvalidExampleError, decode_image
-    from pixelwise.inference.files import read_image
+    from pixelwise.inference.images import read_image
 
     tried("images: damaged and generated files")
     if data.draw(st.booleans()):

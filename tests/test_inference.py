@@ -63,7 +63,7 @@ def _assert_boxes_equal_numpy(boxes, labels, confidence, class_ids, min_area):
 
 
 def test_read_image_formats_and_channel_conversion(tmp_path):
-    from pixelwise.inference.files import read_image
+    from pixelwise.inference.images import read_image
 
     rgb = _rgb()
     Image.fromarray(rgb).save(tmp_path / "a.png")
@@ -91,7 +91,7 @@ def test_read_image_formats_and_channel_conversion(tmp_path):
 
 
 def test_read_image_exif_orientation_and_16_bit(tmp_path):
-    from pixelwise.inference.files import read_image
+    from pixelwise.inference.images import read_image
 
     rgb = _rgb(20, 30)
     exif = Image.Exif()
@@ -105,7 +105,7 @@ def test_read_image_exif_orientation_and_16_bit(tmp_path):
 
 @pytest.mark.parametrize("kind", ["missing", "text", "truncated_png", "truncated_jpeg", "directory"])
 def test_read_image_bad_input_one_clear_error(tmp_path, kind):
-    from pixelwise.inference.files import read_image
+    from pixelwise.inference.images import read_image
 
     path = tmp_path / f"bad_{kind}"
     if kind == "text":

@@ -49,7 +49,8 @@ def test_predict_at_native_size_mirrors_to_a_multiple_of_64(model, size):
 
 
 def test_predict_resizes_to_sizes_that_are_not_multiples_of_64(model):
-    from pixelwise.inference.files import predict, resize_image_uint8
+    from pixelwise.inference.files import predict
+    from pixelwise.inference.prediction import resize_image_uint8
 
     image = _image(77, 91, seed=1)
     prediction = predict(model, image, size=100, class_set=TINY_CLASSES, return_probabilities=True)
@@ -61,7 +62,7 @@ def test_predict_resizes_to_sizes_that_are_not_multiples_of_64(model):
 
 
 def test_evaluate_at_native_and_odd_fixed_sizes_equals_numpy(model):
-    from pixelwise.evaluation.evaluate import evaluate
+    from pixelwise.evaluation.evaluator import evaluate
 
     rng = np.random.default_rng(2)
     examples = [(_image(h, w, seed=i), rng.integers(0, 3, (h, w, 1)).astype(np.uint8))
@@ -76,7 +77,7 @@ def test_evaluate_at_native_and_odd_fixed_sizes_equals_numpy(model):
 
 
 def test_tiles_that_are_not_multiples_of_64_are_refused_clearly(model):
-    from pixelwise.inference.files import predict_array
+    from pixelwise.inference.prediction import predict_array
 
     with pytest.raises(ValueError, match=r"cannot take 100x100 tiles; sizes near it that work: \[64, 128"):
         predict_array(model, _image(100, 130), tile=100)
@@ -95,7 +96,7 @@ def test_savedmodel_export_at_a_non_square_odd_size_matches_predict(tmp_path, mo
     import tensorflow as tf
 
     from pixelwise.export.serving import export_model
-    from pixelwise.inference.files import predict_array
+    from pixelwise.inference.prediction import predict_array
 
     path = export_model(model, tmp_path / "sm", "savedmodel", class_set=TINY_CLASSES, size=(100, 130))
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]

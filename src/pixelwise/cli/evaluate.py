@@ -1,4 +1,4 @@
-"""``pixelwise evaluate``: a thin layer over :mod:`pixelwise.evaluation.evaluate`.
+"""``pixelwise evaluate``: a thin layer over :mod:`pixelwise.evaluation.evaluator`.
 
 Examples::
 
@@ -17,7 +17,7 @@ from pixelwise.defaults import DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOUNDARY_RAT
 
 
 def run_evaluate(args) -> int:
-    from pixelwise.evaluation.evaluate import evaluate_model_file, evaluate_run
+    from pixelwise.evaluation.evaluator import evaluate_model_file, evaluate_run
 
     options = {"mode": args.mode, "tile": args.tile, "overlap": args.overlap, "tta": args.tta,
                "boundary_ratio": args.boundary_ratio,

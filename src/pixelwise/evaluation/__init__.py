@@ -7,7 +7,7 @@ Everything below is imported on first use.
 from pixelwise._lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "evaluate": "evaluate", "evaluate_run": "evaluate",
+    "evaluate": "evaluator", "evaluate_run": "evaluator",
     "EvaluationResult": "result",
     "bootstrap_mean_iou": "bootstrap",
 })

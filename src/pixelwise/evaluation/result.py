@@ -1,6 +1,6 @@
 """What an evaluation found: the split's confusion matrix and every metric derived from it.
 
-:func:`pixelwise.evaluation.evaluate.evaluate` fills an :class:`EvaluationResult`; its
+:func:`pixelwise.evaluation.evaluator.evaluate` fills an :class:`EvaluationResult`; its
 :meth:`~EvaluationResult.to_json` is the content of ``eval-<split>.json`` and its
 :meth:`~EvaluationResult.table` what ``pixelwise evaluate`` prints.
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from pixelwise.class_sets import ClassSet, class_set_from_info
 from pixelwise.data.pipeline import load_split
-from pixelwise.inference.files import to_channels
+from pixelwise.inference.images import to_channels
 from pixelwise.metrics import confusion_matrix, mean_iou_from_confusion
 
 

@@ -7,7 +7,8 @@ Everything below is imported on first use.
 from pixelwise._lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "predict": "files", "predict_files": "files", "read_image": "files",
+    "predict": "files", "predict_files": "files",
+    "read_image": "images",
     "Prediction": "prediction", "predict_array": "prediction",
     "predict_probabilities": "prediction",
     "TTA": "tta",

@@ -2,14 +2,14 @@
 
 The chapter's last section, corrected, plus exercise 20:
 
-* :func:`read_image` reads JPEG, PNG, BMP, GIF (first frame) or WebP, applies the EXIF
-  orientation and converts to the channel count the model takes; an image too large for
+* images are read by :func:`pixelwise.inference.images.read_image` (JPEG, PNG, BMP, GIF's
+  first frame, WebP; EXIF orientation; the model's channel count); an image too large for
   the memory available is refused from its header, before it is decoded
-  (:func:`check_fits_in_memory`; Pillow's fixed 179-megapixel cap does not apply, since
+  (:mod:`pixelwise.inference.memory`; Pillow's fixed 179-megapixel cap does not apply, since
   tiled prediction exists for large images);
 * :func:`predict` segments one image and describes it (a :class:`Prediction`: labels,
   confidence, pixel counts by class name, boxes), computed by :mod:`pixelwise.inference.prediction`;
-* :func:`save_prediction` and :func:`predict_files` write ``NAME_mask.png``,
+* :func:`predict_files` (with :func:`pixelwise.inference.outputs.save_prediction`) writes ``NAME_mask.png``,
   ``NAME_overlay.png``, ``NAME_boxes.png`` and ``NAME.json`` per image.
 
 Models come from :func:`pixelwise.runs.load_run` (a run folder, a ``.keras`` file or a
@@ -25,209 +25,22 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import os
-import struct
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
-
 from pixelwise.class_sets import ClassSet
-from pixelwise.inference.drawing import colorize, draw_boxes, overlay
-from pixelwise.files import make_dirs, write_all_atomic
-# 0.1.0 defined these here; they stay importable from pixelwise.inference.files.
-from pixelwise.inference.prediction import (  # noqa: F401
-    Box, Prediction, count_pixels, find_boxes, memory_per_pixel, predict_array, resize_image_uint8,
-)
+from pixelwise.files import make_dirs
+from pixelwise.inference.images import read_image, to_channels
+from pixelwise.inference.outputs import save_prediction
+from pixelwise.inference.prediction import Prediction, memory_per_pixel, predict_array
 from pixelwise.runs import load_run
 from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
-
-#: Formats ``predict`` reads (Pillow format names).
-IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
-
-#: Memory per pixel that decoding alone takes: Pillow's 4-byte pixels, a converted copy
-#: and the array (:func:`read_image`'s default; prediction needs more, see
-#: :func:`pixelwise.inference.prediction.memory_per_pixel`).
-DECODE_BYTES_PER_PIXEL = 12
 
 
 # ----------------------------------------------------------------------------- images
 
 
-def read_image(path, channels: int = 3, bytes_per_pixel: int = DECODE_BYTES_PER_PIXEL) -> np.ndarray:
-    """Read an image file as a uint8 (H, W, channels) array.
-
-    Args:
-        path: JPEG, PNG, BMP, GIF (first frame) or WebP file.
-        channels: 1 (luminance), 3 (RGB; grayscale replicated, alpha dropped) or 4.
-        bytes_per_pixel: Memory the caller needs per pixel of this image, decoding
-            included (default: decoding alone). An image whose need exceeds the memory
-            available is refused before it is decoded (:func:`check_fits_in_memory`).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: Not a readable image of a supported format (truncated, wrong format),
-            or too large for the memory available.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Expected an image file, received {str(path)!r}, which does not exist.")
-    if path.is_dir():
-        raise IsADirectoryError(f"Expected an image file, received the directory {str(path)!r}.")
-    try:
-        with open_image(path) as image:
-            if image.format not in IMAGE_FORMATS:
-                raise ValueError(
-                    f"Expected one of {', '.join(IMAGE_FORMATS)}, received a {image.format} image "
-                    f"{str(path)!r}; convert it to PNG first."
-                )
-            check_fits_in_memory(*image.size, bytes_per_pixel, source=str(path))
-            image.seek(0)  # GIF / animated WebP: first frame
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            return to_channels(image, channels, source=str(path))
-    except UnidentifiedImageError:
-        raise ValueError(
-            f"Expected an image ({', '.join(IMAGE_FORMATS)}), received {str(path)!r}, which is "
-            "not an image Pillow can identify."
-        ) from None
-    except Image.DecompressionBombError as exc:  # a GIF frame larger than its header says
-        raise ValueError(
-            f"Expected an image whose frames fit its stated size, received {str(path)!r} ({exc}); "
-            "convert it to PNG first."
-        ) from None
-    except (OSError, SyntaxError) as exc:  # Pillow reports truncated/corrupt data as OSError
-        raise ValueError(
-            f"Expected a complete image, received {str(path)!r} that cannot be decoded ({exc}); "
-            "the file is probably truncated or corrupt."
-        ) from None
-
-
-def open_image(path) -> ImageFile.ImageFile:
-    """Open an image file lazily (its header only), without Pillow's fixed pixel cap.
-
-    ``PIL.Image.open`` refuses anything over 179 megapixels (a global setting,
-    ``Image.MAX_IMAGE_PIXELS``, that pixelwise leaves alone); :func:`read_image` applies
-    a limit from the memory available instead, so the formats it reads are opened with
-    their own Pillow readers, which do only the header. Other files go through
-    ``Image.open`` (for the error that names their format).
-    """
-    with open(path, "rb") as file:
-        prefix = file.read(16)
-    Image.init()  # registers every reader (WebP's is not among those loaded up front)
-    for name in IMAGE_FORMATS:
-        factory, accept = Image.OPEN[name]
-        if accept(prefix) is True:
-            try:
-                return factory(os.fspath(path))
-            except (SyntaxError, IndexError, TypeError, struct.error):
-                break  # Image.open's error says what is wrong with it
-    return Image.open(path)
-
-
 # ----------------------------------------------------------------------------- memory
-
-
-def available_memory() -> int | None:
-    """Bytes of memory this process can still take, or ``None`` when the system does not say.
-
-    Linux's ``MemAvailable`` (free memory plus what the page cache can give back), lowered
-    to a container's cgroup limit less its usage when there is one; elsewhere the free
-    physical pages.
-    """
-    found = []
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    if not found:
-        try:
-            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        except (ValueError, OSError, AttributeError):
-            pass
-    for limit, usage in (("memory.max", "memory.current"),  # cgroup v2, then v1
-                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
-        try:
-            cap = Path("/sys/fs/cgroup", limit).read_text().strip()
-            if cap != "max" and int(cap) < 2**60:
-                found.append(int(cap) - int(Path("/sys/fs/cgroup", usage).read_text()))
-                break
-        except (OSError, ValueError):
-            pass
-    return max(0, min(found)) if found else None
-
-
-def check_fits_in_memory(width: int, height: int, bytes_per_pixel: int, source: str = "image",
-                         available: int | None = None) -> None:
-    """Refuse an image whose processing needs more memory than there is, before decoding it.
-
-    Args:
-        width, height: The image's size, from its header.
-        bytes_per_pixel: Memory needed per pixel, decoding included
-            (:func:`pixelwise.inference.prediction.memory_per_pixel` for a prediction).
-        source: Names the image in the error.
-        available: Bytes available; default :func:`available_memory` (no limit when unknown).
-
-    Raises:
-        ValueError: Naming the image's size, the memory it needs, the memory available
-            and the largest image that fits.
-
-    Example:
-        >>> check_fits_in_memory(20000, 20000, 72, available=40 * 2**30)  # 400 MP fits in 40 GiB
-        >>> check_fits_in_memory(50000, 50000, 72, "bomb.png", available=40 * 2**30)
-        Traceback (most recent call last):
-        ValueError: Expected an image that fits in memory, received 'bomb.png' of 50000x50000 pixels (2500 megapixels), which needs about 168 GiB to decode and predict; 40 GiB are available, enough for about 597 megapixels. Downscale or crop it first.
-    """
-    available = available_memory() if available is None else available
-    need = width * height * bytes_per_pixel
-    if available is None or need <= available:
-        return
-    raise ValueError(
-        f"Expected an image that fits in memory, received {source!r} of {width}x{height} pixels "
-        f"({width * height / 1e6:.0f} megapixels), which needs about {_gib(need)} GiB to decode "
-        f"and predict; {_gib(available)} GiB are available, enough for about "
-        f"{available / bytes_per_pixel / 1e6:.0f} megapixels. Downscale or crop it first."
-    )
-
-
-def _gib(size: int) -> str:
-    gib = size / 2**30
-    return f"{gib:.0f}" if gib >= 10 else f"{gib:.1f}"
-
-
-def to_channels(image, channels: int, source: str = "image") -> np.ndarray:
-    """Convert a PIL image or array to a uint8 (H, W, channels) array.
-
-    Grayscale becomes RGB by replication, RGB becomes grayscale by luminance
-    (ITU-R 601-2, Pillow's ``convert("L")``), alpha is dropped (transparent pixels keep
-    their stored colour), palette images are expanded, 16-bit images scaled to 8 bits.
-    """
-    if isinstance(image, np.ndarray):
-        array = image
-        if array.dtype != np.uint8:
-            raise ValueError(f"Expected a uint8 image array, received dtype {array.dtype} from {source}.")
-        if array.ndim == 2:
-            array = array[..., None]
-        if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-            raise ValueError(
-                f"Expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image array, received shape "
-                f"{array.shape} from {source}."
-            )
-        image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        wide = np.asarray(image, dtype=np.float64)
-        image = Image.fromarray(np.clip(wide / (257.0 if wide.max() > 255 else 1.0), 0, 255).astype(np.uint8))
-    modes = {1: "L", 3: "RGB", 4: "RGBA"}
-    if channels not in modes:
-        raise ValueError(
-            f"Expected a model taking 1, 3 or 4 input channels, received one taking {channels}."
-        )
-    array = np.asarray(image.convert(modes[channels]), dtype=np.uint8)
-    return array[..., None] if channels == 1 else array
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -297,40 +110,6 @@ def predict(
 
 
 # ----------------------------------------------------------------------------- files
-
-
-def save_prediction(prediction: Prediction, image: np.ndarray, out_dir, name: str) -> dict[str, Path]:
-    """Write ``NAME_mask.png``, ``NAME_overlay.png``, ``NAME_boxes.png`` and ``NAME.json``.
-
-    All four are encoded in memory, written under temporary names and only then renamed,
-    so a failure leaves none of them half-written.
-
-    Args:
-        prediction: From :func:`predict`.
-        image: The input as uint8 (H, W, C), same size as the prediction.
-        out_dir: Output folder (created).
-        name: Base name of the files, usually the input's stem.
-
-    Returns:
-        The paths written, by kind (``mask``, ``overlay``, ``boxes``, ``json``).
-    """
-    out_dir = Path(out_dir)
-    mask = colorize(prediction.labels, prediction.class_set)
-    contents = {
-        "mask": (f"{name}_mask.png", _png(mask)),
-        "overlay": (f"{name}_overlay.png", _png(overlay(image, mask))),
-        "boxes": (f"{name}_boxes.png", _png(draw_boxes(image, prediction.boxes, prediction.class_set))),
-        "json": (f"{name}.json", json.dumps(prediction.to_json(), indent=2)),
-    }
-    paths = {kind: out_dir / filename for kind, (filename, _) in contents.items()}
-    write_all_atomic({paths[kind]: data for kind, (_, data) in contents.items()})
-    return paths
-
-
-def _png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @dataclasses.dataclass

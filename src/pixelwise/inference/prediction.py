@@ -1,7 +1,7 @@
 """Prediction on arrays: label maps, confidence, per-class pixel counts and boxes.
 
 What :func:`pixelwise.predict` computes once the image is an array (reading files and
-writing outputs is :mod:`pixelwise.inference.files`):
+writing outputs is :mod:`pixelwise.inference.outputs`):
 
 * :func:`predict_probabilities`: the softmax probabilities of one image at its own size,
   under a mode and a test-time augmentation (:class:`pixelwise.inference.tta.TTA`). Mode ``whole``: the image is
@@ -305,7 +305,7 @@ def memory_per_pixel(num_classes: int, *, mode: str | None = None, tile=None,
                      tta=None, probabilities: bool = False) -> int:
     """Bytes per image pixel that predicting one image and drawing its outputs take at most.
 
-    An upper estimate for :func:`pixelwise.inference.files.check_fits_in_memory`, for the options
+    An upper estimate for :func:`pixelwise.inference.memory.check_fits_in_memory`, for the options
     of :func:`predict_array`. Measured peak resident memory per pixel on a 3000x3000 PNG
     (``predict_files``, CPU, TensorFlow 2.21): 57 bytes whole-image with 2 or 3 classes,
     179 with 21, 268 with 21 and flip TTA (either mode); 54-66 tiled without TTA, any class

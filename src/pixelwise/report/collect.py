@@ -11,7 +11,7 @@ Where the numbers come from:
 
 * **Metrics** are ``RUN/eval-<split>.json`` and ``confusion-<split>.json`` as
   ``pixelwise evaluate`` wrote them. When they are absent the report runs that evaluation
-  first (:func:`pixelwise.evaluation.evaluate.evaluate_run`, default options, the ``best``
+  first (:func:`pixelwise.evaluation.evaluator.evaluate_run`, default options, the ``best``
   checkpoint) and writes them, so the run folder holds what the page shows.
 * **Per-image mean IoU** (which images are worst and best) is the evaluation's: taken
   from the key ``per_image_mean_iou`` of ``eval-<split>.json`` (one value per image, in
@@ -45,10 +45,10 @@ from pixelwise.defaults import (
     REPORT_EXPORTS_DIR,
 )
 from pixelwise.inference.drawing import plot_confusion
-from pixelwise.evaluation.evaluate import evaluate, evaluate_run, evaluation_paths
+from pixelwise.evaluation.evaluator import evaluate, evaluate_run, evaluation_paths
 from pixelwise.files import check_can_write_file, write_atomic
 from pixelwise.training.history import read_history
-from pixelwise.inference.files import to_channels
+from pixelwise.inference.images import to_channels
 from pixelwise.metrics import confusion_matrix, mean_iou_from_confusion
 from pixelwise.inference.prediction import predict_array, resize_image_uint8
 from pixelwise.report.html import render_html
@@ -294,7 +294,7 @@ def predict_images(loaded, examples, indices, metrics: dict) -> dict[int, ShownI
 
 
 def _prediction_options(metrics: dict) -> dict:
-    """The options of :func:`pixelwise.evaluation.evaluate.evaluate` that ``eval-<split>.json`` records."""
+    """The options of :func:`pixelwise.evaluation.evaluator.evaluate` that ``eval-<split>.json`` records."""
     resolution = metrics.get("resolution", "native")
     fixed = None if resolution == "native" else tuple(int(s) for s in resolution.split("x"))
     size = metrics.get("input_size")

@@ -59,10 +59,10 @@ from pixelwise.defaults import (
     DEFAULT_SPLIT, DEFAULT_TILE_BATCH,
 )
 from pixelwise.inference.drawing import plot_confusion
-# EvaluationResult lived here before 0.2; it stays importable from pixelwise.evaluation.evaluate.
+# EvaluationResult lived here before 0.2; it stays importable from pixelwise.evaluation.evaluator.
 from pixelwise.evaluation.result import EvaluationResult
 from pixelwise.files import check_can_write, write_all_atomic
-from pixelwise.inference.files import to_channels
+from pixelwise.inference.images import to_channels
 from pixelwise.metrics import confusion_matrix
 from pixelwise.inference.prediction import default_tile, predict_array, resize_image_uint8, resolve_mode
 from pixelwise.runs import RunFolder, load_run
