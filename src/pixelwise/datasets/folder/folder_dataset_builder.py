@@ -16,10 +16,11 @@ The builder's features and metadata are the built-in datasets' (``image``, ``lab
 validation fraction, seed, group rule (``groups``, :mod:`pixelwise.data.groups`) and fingerprint
 (:func:`~.source_tree.fingerprint`). The
 prepared copy counts as prepared only while the fingerprint matches
-(:meth:`Builder.is_prepared`); :func:`prepare` rebuilds a stale one, keeping the old
-copy until the new one is written.
+(:meth:`Builder.is_prepared`); :func:`pixelwise.datasets.folder.prepared.prepare` rebuilds
+a stale one, keeping the old copy until the new one is written.
 
 Example:
+    >>> from pixelwise.datasets.folder import prepare  # doctest: +SKIP
     >>> builder = prepare(folder_builder("exports/cvat_task.zip"))  # doctest: +SKIP
     >>> builder.name, sorted(builder.info.splits)  # doctest: +SKIP
     ('cvat_task', ['default'])
@@ -33,7 +34,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import types
 from pathlib import Path
 
@@ -46,7 +46,6 @@ from pixelwise.datasets.decoding import InvalidExampleError, decode_image
 from pixelwise.datasets.folder.layouts import FolderLayout, FolderPair, read_layout
 from pixelwise.datasets.folder.masks import decode_mask
 from pixelwise.datasets.folder.source_tree import SourceTree, UnreadableFileError, fingerprint
-from pixelwise.datasets.folders import building
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import SplitPlan
 from pixelwise.defaults import tfds_data_dir
@@ -234,14 +233,14 @@ def builder_class(name: str) -> type[Builder]:
     )
 
 
-def _version_dir(data_dir, name: str) -> Path:
+def version_dir(data_dir, name: str) -> Path:
     root = Path(os.path.expanduser(os.fspath(data_dir or tfds_data_dir())))
     return root / name / str(Builder.VERSION)
 
 
 def stored_source(name: str, data_dir=None) -> dict | None:
     """``metadata["source"]`` of the prepared export ``name`` in ``data_dir``, or None."""
-    path = _version_dir(data_dir, name) / "metadata.json"
+    path = version_dir(data_dir, name) / "metadata.json"
     try:
         source = json.loads(path.read_text()).get(SOURCE_KEY)
     except (OSError, ValueError):
@@ -309,74 +308,10 @@ def folder_builder(path, data_dir=None, *, name: str | None = None,
     return builder_class(name)(source=source, data_dir=data_dir)
 
 
-def prepared_builder(name: str, data_dir=None):
-    """The builder of an export already prepared as ``name`` in ``data_dir``, or None.
-
-    Its export is checked for changes as with a path; when the export is gone, the
-    prepared copy is read as it is (``tfds.builder_from_directory``).
-    """
-    stored = stored_source(name, data_dir)
-    if stored is None:
-        return None
-    if Path(stored["path"]).exists():
-        return folder_builder(stored["path"], data_dir, name=name)
-    logger.warning("%s: its export %s is gone; reading the copy prepared in %s.", name,
-                   stored["path"], _version_dir(data_dir, name))
-    return tfds.builder_from_directory(os.fspath(_version_dir(data_dir, name)))
-
-
-def prepare(builder: Builder) -> Builder:
-    """``builder``'s dataset, prepared from the export as it is now; rebuilt if it changed.
-
-    An unchanged export is never rebuilt. A changed one is rebuilt by a new builder; the
-    old copy is set aside and restored if the build fails. While another process builds
-    it, this one waits, then reads what that one built
-    (:func:`~pixelwise.datasets.folders.building`).
-
-    Returns:
-        A prepared builder (``builder`` itself, or a new one after a rebuild).
-    """
-    if builder.is_prepared():
-        return builder
-    with building(builder.data_dir_root, builder.name):
-        if builder.is_prepared():  # by another process, while this one waited
-            return type(builder)(source=builder.source, data_dir=builder.data_dir_root)
-        return _prepare(builder)
-
-
-def _prepare(builder: Builder) -> Builder:
-    reason = builder.stale_reason()
-    if reason is None:
-        _build(builder)
-        return builder
-    logger.warning("%s: the export changed since it was built (%s); rebuilding from %s.",
-                   builder.name, reason, builder.source.tree.root)
-    data_path = Path(builder.data_path)
-    aside = data_path.with_name(f".{data_path.name}.replaced")
-    shutil.rmtree(aside, ignore_errors=True)
-    data_path.rename(aside)
-    try:
-        fresh = type(builder)(source=builder.source, data_dir=builder.data_dir_root)
-        _build(fresh)
-    except BaseException:
-        shutil.rmtree(data_path, ignore_errors=True)
-        aside.rename(data_path)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
-    return fresh
-
-
-def _build(builder: Builder) -> None:
-    logger.info("%s: building from %s.", builder.name, builder.source.tree.root)
-    # The skip report is logged by the shared base when the build ends.
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-
-
 def read_class_set(path):
     """The class set of the export at ``path``, as its dataset will have it (no build)."""
     return FolderSource.open(path).layout.class_spec.class_set
 
 
 __all__ = ["Builder", "FolderSource", "SOURCE_KEY", "builder_class", "folder_builder",
-           "prepared_builder", "prepare", "read_class_set", "stored_source"]
+           "read_class_set", "stored_source", "version_dir"]
