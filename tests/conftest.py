@@ -1,5 +1,11 @@
-"""Shared test fixtures: the VOC fixture written and built once per pytest run. The real data
-in ../shared/datasets (``camvid_dir``, ``isbi_dir``, skipped when absent) is in the root conftest.py.
+"""Shared test fixtures: tiny models, run folders and random images, and the VOC fixture written
+and built once per pytest run. The real data in ../shared/datasets (``camvid_dir``, ``isbi_dir``,
+skipped when absent) is in the root conftest.py.
+
+Models and run folders: ``conv_model`` (two 3x3 convolutions, any input size, 3 classes) and
+``unet_model`` (the chapter's U-Net at 4 filters, sides multiples of 64); ``run_dir`` (the conv
+model, trained size 32, checkpoints best and last) and ``unet_run_dir`` (the U-Net, trained size
+64); ``make_run_dir`` writes another one. Images: ``random_image`` and ``random_image_file``.
 
 The VOC fixtures are session-scoped and **read-only**: tests read them, or copy them
 first. A test that writes into a TFDS data directory (builds another dataset there,
@@ -16,11 +22,79 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from run_fixture import TINY_CLASSES, tiny_conv_model, tiny_unet, write_run
 from voc_fixture import VocFixture, write_voc_fixture
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# -- tiny models, run folders, random images --------------------------------------------------
+# The models are shared by the whole session: tests call them, never fit or change them.
+
+@pytest.fixture(scope="session")
+def conv_model():
+    """:func:`run_fixture.tiny_conv_model`: two same-padded 3x3 convolutions, any size, 3 classes."""
+    return tiny_conv_model()
+
+
+@pytest.fixture(scope="session")
+def unet_model():
+    """:func:`run_fixture.tiny_unet`: the chapter's U-Net at 4 filters, input (None, None, 3),
+    3 classes (sides must be multiples of 64)."""
+    return tiny_unet()
+
+
+@pytest.fixture(scope="session")
+def make_run_dir(tmp_path_factory):
+    """``make_run_dir(model, config=None, checkpoints=("best",), class_set=TINY_CLASSES)``: a
+    fresh run folder as ``pixelwise train`` leaves it (see :func:`run_fixture.write_run`)."""
+    def make(model, config=None, checkpoints=("best",), class_set=TINY_CLASSES):
+        return write_run(tmp_path_factory.mktemp("run"), model, class_set=class_set,
+                         config=config, checkpoints=checkpoints)
+    return make
+
+
+@pytest.fixture(scope="session")
+def run_dir(make_run_dir, conv_model):
+    """A run of :func:`conv_model` trained at 32 px, checkpoints best and last. Read-only."""
+    path = make_run_dir(conv_model, config={"image_size": 32}, checkpoints=("best", "last"))
+    with kept_unchanged(path):
+        yield path
+
+
+@pytest.fixture(scope="session")
+def unet_run_dir(make_run_dir, unet_model):
+    """A run of :func:`unet_model` trained at 64 px, checkpoint best. Read-only."""
+    path = make_run_dir(unet_model, config={"image_size": 64})
+    with kept_unchanged(path):
+        yield path
+
+
+def _random_image(height, width, channels=3, *, seed=0, batch=None):
+    shape = (height, width, channels) if batch is None else (batch, height, width, channels)
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def random_image():
+    """``random_image(height, width, channels=3, *, seed=0, batch=None)``: uniform noise, uint8,
+    (H, W, C), or (batch, H, W, C) when ``batch`` is given. The same seed gives the same image."""
+    return _random_image
+
+
+@pytest.fixture(scope="session")
+def random_image_file():
+    """``random_image_file(path, height, width, *, seed=0)``: :func:`random_image` written to
+    ``path`` (format from the suffix); returns ``path``."""
+    def write(path, height, width, *, seed=0):
+        from PIL import Image
+
+        Image.fromarray(_random_image(height, width, seed=seed)).save(path)
+        return path
+    return write
 
 
 # -- the VOC fixture, once per run ------------------------------------------------------------
