@@ -1,0 +1,113 @@
+"""A ``.keras`` file saved before the layout move (issue 21) still loads, compiled and not.
+
+tests/data/keras-0.2/unet.keras was saved at commit 254843d, when the model, loss, metrics and
+AdamW lived in ``pixelwise.models.unet``, ``pixelwise.losses``, ``pixelwise.metrics`` and
+``pixelwise.optimizers`` (see its README.md). Keras finds each class by its registered name
+(``pixelwise>AdamW``), so the file must load in a fresh process that imports nothing but
+``pixelwise`` and ``keras``, and give the output it gave then. Never regenerate the files:
+a file written by today's code would prove nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+LEGACY = Path(__file__).parent / "data" / "keras-0.2"
+
+#: Runs in a fresh interpreter; prints one JSON line of what it found.
+LOAD_IN_A_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import pixelwise, keras
+
+path, run = sys.argv[1], sys.argv[2]
+x = np.load(path.replace(".keras", "-input.npy"))
+expected = np.load(path.replace(".keras", "-output.npy"))
+found = {}
+
+model = keras.saving.load_model(path)  # compile=True: loss, metrics and optimizer deserialize
+found["compiled"] = {
+    "model": type(model).__module__ + "." + type(model).__name__,
+    "loss": type(model.loss).__module__ + "." + type(model.loss).__name__,
+    "optimizer": type(model.optimizer).__module__ + "." + type(model.optimizer).__name__,
+    "iterations": int(model.optimizer.iterations.numpy()),
+    "max_difference": float(np.abs(model.predict(x, verbose=0) - expected).max()),
+    # Its own predictions as labels: the loss and both metrics run, the metrics say 1.0.
+    "evaluate": model.evaluate(x, expected.argmax(-1), verbose=0, return_dict=True),
+}
+
+plain = keras.saving.load_model(path, compile=False)
+found["not_compiled"] = {
+    "compiled": bool(plain.compiled) or getattr(plain, "optimizer", None) is not None,
+    "max_difference": float(np.abs(plain.predict(x, verbose=0) - expected).max()),
+}
+
+loaded = pixelwise.runs.load_run(pixelwise.runs.RunFolder(run))
+found["run"] = {
+    "classes": list(loaded.class_set.class_names),
+    "image_size": list(loaded.image_size),
+    "max_difference": float(np.abs(loaded.model.predict(x, verbose=0) - expected).max()),
+}
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def found(tmp_path_factory) -> dict:
+    """What the fresh process found; the run folder wraps a copy of the legacy file."""
+    from pixelwise.class_sets import ClassSet
+
+    run = tmp_path_factory.mktemp("legacy") / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(LEGACY / "unet.keras", run / "checkpoints" / "best.keras")
+    classes = ClassSet(name="legacy", class_names=("c0", "c1", "c2"),
+                       palette=((0, 0, 0), (80, 0, 0), (160, 0, 0)))
+    (run / "class_set.json").write_text(classes.to_json())
+    (run / "config.json").write_text(json.dumps({"image_size": 64}))
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_IN_A_FRESH_PROCESS, str(LEGACY / "unet.keras"), str(run)],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, (
+        f"expected the pre-move file {LEGACY / 'unet.keras'} to load with only "
+        f"'import pixelwise, keras'; the fresh process failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_legacy_files_are_there_and_unchanged():
+    names = sorted(p.name for p in LEGACY.iterdir())
+    assert names == ["README.md", "unet-input.npy", "unet-output.npy", "unet.keras"]
+    assert np.load(LEGACY / "unet-input.npy").shape == (1, 64, 64, 3)
+    assert np.load(LEGACY / "unet-output.npy").shape == (1, 64, 64, 3)
+
+
+def test_compiled_load_finds_the_moved_classes_and_predicts_as_before(found):
+    compiled = found["compiled"]
+    assert compiled["model"] == "pixelwise.models.unet.UNet"
+    assert compiled["loss"] == "pixelwise.losses.SegmentationLoss"
+    assert compiled["optimizer"] == "pixelwise.training.optimizers.AdamW"
+    assert compiled["iterations"] == 1  # the optimizer's state came along (one step was taken)
+    assert compiled["max_difference"] < 1e-5
+
+
+def test_compiled_load_brings_a_working_loss_and_metrics(found):
+    results = found["compiled"]["evaluate"]
+    assert np.isfinite(results["loss"]) and results["loss"] > 0
+    assert results["pixel_accuracy"] == pytest.approx(1.0)
+    assert results["mean_iou"] == pytest.approx(1.0)
+
+
+def test_load_without_compiling_predicts_as_before(found):
+    assert found["not_compiled"]["compiled"] is False
+    assert found["not_compiled"]["max_difference"] < 1e-5
+
+
+def test_a_run_folder_around_the_legacy_file_loads_with_its_class_set(found):
+    assert found["run"] == {"classes": ["c0", "c1", "c2"], "image_size": [64, 64],
+                            "max_difference": pytest.approx(0, abs=1e-5)}
