@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from pixelwise.datasets.camvid.camvid_sources import (
 )
 from pixelwise.class_sets import CAMVID
 from pixelwise.datasets.split_plan import skipped_examples
+from camvid_fixture import copy_real_lines
 
 
 def build_camvid(manual_dir: Path, data_dir: Path) -> tfds.core.DatasetBuilder:
@@ -167,18 +167,6 @@ def _copy_real_subset(camvid_dir: Path, dest: Path, counts: dict[str, int]) -> N
     copy_real_lines(camvid_dir, dest, {
         folder: (camvid_dir / f"{folder}.txt").read_text().splitlines()[:count]
         for folder, count in counts.items()})
-
-
-def copy_real_lines(camvid_dir: Path, dest: Path, listed: dict[str, list[str]]) -> None:
-    """Copy the real examples of the given list lines (per split folder), lines unchanged."""
-    for folder, lines in listed.items():
-        (dest / folder).mkdir(parents=True)
-        (dest / f"{folder}annot").mkdir()
-        for line in lines:
-            for path in line.split():
-                relative = Path(*Path(path).parts[-2:])
-                shutil.copy(camvid_dir / relative, dest / relative)
-        (dest / f"{folder}.txt").write_text("\n".join(lines) + "\n")
 
 
 def test_real_subset_builds_with_exact_labels(camvid_dir, tmp_path):

@@ -23,7 +23,7 @@ from pixelwise.data.groups import GroupOverlapWarning
 from pixelwise.runs import RunFolder, load_run
 from pixelwise.training.loop import train
 from pixelwise.data.splits import select_examples
-from test_camvid import copy_real_lines
+from camvid_fixture import copy_real_lines
 from training_fixture import TINY
 
 TRAIN = {"seqA": 4, "seqB": 3, "seqC": 3}
