@@ -11,20 +11,6 @@ from PIL import Image
 from run_fixture import TINY_CLASSES, tiny_conv_model, tiny_unet, write_run
 
 
-@pytest.fixture(scope="module")
-def conv_model():
-    return tiny_conv_model()
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, conv_model):
-    return write_run(tmp_path_factory.mktemp("run"), conv_model, config={"image_size": 32})
-
-
-def _rgb(height=37, width=53, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
 def _numpy_regions(mask: np.ndarray) -> list[np.ndarray]:
     """8-connected regions of a boolean mask, without scipy: every pixel takes the largest
     pixel number among itself and its 8 neighbours in the mask, until nothing changes."""
@@ -62,10 +48,10 @@ def _assert_boxes_equal_numpy(boxes, labels, confidence, class_ids, min_area):
 # ----------------------------------------------------------------------------- reading
 
 
-def test_read_image_formats_and_channel_conversion(tmp_path):
+def test_read_image_formats_and_channel_conversion(tmp_path, random_image):
     from pixelwise.inference.images import read_image
 
-    rgb = _rgb()
+    rgb = random_image(37, 53)
     Image.fromarray(rgb).save(tmp_path / "a.png")
     Image.fromarray(rgb).save(tmp_path / "a.bmp")
     Image.fromarray(rgb).save(tmp_path / "a.webp", lossless=True)
@@ -90,21 +76,21 @@ def test_read_image_formats_and_channel_conversion(tmp_path):
     assert gif.shape == (20, 30, 3) and np.all(gif == 10)  # first frame, not the second
 
 
-def test_read_image_exif_orientation_and_16_bit(tmp_path):
+def test_read_image_exif_orientation_and_16_bit(tmp_path, random_image):
     from pixelwise.inference.images import read_image
 
-    rgb = _rgb(20, 30)
+    rgb = random_image(20, 30)
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     Image.fromarray(rgb).save(tmp_path / "phone.jpg", exif=exif.tobytes())
     assert read_image(tmp_path / "phone.jpg").shape == (30, 20, 3)
-    wide = (_rgb(10, 12)[..., 0].astype(np.uint16) * 257)
+    wide = (random_image(10, 12)[..., 0].astype(np.uint16) * 257)
     Image.fromarray(wide).save(tmp_path / "wide.png")
     np.testing.assert_array_equal(read_image(tmp_path / "wide.png", 1)[..., 0], wide // 257)
 
 
 @pytest.mark.parametrize("kind", ["missing", "text", "truncated_png", "truncated_jpeg", "directory"])
-def test_read_image_bad_input_one_clear_error(tmp_path, kind):
+def test_read_image_bad_input_one_clear_error(tmp_path, kind, random_image):
     from pixelwise.inference.images import read_image
 
     path = tmp_path / f"bad_{kind}"
@@ -114,7 +100,7 @@ def test_read_image_bad_input_one_clear_error(tmp_path, kind):
     elif kind.startswith("truncated"):
         fmt = "PNG" if kind.endswith("png") else "JPEG"
         path = tmp_path / f"cut.{fmt.lower()}"
-        Image.fromarray(_rgb(64, 64)).save(path, format=fmt)
+        Image.fromarray(random_image(64, 64)).save(path, format=fmt)
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif kind == "directory":
         path.mkdir()
@@ -140,10 +126,10 @@ def _reference_whole_image(model, image, size):
     return back.argmax(-1), back.max(-1)
 
 
-def test_predict_matches_reference_at_original_size(conv_model):
+def test_predict_matches_reference_at_original_size(conv_model, random_image):
     import pixelwise
 
-    image = _rgb(45, 70)
+    image = random_image(45, 70)
     prediction = pixelwise.predict(conv_model, image, size=32, class_set=TINY_CLASSES)
     labels, confidence = _reference_whole_image(conv_model, image, 32)
     assert prediction.labels.shape == (45, 70)
@@ -157,21 +143,21 @@ def test_predict_matches_reference_at_original_size(conv_model):
     np.testing.assert_allclose(with_probs.probabilities.sum(-1), 1.0, atol=1e-5)
 
 
-def test_fixed_size_model_uses_its_own_size():
+def test_fixed_size_model_uses_its_own_size(random_image):
     from pixelwise.inference.files import predict
 
     model = tiny_unet(input_size=(64, 64))
-    image = _rgb(50, 90)
+    image = random_image(50, 90)
     prediction = predict(model, image, size=512, class_set=TINY_CLASSES)  # 512 can't be used
     labels, _ = _reference_whole_image(model, image, 64)
     np.testing.assert_array_equal(prediction.labels, labels)
 
 
-def test_predict_files_writes_outputs_at_input_size(tmp_path, run_dir):
+def test_predict_files_writes_outputs_at_input_size(tmp_path, run_dir, random_image):
     from pixelwise.inference.files import predict_files
 
-    images = {"photo.jpg": _rgb(41, 67, 1), "gray.png": _rgb(30, 31, 2)[..., 0],
-              "alpha.webp": np.dstack([_rgb(25, 44, 3), np.full((25, 44), 128, np.uint8)])}
+    images = {"photo.jpg": random_image(41, 67, seed=1), "gray.png": random_image(30, 31, seed=2)[..., 0],
+              "alpha.webp": np.dstack([random_image(25, 44, seed=3), np.full((25, 44), 128, np.uint8)])}
     paths = []
     for name, array in images.items():
         Image.fromarray(array).save(tmp_path / name)
@@ -254,15 +240,15 @@ def test_colorize_is_a_palette_lookup():
 # ----------------------------------------------------------------------------- bad input
 
 
-def test_bad_images_are_reported_and_others_still_processed(tmp_path, run_dir):
+def test_bad_images_are_reported_and_others_still_processed(tmp_path, run_dir, random_image):
     from pixelwise.inference.files import predict_files
 
     good = tmp_path / "good.png"
-    Image.fromarray(_rgb()).save(good)
+    Image.fromarray(random_image(37, 53)).save(good)
     text = tmp_path / "readme.png"
     text.write_text("hello")
     cut = tmp_path / "cut.jpg"
-    Image.fromarray(_rgb(64, 64)).save(cut)
+    Image.fromarray(random_image(64, 64)).save(cut)
     cut.write_bytes(cut.read_bytes()[:300])
     missing = tmp_path / "missing.png"
     out = tmp_path / "out"
@@ -275,23 +261,23 @@ def test_bad_images_are_reported_and_others_still_processed(tmp_path, run_dir):
     assert written == ["good.json", "good_boxes.png", "good_mask.png", "good_overlay.png"]
 
 
-def test_model_class_set_mismatch_and_missing_checkpoint(tmp_path, conv_model):
+def test_model_class_set_mismatch_and_missing_checkpoint(tmp_path, conv_model, random_image):
     from pixelwise.class_sets import VOC
     from pixelwise.inference.files import predict
 
     with pytest.raises(ValueError, match="outputs 3 channels.*21 classes"):
-        predict(conv_model, _rgb(), class_set=VOC)
+        predict(conv_model, random_image(37, 53), class_set=VOC)
     run = write_run(tmp_path / "run", conv_model, class_set=VOC)
     with pytest.raises(ValueError, match="mismatch"):
-        predict(run, _rgb())
+        predict(run, random_image(37, 53))
     empty = write_run(tmp_path / "empty", conv_model, checkpoints=())
     with pytest.raises(FileNotFoundError, match="no best checkpoint"):
-        predict(empty, _rgb())
+        predict(empty, random_image(37, 53))
     with pytest.raises(ValueError, match="class set"):
-        predict(conv_model, _rgb())
+        predict(conv_model, random_image(37, 53))
 
 
-def test_fixed_size_valid_unet_predicts_its_output_size_mirrored():
+def test_fixed_size_valid_unet_predicts_its_output_size_mirrored(random_image):
     """original_unet fixed at 204x204 (output 20x20): the image is resized to 20x20,
     mirrored out by the model's 92-px border, and the result resized back."""
     import tensorflow as tf
@@ -301,7 +287,7 @@ def test_fixed_size_valid_unet_predicts_its_output_size_mirrored():
     from pixelwise.inference.files import predict
 
     model = models.build("original_unet", input_size=(204, 204, 1), num_classes=2, base_filters=2)
-    image = _rgb(33, 41)[..., :1]
+    image = random_image(33, 41)[..., :1]
     prediction = predict(model, image, class_set=ISBI2012)
     small = np.clip(np.round(tf.image.resize(image.astype(np.float32), (20, 20), antialias=True)
                              .numpy()), 0, 255)
@@ -400,13 +386,13 @@ def test_boxes_end_to_end_enclose_the_drawn_shapes(tmp_path):
 
 
 @pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o077, 0o600)])
-def test_predict_outputs_get_the_umask_mode_like_any_new_file(tmp_path, run_dir, mask, expected):
+def test_predict_outputs_get_the_umask_mode_like_any_new_file(tmp_path, run_dir, mask, expected, random_image):
     import os
     import stat
 
     from pixelwise.inference.files import predict_files
 
-    Image.fromarray(_rgb()).save(tmp_path / "photo.png")
+    Image.fromarray(random_image(37, 53)).save(tmp_path / "photo.png")
     previous = os.umask(mask)
     try:
         [result] = predict_files(run_dir, [tmp_path / "photo.png"], tmp_path / "out")
