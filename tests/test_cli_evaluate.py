@@ -20,19 +20,9 @@ def _main(argv, capsys):
     return code, captured.out, captured.err
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return write_run(tmp_path_factory.mktemp("run"), tiny_conv_model(), config={"image_size": 32})
-
-
-def _write_image(path, height=33, width=47, seed=0):
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
-    return path
-
-
-def test_predict_cli_prints_counts_and_summarises_failures(tmp_path, run_dir, capsys):
-    good = _write_image(tmp_path / "street.png")
-    second = _write_image(tmp_path / "second.bmp", 20, 25, seed=1)
+def test_predict_cli_prints_counts_and_summarises_failures(tmp_path, run_dir, capsys, random_image_file):
+    good = random_image_file(tmp_path / "street.png", 33, 47)
+    second = random_image_file(tmp_path / "second.bmp", 20, 25, seed=1)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 definitely not a whole jpeg")
     out = tmp_path / "out"
@@ -54,8 +44,8 @@ def test_predict_cli_prints_counts_and_summarises_failures(tmp_path, run_dir, ca
     assert not list(out.glob("broken*")) and not list(out.glob("nope*"))
 
 
-def test_predict_cli_tiled_native_resolution(tmp_path, run_dir, capsys):
-    image = _write_image(tmp_path / "large.png", 150, 170)
+def test_predict_cli_tiled_native_resolution(tmp_path, run_dir, capsys, random_image_file):
+    image = random_image_file(tmp_path / "large.png", 150, 170)
     code, stdout, _ = _main(["predict", image, "--run", run_dir, "--out", tmp_path / "o",
                              "--tile", "64", "--overlap", "8"], capsys)
     assert code == 0 and "(170x150)" in stdout
@@ -63,15 +53,14 @@ def test_predict_cli_tiled_native_resolution(tmp_path, run_dir, capsys):
 
 
 @pytest.mark.parametrize("case", ["no_checkpoint", "mismatch", "no_run", "bad_size"])
-def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, case):
-    model = tiny_conv_model()
-    image = _write_image(tmp_path / "a.png")
+def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, case, random_image_file, conv_model):
+    image = random_image_file(tmp_path / "a.png", 33, 47)
     out = tmp_path / "out"
     if case == "no_checkpoint":
-        argv = ["predict", image, "--run", write_run(tmp_path / "run", model, checkpoints=()), "--out", out]
+        argv = ["predict", image, "--run", write_run(tmp_path / "run", conv_model, checkpoints=()), "--out", out]
         expected = "no best checkpoint"
     elif case == "mismatch":
-        run = write_run(tmp_path / "run", model)
+        run = write_run(tmp_path / "run", conv_model)
         argv = ["predict", image, "--checkpoint", run / "checkpoints" / "best.keras",
                 "--class-set", "voc", "--out", out]
         expected = "outputs 3 channels"
@@ -196,10 +185,10 @@ def test_evaluate_cli_on_a_bare_keras_file_equals_numpy(voc2007, tmp_path, capsy
     assert code == 2 and "leave out --class-set" in stderr and not (tmp_path / "o2").exists()
 
 
-def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_path, run_dir, capsys):
+def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_path, run_dir, capsys, random_image_file):
     import shutil
 
-    image = _write_image(tmp_path / "a.png")
+    image = random_image_file(tmp_path / "a.png", 33, 47)
     code, stdout, _ = _main(["predict", image, "--checkpoint", run_dir / "checkpoints" / "best.keras",
                              "--out", tmp_path / "o1", "--input-size", "32"], capsys)
     assert code == 0 and "(47x33)" in stdout
@@ -217,15 +206,15 @@ def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_pat
     assert code == 0 and (tmp_path / "o4" / "a_mask.png").exists()
 
 
-def test_evaluate_cli_refuses_a_dataset_with_other_classes(voc2007_built, tmp_path, capsys):
+def test_evaluate_cli_refuses_a_dataset_with_other_classes(voc2007_built, tmp_path, capsys, conv_model):
     options = dict(voc2007_built)
-    run = write_run(tmp_path / "run", tiny_conv_model(), config={"dataset": "voc2007_semantic", **options})
+    run = write_run(tmp_path / "run", conv_model, config={"dataset": "voc2007_semantic", **options})
     code, _, stderr = _main(["evaluate", "--run", run], capsys)
     assert code == 2 and "trained on ['background', 'disc', 'square']" in stderr
     # (the dataset build's own progress goes to stderr too; the error itself is one line)
     errors = [line for line in stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and errors[0].startswith("pixelwise evaluate: error:")
-    empty = write_run(tmp_path / "empty", tiny_conv_model(), checkpoints=(),
+    empty = write_run(tmp_path / "empty", conv_model, checkpoints=(),
                       config={"dataset": "voc2007_semantic", **options})
     code, _, stderr = _main(["evaluate", "--run", empty], capsys)
     assert code == 2 and "no best checkpoint" in stderr
