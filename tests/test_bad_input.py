@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from run_fixture import tiny_conv_model, write_run
 
 BOMB_SIDE = 50000
 
@@ -30,11 +29,6 @@ def png_claiming(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, not interlaced
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + chunk(b"IDAT", zlib.compress(bytes(1 + 3 * 16))) + chunk(b"IEND", b""))
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return write_run(tmp_path_factory.mktemp("run"), tiny_conv_model(), checkpoints=("best", "last"))
 
 
 def _one_line(err: str) -> str:
