@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from run_fixture import TINY_CLASSES, tiny_conv_model, write_run
+from run_fixture import TINY_CLASSES, write_run
 
 VOID = TINY_CLASSES.ignore_label
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_conv_model()
 
 
 def _examples(seed=0):
@@ -69,7 +64,7 @@ def _numpy_metrics(pairs, num_classes):
 
 
 @pytest.mark.parametrize("mode", ["native", "native-model-size", "fixed"])
-def test_metrics_equal_numpy(model, mode):
+def test_metrics_equal_numpy(conv_model, mode):
     from pixelwise.evaluation.evaluator import evaluate
 
     examples = _examples()
@@ -78,9 +73,9 @@ def test_metrics_equal_numpy(model, mode):
         kwargs, reference = {"model_image_size": 32}, {"model_size": (32, 32)}
     elif mode == "fixed":
         kwargs, reference = {"image_size": 24}, {"fixed": (24, 24)}
-    result = evaluate(model, examples, TINY_CLASSES, **kwargs)
+    result = evaluate(conv_model, examples, TINY_CLASSES, **kwargs)
     iou, mean_iou, accuracy, counted = _numpy_metrics(
-        _reference_predictions(model, examples, **reference), 3)
+        _reference_predictions(conv_model, examples, **reference), 3)
     np.testing.assert_allclose(result.iou, iou, rtol=1e-12)
     assert result.mean_iou == pytest.approx(mean_iou, rel=1e-12)
     assert result.pixel_accuracy == pytest.approx(accuracy, rel=1e-12)
@@ -103,14 +98,14 @@ def test_class_absent_everywhere_is_left_out_of_the_mean():
     assert "square" in table and "62.50" in table and "void excluded" in table
 
 
-def test_run_folder_uses_its_training_size_and_writes_results(tmp_path, model):
+def test_run_folder_uses_its_training_size_and_writes_results(tmp_path, conv_model):
     from pixelwise.evaluation.evaluator import evaluate, write_evaluation
 
-    run = write_run(tmp_path / "run", model, config={"image_size": 32})
+    run = write_run(tmp_path / "run", conv_model, config={"image_size": 32})
     examples = _examples(1)
     result = evaluate(run, examples)
     assert result.model_image_size == (32, 32)
-    iou, *_ = _numpy_metrics(_reference_predictions(model, examples, model_size=(32, 32)), 3)
+    iou, *_ = _numpy_metrics(_reference_predictions(conv_model, examples, model_size=(32, 32)), 3)
     np.testing.assert_allclose(result.iou, iou)
 
     paths = write_evaluation(result, run, "validation", extra={"dataset": "tiny"})
@@ -132,28 +127,28 @@ def test_normalised_confusion_rows_sum_to_one():
     np.testing.assert_allclose(matrix, [[0.75, 0.25], [0.0, 0.0]])
 
 
-def test_bad_labels_and_mismatch_are_clear_errors(model):
+def test_bad_labels_and_mismatch_are_clear_errors(conv_model):
     from pixelwise.class_sets import VOC
     from pixelwise.evaluation.evaluator import evaluate
 
     image, label = _examples()[0]
     with pytest.raises(ValueError, match="labels in 0..2 or 255"):
-        evaluate(model, [(image, np.full_like(label, 7))], TINY_CLASSES)
+        evaluate(conv_model, [(image, np.full_like(label, 7))], TINY_CLASSES)
     with pytest.raises(ValueError, match="same size"):
-        evaluate(model, [(image, label[:-1])], TINY_CLASSES)
+        evaluate(conv_model, [(image, label[:-1])], TINY_CLASSES)
     with pytest.raises(ValueError, match="mismatch"):
-        evaluate(model, [(image, label)], VOC)
+        evaluate(conv_model, [(image, label)], VOC)
     with pytest.raises(ValueError, match="empty"):
-        evaluate(model, [], TINY_CLASSES)
+        evaluate(conv_model, [], TINY_CLASSES)
 
 
-def test_results_get_the_umask_mode_and_an_unwritable_folder_is_one_clear_error(tmp_path, model):
+def test_results_get_the_umask_mode_and_an_unwritable_folder_is_one_clear_error(tmp_path, conv_model):
     import os
     import stat
 
     from pixelwise.evaluation.evaluator import evaluate, write_evaluation
 
-    result = evaluate(model, _examples(1), class_set=TINY_CLASSES)
+    result = evaluate(conv_model, _examples(1), class_set=TINY_CLASSES)
     for mask, expected in ((0o022, 0o644), (0o077, 0o600)):
         previous = os.umask(mask)
         try:
@@ -171,11 +166,11 @@ def test_results_get_the_umask_mode_and_an_unwritable_folder_is_one_clear_error(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "umask022", "umask077"]
 
 
-def test_an_unwritable_out_fails_before_the_dataset_is_loaded(tmp_path, model):
+def test_an_unwritable_out_fails_before_the_dataset_is_loaded(tmp_path, conv_model):
     from pixelwise.evaluation.evaluator import evaluate_model_file, evaluate_run
 
-    model.save(tmp_path / "model.keras")
-    run = write_run(tmp_path / "run", model, config={"dataset": "no_such_dataset"})
+    conv_model.save(tmp_path / "model.keras")
+    run = write_run(tmp_path / "run", conv_model, config={"dataset": "no_such_dataset"})
     (tmp_path / "afile").write_text("not a folder")
     out = tmp_path / "afile" / "eval"
     with pytest.raises(NotADirectoryError, match="is a file, not a folder; choose another --out"):
