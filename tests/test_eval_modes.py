@@ -20,11 +20,6 @@ VOID = TINY_CLASSES.ignore_label
 K = TINY_CLASSES.num_classes
 
 
-@pytest.fixture(scope="module")
-def model():
-    return tiny_conv_model()
-
-
 def softmax(logits):
     e = np.exp(logits - logits.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
@@ -88,24 +83,24 @@ def examples(seed=0, sizes=((30, 40), (36, 28), (25, 50), (33, 33))):
 
 
 @pytest.mark.parametrize("tta", ["none", "flip", "flip,scales=0.5,1,1.5"])
-def test_whole_image_probabilities_equal_numpy(model, tta):
+def test_whole_image_probabilities_equal_numpy(conv_model, tta):
     from pixelwise.inference.prediction import predict_probabilities
     from pixelwise.inference.tta import TTA
 
     image = examples()[0][0]
 
     def whole(view, scale):  # the model sees 24x32 times the scale
-        return model_probs(model, resize_uint8(view, scaled((24, 32), scale)))
+        return model_probs(conv_model, resize_uint8(view, scaled((24, 32), scale)))
 
-    expected = reference_tta(model, image, TTA.parse(tta).views, whole)
-    probs = predict_probabilities(model, image, size=(24, 32), tta=tta)
+    expected = reference_tta(conv_model, image, TTA.parse(tta).views, whole)
+    probs = predict_probabilities(conv_model, image, size=(24, 32), tta=tta)
     assert probs.shape == (30, 40, K) and probs.dtype == np.float32
     np.testing.assert_allclose(probs, expected, atol=2e-6)
     np.testing.assert_allclose(probs.sum(-1), 1, atol=1e-5)
 
 
 @pytest.mark.parametrize("tta", ["none", "flip", "scales=0.75,1.25"])
-def test_slide_probabilities_equal_numpy(model, tta):
+def test_slide_probabilities_equal_numpy(conv_model, tta):
     from pixelwise.inference.prediction import predict_probabilities
     from pixelwise.inference.tta import TTA
 
@@ -114,38 +109,38 @@ def test_slide_probabilities_equal_numpy(model, tta):
     def slide(view, scale):  # native resolution times the scale, in 16px tiles
         if scale != 1:
             view = resize_uint8(view, scaled(view.shape[:2], scale))
-        return reference_slide(model, view, tile=16, overlap=8)
+        return reference_slide(conv_model, view, tile=16, overlap=8)
 
-    expected = reference_tta(model, image, TTA.parse(tta).views, slide)
-    probs = predict_probabilities(model, image, mode="slide", tile=16, overlap=8, tta=tta)
+    expected = reference_tta(conv_model, image, TTA.parse(tta).views, slide)
+    probs = predict_probabilities(conv_model, image, mode="slide", tile=16, overlap=8, tta=tta)
     np.testing.assert_allclose(probs, expected, atol=2e-6)
 
 
-def test_flip_changes_the_prediction_and_labels_are_the_argmax(model):
+def test_flip_changes_the_prediction_and_labels_are_the_argmax(conv_model):
     from pixelwise.inference.prediction import predict_array, predict_probabilities
 
     image = examples()[1][0]
-    plain = predict_probabilities(model, image, size=None)
-    flipped = predict_probabilities(model, image, size=None, tta="flip")
+    plain = predict_probabilities(conv_model, image, size=None)
+    flipped = predict_probabilities(conv_model, image, size=None, tta="flip")
     assert not np.allclose(plain, flipped)  # the model is not mirror-symmetric: TTA does something
-    labels, confidence, probs = predict_array(model, image, size=None, tta="flip",
+    labels, confidence, probs = predict_array(conv_model, image, size=None, tta="flip",
                                               return_probabilities=True)
     np.testing.assert_array_equal(labels, flipped.argmax(-1))
     np.testing.assert_allclose(confidence, flipped.max(-1))
 
 
-def test_mode_and_tta_errors_say_what_to_do(model):
+def test_mode_and_tta_errors_say_what_to_do(conv_model):
     from pixelwise.inference.prediction import predict_array
 
     image = examples()[0][0]
     with pytest.raises(ValueError, match="--mode slide"):
-        predict_array(model, image, mode="whole", tile=16)
+        predict_array(conv_model, image, mode="whole", tile=16)
     with pytest.raises(ValueError, match="whole"):
-        predict_array(model, image, mode="sliding")
+        predict_array(conv_model, image, mode="sliding")
     with pytest.raises(ValueError, match="pass --tile"):
-        predict_array(model, image, mode="slide", size=None)
+        predict_array(conv_model, image, mode="slide", size=None)
     with pytest.raises(ValueError, match="flip,scales=0.75,1,1.25"):
-        predict_array(model, image, tta="mirror")
+        predict_array(conv_model, image, tta="mirror")
     with pytest.raises(ValueError, match=r"only takes 64x128; pass --tile 64x128"):
         predict_array(tiny_unet(input_size=(64, 128)), image, mode="slide", tile=64)
 
@@ -238,17 +233,17 @@ def mean_iou(matrix):
     return np.mean(tp[u > 0] / u[u > 0])
 
 
-def test_evaluate_slide_with_flip_equals_numpy(model):
+def test_evaluate_slide_with_flip_equals_numpy(conv_model):
     from pixelwise.evaluation.evaluate import evaluate
 
     pairs = examples()
-    result = evaluate(model, pairs, TINY_CLASSES, mode="slide", tile=16, overlap=8, tta="flip",
+    result = evaluate(conv_model, pairs, TINY_CLASSES, mode="slide", tile=16, overlap=8, tta="flip",
                       boundary_ratio=0.1, bootstrap_resamples=200, bootstrap_seed=3)
 
     def slide(view, scale):
-        return reference_slide(model, view, tile=16, overlap=8)
+        return reference_slide(conv_model, view, tile=16, overlap=8)
 
-    predicted = [(label[..., 0], reference_tta(model, image, [(1, False), (1, True)], slide).argmax(-1))
+    predicted = [(label[..., 0], reference_tta(conv_model, image, [(1, False), (1, True)], slide).argmax(-1))
                  for image, label in pairs]
     expected = reference_evaluation(predicted, ratio=0.1, resamples=200, seed=3)
     np.testing.assert_array_equal(result.per_image_confusion, expected["per_image"])
@@ -278,12 +273,12 @@ def test_evaluate_slide_with_flip_equals_numpy(model):
     assert "16px tiles, overlap 8, TTA flip" in table and "200 bootstrap resamples" in table
 
 
-def test_evaluate_whole_mode_without_tta_is_unchanged_and_bootstrap_can_be_off(model):
+def test_evaluate_whole_mode_without_tta_is_unchanged_and_bootstrap_can_be_off(conv_model):
     from pixelwise.evaluation.evaluate import evaluate
 
     pairs = examples(1)
-    result = evaluate(model, pairs, TINY_CLASSES, model_image_size=(24, 32), bootstrap_resamples=0)
-    predicted = [(label[..., 0], model_probs(model, resize_uint8(image, (24, 32))))
+    result = evaluate(conv_model, pairs, TINY_CLASSES, model_image_size=(24, 32), bootstrap_resamples=0)
+    predicted = [(label[..., 0], model_probs(conv_model, resize_uint8(image, (24, 32))))
                  for image, label in pairs]
     predicted = [(label, resize_probs(p, label.shape).argmax(-1)) for label, p in predicted]
     expected = reference_evaluation(predicted, ratio=0.02, resamples=1, seed=0)
@@ -293,7 +288,7 @@ def test_evaluate_whole_mode_without_tta_is_unchanged_and_bootstrap_can_be_off(m
     assert (result.mode, result.tta, result.model_image_size) == ("whole", "none", (24, 32))
 
 
-def test_evaluate_refuses_bad_options_before_predicting(model):
+def test_evaluate_refuses_bad_options_before_predicting(conv_model):
     from pixelwise.evaluation.evaluate import evaluate
 
     pairs = examples()
@@ -303,7 +298,7 @@ def test_evaluate_refuses_bad_options_before_predicting(model):
                              ({"bootstrap_resamples": -1}, "bootstrap resamples"),
                              ({"mode": "slide", "tile": 16, "overlap": 16}, "overlap")):
         with pytest.raises(ValueError, match=message):
-            evaluate(model, pairs, TINY_CLASSES, **options)
+            evaluate(conv_model, pairs, TINY_CLASSES, **options)
 
 
 # ----------------------------------------------------------------------------- the commands
@@ -421,15 +416,15 @@ def test_tile_option_is_n_or_hxw_and_a_bad_one_is_refused_by_the_parser(capsys):
                     f"192x256), received {bad!r}") in capsys.readouterr().err
 
 
-def test_evaluate_records_a_rectangular_tile_and_its_overlap(model):
+def test_evaluate_records_a_rectangular_tile_and_its_overlap(conv_model):
     """The tile and overlap in effect go into eval-SPLIT.json as (height, width) when not square."""
     from pixelwise.evaluation.evaluate import evaluate
 
     pairs = examples()[:2]
-    result = evaluate(model, pairs, TINY_CLASSES, mode="slide", tile=(12, 20), bootstrap_resamples=0)
+    result = evaluate(conv_model, pairs, TINY_CLASSES, mode="slide", tile=(12, 20), bootstrap_resamples=0)
     assert (result.tile, result.overlap) == ((12, 20), (2, 4))  # default overlap: a quarter per side
     assert "12x20px tiles, overlap 2x4" in result.table()
-    predicted = [(label[..., 0], reference_slide(model, image, (12, 20), (2, 4)).argmax(-1))
+    predicted = [(label[..., 0], reference_slide(conv_model, image, (12, 20), (2, 4)).argmax(-1))
                  for image, label in pairs]
     expected = reference_evaluation(predicted, ratio=0.02, resamples=1, seed=0)
     np.testing.assert_array_equal(result.confusion, expected["per_image"].sum(0))
