@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.training.config import NO_VALIDATION
-from pixelwise.data.groups import GroupRule, hold_out
+from pixelwise.data.groups import GroupRule
+from pixelwise.data.splits import NO_VALIDATION, plan_split
 
 INDEX = "index.json"
 
@@ -89,8 +89,7 @@ def split_examples(config, index) -> tuple[list[int], list[int]]:
     if config.validation_groups:
         rule = GroupRule.parse(index["group_rule"] if config.groups == "auto" else config.groups)
         names = [examples[i]["filename"] for i in train]
-        _, held = hold_out(rule, names, config.validation_groups)
-        held = set(held)
+        held = set(plan_split(names, rule=rule, held_out_groups=config.validation_groups).validation)
         return ([i for i in train if examples[i]["filename"] not in held],
                 [i for i in train if examples[i]["filename"] in held])
     if config.validation_split == NO_VALIDATION:

@@ -20,9 +20,11 @@ from PIL import Image
 from pixelwise.training.config import TrainConfig
 from pixelwise.data.pipeline import split_filenames
 from pixelwise.data.groups import GroupOverlapWarning
-from pixelwise.runs import RunFolder, load_run
+from pixelwise.runs.folder import RunFolder
+from pixelwise.runs.loading import load_run
 from pixelwise.training.loop import train
-from pixelwise.data.splits import select_examples
+from pixelwise.data.selection import select_examples
+from pixelwise.data.splits import SplitOptions
 from camvid_fixture import copy_real_lines
 from training_fixture import TINY
 
@@ -55,6 +57,11 @@ def camvid_sequences(tmp_path_factory) -> dict:
     return {"dataset": "camvid", "manual_dir": str(root / "CamVid"), "data_dir": str(root / "tfds")}
 
 
+def select(config: TrainConfig):
+    """What the trainer selects for ``config`` (it passes the config's split fields)."""
+    return select_examples(SplitOptions.from_mapping(config.to_dict()))
+
+
 def config_of(data: dict, out: Path, **options) -> TrainConfig:
     return TrainConfig.from_dict({**TINY, **data, "image_size": 64, "epochs": 1,
                                   "out": str(out), **options}).validated()
@@ -68,7 +75,7 @@ def test_held_out_groups_are_whole_and_alone_in_validation(camvid_sequences, tmp
     config = config_of(camvid_sequences, tmp_path / "run", validation_groups="seqB")
     with warnings.catch_warnings():
         warnings.simplefilter("error", GroupOverlapWarning)
-        selected = select_examples(config)
+        selected = select(config)
     train_names, val_names = filenames(selected.train), filenames(selected.validation)
     assert sorted(val_names) == [f"seqB_train{i:03d}.png" for i in range(3)]
     assert sorted(train_names) == sorted(
@@ -77,7 +84,7 @@ def test_held_out_groups_are_whole_and_alone_in_validation(camvid_sequences, tmp
     # Several groups, and train + validation as the training split.
     config = config_of(camvid_sequences, tmp_path / "run2", train_split="train+validation",
                        validation_groups=["seqA", "seqC"])
-    selected = select_examples(config)
+    selected = select(config)
     val_names = filenames(selected.validation)
     assert {n.split("_")[0] for n in val_names} == {"seqA", "seqC"} and len(val_names) == 4 + 2 + 3
     assert {n.split("_")[0] for n in filenames(selected.train)} == {"seqB"}
@@ -87,12 +94,12 @@ def test_validation_sharing_groups_with_training_warns(camvid_sequences, tmp_pat
     config = config_of(camvid_sequences, tmp_path / "run")
     with pytest.warns(GroupOverlapWarning,
                       match=r"2 of its 2 examples .* seqA \(4 training, 2 validation\)"):
-        select_examples(config)
+        select(config)
     # groups: none turns the check off; a rule that groups by split folder finds no overlap.
     for groups in ("none", r"_(train|val)\d"):
         with warnings.catch_warnings():
             warnings.simplefilter("error", GroupOverlapWarning)
-            select_examples(config_of(camvid_sequences, tmp_path / "r", groups=groups))
+            select(config_of(camvid_sequences, tmp_path / "r", groups=groups))
 
 
 def test_the_real_camvid_split_warns_and_sequence_hold_out_does_not(camvid_dir, tmp_path):
@@ -109,10 +116,10 @@ def test_the_real_camvid_split_warns_and_sequence_hold_out_does_not(camvid_dir, 
     copy_real_lines(camvid_dir, root, listed)
     data = {"dataset": "camvid", "manual_dir": str(root), "data_dir": str(tmp_path / "tfds")}
     with pytest.warns(GroupOverlapWarning, match=r"0016E5 \(2 training, 2 validation\)"):
-        select_examples(config_of(data, tmp_path / "run"))
+        select(config_of(data, tmp_path / "run"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", GroupOverlapWarning)
-        selected = select_examples(config_of(data, tmp_path / "run", validation_groups=["0006R0"],
+        selected = select(config_of(data, tmp_path / "run", validation_groups=["0006R0"],
                                               train_split="train+validation"))
     assert {n.split("_")[0] for n in filenames(selected.validation)} == {"0006R0"}
     assert {n.split("_")[0] for n in filenames(selected.train)} == {"0001TP", "0016E5"}
@@ -121,9 +128,9 @@ def test_the_real_camvid_split_warns_and_sequence_hold_out_does_not(camvid_dir, 
 
 def test_unknown_group_and_contradictions_are_clear_errors(camvid_sequences, tmp_path):
     with pytest.raises(ValueError, match=r"among the groups .*seqA, seqB, seqC; received seqZ"):
-        select_examples(config_of(camvid_sequences, tmp_path / "r", validation_groups="seqZ"))
+        select(config_of(camvid_sequences, tmp_path / "r", validation_groups="seqZ"))
     with pytest.raises(ValueError, match="hold every example"):
-        select_examples(config_of(camvid_sequences, tmp_path / "r",
+        select(config_of(camvid_sequences, tmp_path / "r",
                                    validation_groups="seqA,seqB,seqC"))
     with pytest.raises(ValueError, match="validation_split must stay unset"):
         config_of(camvid_sequences, tmp_path / "r", validation_groups="seqA", validation_split="test")
@@ -131,7 +138,7 @@ def test_unknown_group_and_contradictions_are_clear_errors(camvid_sequences, tmp
         config_of(camvid_sequences, tmp_path / "r", validation_split="none",
                   early_stopping_patience=3)
     with pytest.raises(ValueError, match="does not compile"):
-        select_examples(config_of(camvid_sequences, tmp_path / "r", groups="(unclosed"))
+        select(config_of(camvid_sequences, tmp_path / "r", groups="(unclosed"))
 
 
 def test_training_on_held_out_groups_and_without_validation(camvid_sequences, tmp_path):
@@ -152,7 +159,7 @@ def test_training_on_held_out_groups_and_without_validation(camvid_sequences, tm
     # "best" of a run without validation is its last epoch: evaluate/predict work unchanged.
     assert load_run(out).checkpoint_path == run.checkpoint_path("last")
     # Its default evaluation split is the dataset's validation, which it trained on: flagged.
-    from pixelwise.evaluation.evaluate import evaluate_run
+    from pixelwise.evaluation.evaluator import evaluate_run
     with pytest.warns(GroupOverlapWarning, match=r"seqA \(6 training, 2 validation\)"):
         _, paths, meta = evaluate_run(out, progress=False)
     assert meta["split"] == "validation"
@@ -161,7 +168,7 @@ def test_training_on_held_out_groups_and_without_validation(camvid_sequences, tm
 
 
 def test_evaluate_defaults_to_the_held_out_groups_and_flags_shared_ones(camvid_sequences, tmp_path):
-    from pixelwise.evaluation.evaluate import evaluate_run
+    from pixelwise.evaluation.evaluator import evaluate_run
 
     out = tmp_path / "held"
     train(config_of(camvid_sequences, out, validation_groups=["seqC"]))

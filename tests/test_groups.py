@@ -1,4 +1,5 @@
-"""Group rules (``pixelwise.data.groups``): frames of one video stay on one side of a split.
+"""Group rules (``pixelwise.data.groups``) and the split they keep whole
+(``pixelwise.data.splits.plan_split``): frames of one video stay on one side of a split.
 
 Pure Python, no TensorFlow: rules are parsed from a regular expression or a real CSV file in
 ``tmp_path``, and the seeded choice of validation groups is checked against an independent
@@ -11,9 +12,8 @@ import hashlib
 
 import pytest
 
-from pixelwise.data.groups import (
-    GroupRule, group_overlap, hold_out, validation_groups, validation_share,
-)
+from pixelwise.data.groups import GroupOverlapWarning, GroupRule, group_overlap
+from pixelwise.data.splits import SplitOptions, plan_split, warn_shared
 
 #: Five videos of 3..7 frames each: 25 examples.
 FRAMES = [f"vid{video}_{index:04d}.png"
@@ -92,7 +92,7 @@ def test_unmatched_names_are_their_own_groups_and_a_rule_matching_none_is_an_err
         rule.groups(["img_1.png", "img_2.png"])
 
 
-# -- validation_groups ------------------------------------------------------------------------
+# -- plan_split: a seeded share ----------------------------------------------------------------
 
 def _independent_choice(group_of: dict[str, str], fraction: float, seed: int) -> set[str]:
     """Whole groups by SHA-256 rank until they hold round(n * fraction) keys; never all."""
@@ -109,11 +109,19 @@ def _independent_choice(group_of: dict[str, str], fraction: float, seed: int) ->
     return {key for key, group in group_of.items() if group in taken}
 
 
+def _share(keys, fraction, seed, rule=None, names=None) -> set[str]:
+    return set(plan_split(keys, rule=rule, validation_fraction=fraction, seed=seed,
+                          names=names).validation)
+
+
+VIDEO = GroupRule.parse(r"^(vid.)_")
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("fraction", [0.1, 0.2, 0.5])
-def test_validation_groups_are_whole_groups_near_the_fraction(seed, fraction):
+def test_a_share_is_whole_groups_near_the_fraction(seed, fraction):
     group_of = {name: _video(name) for name in FRAMES}
-    chosen = validation_groups(group_of, fraction, seed)
+    chosen = _share(FRAMES, fraction, seed, VIDEO)
     assert chosen == _independent_choice(group_of, fraction, seed)
     chosen_groups = {group_of[k] for k in chosen}
     for group in set(group_of.values()):  # whole: all of a group's frames, or none
@@ -123,50 +131,63 @@ def test_validation_groups_are_whole_groups_near_the_fraction(seed, fraction):
     target = round(len(FRAMES) * fraction)
     largest_chosen = max(sum(1 for g in group_of.values() if g == c) for c in chosen_groups)
     assert target <= len(chosen) < target + largest_chosen
-    assert validation_groups(group_of, fraction, seed) == chosen  # deterministic
+    assert _share(FRAMES, fraction, seed, VIDEO) == chosen  # deterministic
 
 
-def test_validation_groups_depend_on_the_seed_and_never_take_all():
-    group_of = {name: _video(name) for name in FRAMES}
-    choices = {frozenset(validation_groups(group_of, 0.2, seed)) for seed in range(10)}
+def test_a_share_depends_on_the_seed_and_never_takes_all():
+    choices = {frozenset(_share(FRAMES, 0.2, seed, VIDEO)) for seed in range(10)}
     assert len(choices) > 1
     # A fraction near 1 still leaves one whole group for training.
-    nearly_all = validation_groups(group_of, 0.99, seed=0)
-    assert len({_video(k) for k in nearly_all}) == 4
-    assert validation_groups(group_of, 0.0, seed=0) == set()
-    assert validation_groups({k: "one" for k in FRAMES}, 0.2, seed=0) == set()
+    assert len({_video(k) for k in _share(FRAMES, 0.99, 0, VIDEO)}) == 4
+    assert _share(FRAMES, 0.0, 0, VIDEO) == set()
+    assert _share(FRAMES, 0.2, 0, GroupRule.parse("^vid")) == set()  # one group: no share
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_a_runs_validation_share_is_the_folder_exports_choice(seed):
-    """A run without a validation split chooses as a folder export's build does: by key
-    without a rule, whole groups with one."""
-    from pixelwise.datasets.folder.layouts import validation_keys
-
-    assert validation_share(FRAMES, 0.2, seed) == validation_keys(FRAMES, 0.2, seed)
-    rule = GroupRule.parse(r"^(vid.)_")
-    group_of = {name: _video(name) for name in FRAMES}
-    assert validation_share(FRAMES, 0.2, seed, rule) == _independent_choice(group_of, 0.2, seed)
-    assert validation_share(FRAMES[:1], 0.2, seed) == set()  # one example: nothing to hold out
-
-
-# -- hold_out and group_overlap ---------------------------------------------------------------
-
-def test_hold_out_moves_whole_groups_in_file_order():
-    rule = GroupRule.parse(r"^(.+?)_")
-    train, validation = hold_out(rule, FRAMES, ["vidC", "vidA"])
-    assert validation == [n for n in FRAMES if _video(n) in ("vidA", "vidC")]
-    assert train == [n for n in FRAMES if _video(n) not in ("vidA", "vidC")]
+def test_without_a_rule_each_key_is_a_group_of_its_own(seed):
+    """What a folder export's build and a run's own share choose without groups: keys ranked by
+    SHA-256 of ``"<seed>:<key>"``, the first round(n * fraction) (at least one, never all)."""
+    ranked = sorted(FRAMES, key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
+    assert _share(FRAMES, 0.2, seed) == set(ranked[:5])
+    assert _share(FRAMES, 0.99, seed) == set(ranked[:-1])
+    assert _share(FRAMES[:1], 0.2, seed) == set()  # one example: nothing to hold out
+    # The choice of 0.1.0's folder exports, kept: adding files moves few keys.
+    assert sorted(_share([f"img{i}" for i in range(10)], 0.2, 0)) == ["img6", "img9"]
 
 
-def test_hold_out_errors_name_the_groups():
+def test_a_share_keeps_key_order_and_ranks_keys_but_groups_by_their_names():
+    """A folder export's keys are stems; the rule reads the file names they are stored under."""
+    stems = [name.removesuffix(".png") for name in FRAMES]
+    names = {stem: f"day1/{stem}.png" for stem in stems}
+    split = plan_split(stems, rule=GroupRule.parse(r"/(vid.)_"), validation_fraction=0.3,
+                       seed=1, names=names)
+    assert set(split.validation) == _independent_choice(
+        {stem: _video(stem) for stem in stems}, 0.3, 1)
+    assert split.train == [s for s in stems if s not in split.validation]
+    assert split.validation == [s for s in stems if s in split.validation]
+    # Without a rule the ranking is by key, not by the name it is stored under.
+    assert _share(stems, 0.2, 3, names=names) == _share(stems, 0.2, 3)
+
+
+# -- plan_split: held-out groups and a validation split of its own --------------------------------
+
+def test_held_out_groups_move_whole_in_file_order():
+    split = plan_split(FRAMES, rule=VIDEO, held_out_groups=["vidC", "vidA"])
+    assert split.validation == [n for n in FRAMES if _video(n) in ("vidA", "vidC")]
+    assert split.train == [n for n in FRAMES if _video(n) not in ("vidA", "vidC")]
+    assert split.shared == {}
+
+
+def test_held_out_group_errors_name_the_groups():
     rule = GroupRule.parse(r"^(.+?)_")
     with pytest.raises(ValueError, match=r"vidA, vidB, vidC, vidD, vidE; received vidZ"):
-        hold_out(rule, FRAMES, ["vidZ"])
+        plan_split(FRAMES, rule=rule, held_out_groups=["vidZ"])
     with pytest.raises(ValueError, match="hold every example of the training split"):
-        hold_out(rule, FRAMES, ["vidA", "vidB", "vidC", "vidD", "vidE"])
+        plan_split(FRAMES, rule=rule, held_out_groups=["vidA", "vidB", "vidC", "vidD", "vidE"])
     with pytest.raises(ValueError, match="matches none"):
-        hold_out(GroupRule.parse("^cam"), FRAMES, ["cam"])
+        plan_split(FRAMES, rule=GroupRule.parse("^cam"), held_out_groups=["cam"])
+    with pytest.raises(ValueError, match="needs a group rule"):
+        plan_split(FRAMES, held_out_groups=["vidA"])
 
 
 def test_group_overlap_counts_both_sides():
@@ -176,3 +197,27 @@ def test_group_overlap_counts_both_sides():
     assert group_overlap(rule, train, validation) == {"vidD": (6, 6), "vidE": (1, 7)}
     assert group_overlap(rule, [n for n in FRAMES if _video(n) != "vidE"],
                          [n for n in FRAMES if _video(n) == "vidE"]) == {}
+
+
+def test_a_validation_split_of_its_own_trains_on_every_key_and_reports_shared_groups():
+    train = [n for n in FRAMES if _video(n) != "vidE"]
+    validation = [n for n in FRAMES if _video(n) in ("vidD", "vidE")]
+    split = plan_split(train, rule=VIDEO, validation=validation, validation_fraction=0.5)
+    assert split.train == train and split.validation == validation  # no share on top
+    assert split.shared == {"vidD": (6, 6)}
+    assert plan_split(train, validation=validation).shared == {}  # no rule: nothing to compare
+    with pytest.warns(GroupOverlapWarning, match=r"Validation split 'val' shares groups \(rule "
+                                                 r"'\^\(vid\.\)_'\) with training split 'train': "
+                                                 r"6 of its 13 examples .* vidD \(6 training, 6 "
+                                                 r"validation\)"):
+        warn_shared(split.shared, len(validation), "train", "val", VIDEO)
+
+
+def test_split_options_take_a_configs_fields_and_ignore_the_others():
+    options = SplitOptions.from_mapping({"dataset": "camvid", "epochs": 3, "data_dir": None,
+                                         "validation_groups": ["0006R0"], "groups": "auto"})
+    assert options == SplitOptions("camvid", validation_groups=("0006R0",))
+    assert options.validates
+    assert not SplitOptions("camvid", validation_split="none").validates
+    assert SplitOptions.from_mapping({"dataset": "./exports/cells"}).dataset.endswith(
+        "/exports/cells") and SplitOptions.from_mapping({"dataset": "./x"}).dataset.startswith("/")

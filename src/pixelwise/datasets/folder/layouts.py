@@ -13,11 +13,12 @@ Split names: ``train`` → ``train``; ``val``, ``valid``, ``validation`` → ``v
 ``test`` → ``test``; any other subset keeps its name (CVAT's ``default``). Without split
 folders or subset files, a seeded share of the examples (``validation_fraction``) becomes
 ``validation``, the rest ``train``; the same happens to ``train/`` when there is no
-validation folder. With a group rule (``groups``, :mod:`pixelwise.data.groups`: frames of one
-video, slices of one volume), that share is made of whole groups, so no group straddles
-``train`` and ``validation``. Pairs that cannot be complete (an image without a mask, a mask without
-an image, two files with one stem) are planned with their problem, so the build reports
-them by id with the others (:mod:`pixelwise.datasets.segmentation_builder`).
+validation folder (:func:`pixelwise.data.splits.plan_split` chooses it). With a group rule
+(``groups``, :mod:`pixelwise.data.groups`: frames of one video, slices of one volume), that
+share is made of whole groups, so no group straddles ``train`` and ``validation``. Pairs
+that cannot be complete (an image without a mask, a mask without an image, two files with
+one stem) are planned with their problem, so the build reports them by id with the others
+(:mod:`pixelwise.datasets.segmentation_builder`).
 
 Example:
     >>> tree = SourceTree.open("exports/cells")  # doctest: +SKIP
@@ -29,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import posixpath
 
@@ -38,7 +38,8 @@ from pixelwise.datasets.folder.class_files import (
 )
 from pixelwise.datasets.folder.source_tree import SourceTree
 from pixelwise.datasets.split_plan import ExamplePair, SplitPlan
-from pixelwise.data.groups import GroupRule, validation_groups
+from pixelwise.data.groups import GroupRule
+from pixelwise.data.splits import plan_split
 
 logger = logging.getLogger(__name__)
 
@@ -129,29 +130,11 @@ def _pair(stem: str, images: dict, masks: dict, image_dir: str, mask_dir: str,
     return FolderPair(stem, image, mask, filename, problem=problem)
 
 
-def validation_keys(keys, validation_fraction: float, seed: int) -> set[str]:
-    """The keys that go to ``validation``: a seeded share, stable as files come and go.
-
-    Keys are ranked by SHA-256 of ``"<seed>:<key>"`` and the first
-    ``round(n * validation_fraction)`` (at least 1, and never all) are taken, so adding
-    an image moves at most one other across the boundary.
-
-    Example:
-        >>> sorted(validation_keys([f"img{i}" for i in range(10)], 0.2, seed=0))
-        ['img6', 'img9']
-    """
-    keys = sorted(set(keys))
-    if validation_fraction <= 0 or len(keys) < 2:
-        return set()
-    count = min(len(keys) - 1, max(1, round(len(keys) * validation_fraction)))
-    ranked = sorted(keys, key=lambda key: hashlib.sha256(f"{seed}:{key}".encode()).hexdigest())
-    return set(ranked[:count])
-
-
 def _split_off_validation(pairs: list[FolderPair], validation_fraction: float, seed: int,
                           groups: GroupRule | None = None):
-    """``(train pairs, validation pairs)``: complete pairs split by :func:`validation_keys`,
-    or with ``groups`` by :func:`pixelwise.data.groups.validation_groups` (whole groups).
+    """``(train pairs, validation pairs)``: a seeded share of the complete pairs validates
+    (:func:`pixelwise.data.splits.plan_split`: ranked by example key, or with ``groups`` whole
+    groups of the stored file names).
 
     Pairs with a problem stay in train, where the build reports them.
 
@@ -159,18 +142,13 @@ def _split_off_validation(pairs: list[FolderPair], validation_fraction: float, s
         ValueError: ``groups`` matches none of the pairs' file names.
     """
     complete = [p for p in pairs if p.problem is None]
-    if groups is None:
-        chosen = validation_keys([p.key for p in complete], validation_fraction, seed)
-    else:
-        # Keyed by example key, grouped by the name the example is stored under.
-        group_of_name = {name: group for group, names in
-                         groups.groups(p.filename for p in complete).items() for name in names}
-        group_of = {p.key: group_of_name[p.filename] for p in complete}
-        chosen = validation_groups(group_of, validation_fraction, seed)
-        if not chosen and validation_fraction > 0 and complete:
-            logger.warning("The group rule %r puts all %d examples in one group; no validation "
-                           "split is made. Check the rule, or pass groups none.", groups.spec,
-                           len(complete))
+    chosen = set(plan_split([p.key for p in complete], rule=groups,
+                            validation_fraction=validation_fraction, seed=seed,
+                            names={p.key: p.filename for p in complete}).validation)
+    if groups is not None and not chosen and validation_fraction > 0 and complete:
+        logger.warning("The group rule %r puts all %d examples in one group; no validation "
+                       "split is made. Check the rule, or pass groups none.", groups.spec,
+                       len(complete))
     return [p for p in pairs if p.key not in chosen], [p for p in pairs if p.key in chosen]
 
 
