@@ -76,10 +76,10 @@ def model_specs(recipe: dict, recipe_name: str) -> dict[str, dict]:
     return {
         f"{recipe_name}_{recipe['model']}": {"model": recipe["model"],
                                              "model_args": dict(recipe.get("model_args") or {})},
-        "unet_efficientnet_lite0_light": {"model": "unet", "model_args": {
+        "unet_efficientnet_lite0_light": {"model": "encoder_unet", "model_args": {
             "encoder": "efficientnet_lite0", "encoder_weights": None,
             "decoder_filters": LITE_LIGHT_DECODER}},
-        "unet_efficientnet_lite0": {"model": "unet", "model_args": {
+        "unet_efficientnet_lite0": {"model": "encoder_unet", "model_args": {
             "encoder": "efficientnet_lite0", "encoder_weights": None}},
     }
 

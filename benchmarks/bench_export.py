@@ -54,7 +54,7 @@ def _models(quick: bool, runs: list[str]) -> dict:
 
     from pixelwise import models
     from pixelwise.class_sets import CAMVID
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     recipe = yaml.safe_load((harness.PROJECT_ROOT / "configs" / "camvid.yaml").read_text())
     chapter_args = {"base_filters": 4} if quick else {}

@@ -38,6 +38,7 @@ import harness  # noqa: E402
 
 def bench_latency(size: int, repeats: int) -> dict:
     from pixelwise import models
+    from pixelwise.inference.options import PredictOptions
     from pixelwise.inference.prediction import predict_array
 
     model = models.build("unet", input_size=(None, None, 3), num_classes=21)
@@ -49,7 +50,7 @@ def bench_latency(size: int, repeats: int) -> dict:
         model.predict_on_batch(batch)
 
     def public():
-        predict_array(model, image, size=size)
+        predict_array(model, image, PredictOptions(model_size=size))
 
     forward(), forward(), public()  # tracing
     forward_times, public_times = [], []

@@ -203,13 +203,13 @@ ENCODER_MODELS = (
     ("lraspp", "mobilenetv3large"),
     ("fpn", "mobilenetv3large"),
     ("deeplabv3plus", "mobilenetv3large"),
-    ("unet", "mobilenetv3large"),
+    ("encoder_unet", "mobilenetv3large"),
     ("fpn", "efficientnetv2b0"),
-    ("unet", "resnet50"),
+    ("encoder_unet", "resnet50"),
 )
 #: ``--quick``: two of them (two decoders, two encoder families); building and tracing a model
 #: takes 20-40 s here whatever its input size, so all six would not make a smoke run.
-QUICK_ENCODER_MODELS = (("lraspp", "mobilenetv3large"), ("unet", "resnet50"))
+QUICK_ENCODER_MODELS = (("lraspp", "mobilenetv3large"), ("encoder_unet", "resnet50"))
 
 
 def _encoder_variants(config_path: Path, quick: bool):

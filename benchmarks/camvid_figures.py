@@ -74,8 +74,9 @@ def plot_curves(history_path: Path, out: Path) -> int:
 
 def overlays(run: Path, data_dir, count: int, out_dir: Path) -> list[dict]:
     from pixelwise.data.pipeline import load_split
+    from pixelwise.inference.options import PredictOptions
     from pixelwise.inference.prediction import predict_array
-    from pixelwise.runs import RunFolder
+    from pixelwise.runs.folder import RunFolder
 
     folder = RunFolder(run)
     model = folder.load_model("best")
@@ -90,7 +91,7 @@ def overlays(run: Path, data_dir, count: int, out_dir: Path) -> list[dict]:
         if index not in wanted:
             continue
         image, label = example["image"], example["label"][..., 0]
-        predicted, _, _ = predict_array(model, image, size=size)
+        predicted, _, _ = predict_array(model, image, PredictOptions(model_size=size))
         valid = label != class_set.ignore_label
         accuracy = float((predicted[valid] == label[valid]).mean())
         panel = np.concatenate([image, class_set.colorize(label), class_set.colorize(predicted)],

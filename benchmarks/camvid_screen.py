@@ -48,7 +48,7 @@ from camvid_screen_data import (
 )
 from pixelwise import models
 from pixelwise.class_sets import ClassSet, class_set_from_info
-from pixelwise.training.config import resolve_config
+from pixelwise.training.config_files import resolve_config
 from pixelwise.data.groups import GroupRule
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import confusion_matrix, iou_from_confusion, mean_iou_from_confusion

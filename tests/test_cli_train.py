@@ -12,8 +12,10 @@ import pytest
 
 import pixelwise.cli.train as cli_train
 from pixelwise.cli import build_parser, main
-from pixelwise.cli.train import overrides_from_args, parse_model_args, parse_value
-from pixelwise.training.config import TrainConfig, resolve_config
+from pixelwise.cli import parse_model_args, parse_value
+from pixelwise.cli.train import overrides_from_args
+from pixelwise.training.config import TrainConfig
+from pixelwise.training.config_files import resolve_config
 
 
 def parse(argv):

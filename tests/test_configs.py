@@ -17,9 +17,11 @@ import pytest
 
 from pixelwise import models
 from pixelwise.class_sets import get_class_set
-from pixelwise.training.config import DropoutRates, TrainConfig, check_resume, load_config_file
+from pixelwise.training.config import DropoutRates, TrainConfig
+from pixelwise.training.config_files import load_config_file
+from pixelwise.runs.checks import check_resume
 from pixelwise.datasets import api as datasets_api
-from pixelwise.runs import RunFolder
+from pixelwise.runs.folder import RunFolder
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
@@ -112,8 +114,9 @@ def test_config_resolution_and_resume_checks_need_no_tensorflow(tmp_path):
         import sys
         from pixelwise.cli import build_parser
         from pixelwise.cli.train import overrides_from_args
-        from pixelwise.training.config import check_resume, resolve_config
-        from pixelwise.runs import RunFolder
+        from pixelwise.runs.checks import check_resume
+        from pixelwise.training.config_files import resolve_config
+        from pixelwise.runs.folder import RunFolder
         args = build_parser().parse_args(["train", "--resume", "--out", sys.argv[1],
                                           "--epochs", "8",
                                           "--dropout-schedule", "0.5,0.1,0.9"])

@@ -25,7 +25,7 @@ def voc_run(voc2007_built, tmp_path_factory):
 
     from pixelwise.class_sets import VOC
     from pixelwise.data.pipeline import load_split, make_pipeline
-    from pixelwise.datasets import class_set_from_info
+    from pixelwise.class_sets import class_set_from_info
 
     model = tiny_unet(num_classes=21)
     examples, info = load_split("voc2007_semantic", "train", **voc2007_built)
@@ -143,7 +143,7 @@ def _shifted_module(voc_run, shift=1):
     import tensorflow as tf
 
     from pixelwise.export.serving import serving_module
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     loaded = load_run(voc_run)
     inner = serving_module(loaded.model, loaded.class_set, (SIZE, SIZE), antialias=False)
@@ -202,7 +202,8 @@ def test_a_broken_export_exits_2_leaves_out_alone_and_is_kept_as_failed(
 def test_onnx_without_the_export_extra_is_one_error_naming_it(tmp_path, voc_run, monkeypatch, capsys,
                                                               missing):
     from pixelwise.cli import main
-    from pixelwise.export.serving import MissingExtraError, export_model
+    from pixelwise.export.onnx import MissingExtraError
+    from pixelwise.export.serving import export_model
 
     monkeypatch.setitem(sys.modules, missing, None)  # what `import` meets when it is not installed
     with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[export\]"') as raised:

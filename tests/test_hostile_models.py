@@ -98,7 +98,7 @@ def test_a_lambda_layer_whose_code_writes_a_file_is_refused_and_never_runs(sound
     import keras
 
     from pixelwise.cli import main
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     tried(".keras: code and unsafe deserialisation (hand-written)")
     marker = tmp_path / "marker"
@@ -118,7 +118,7 @@ def test_a_lambda_layer_whose_code_writes_a_file_is_refused_and_never_runs(sound
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_CONFIGS))
 def test_code_in_a_model_config_is_refused_with_one_clear_error(case, sound, tmp_path):
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     tried(".keras: code and unsafe deserialisation (hand-written)")
     marker = tmp_path / "marker"
@@ -142,7 +142,7 @@ DAMAGED = {
 
 @pytest.mark.parametrize("case", sorted(DAMAGED))
 def test_a_damaged_model_file_is_one_value_error(case, sound, tmp_path):
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     tried(".keras: damaged files (hand-written)")
     run = _run_with(tmp_path, sound, **DAMAGED[case])
@@ -165,7 +165,7 @@ _JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 70),
 @given(data=st.data())
 def test_generated_configs_load_or_give_one_value_error(data, sound, tmp_path):
     """A random node of config.json replaced by a generated value."""
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     tried(".keras: generated configs")
     config = copy.deepcopy(sound[2])

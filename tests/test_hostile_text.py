@@ -148,7 +148,7 @@ _KEY = st.sampled_from(["epochs", "batch_size", "learning_rate", "image_size", "
 @given(text=st.one_of(st.text(max_size=300), st.binary(max_size=200).map(
     lambda b: b.decode("latin-1"))), suffix=st.sampled_from([".yaml", ".json"]))
 def test_garbage_config_text_is_a_value_error(text, suffix, tmp_path):
-    from pixelwise.training.config import resolve_config
+    from pixelwise.training.config_files import resolve_config
 
     tried("YAML/JSON configs (garbage text)")
     path = tmp_path / f"config{suffix}"
@@ -164,7 +164,7 @@ def test_garbage_config_text_is_a_value_error(text, suffix, tmp_path):
 def test_generated_config_values_give_a_config_or_a_value_error(values, raw, tmp_path, monkeypatch):
     """Well-formed YAML with any values (and invalid UTF-8 bytes appended): a TrainConfig
     or one ValueError; nothing is written."""
-    from pixelwise.training.config import resolve_config
+    from pixelwise.training.config_files import resolve_config
 
     tried("YAML/JSON configs (generated values)")
     monkeypatch.chdir(tmp_path)
@@ -199,7 +199,7 @@ HOSTILE_YAML = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_YAML))
 def test_hostile_yaml_is_refused_and_runs_nothing(case, tmp_path):
-    from pixelwise.training.config import resolve_config
+    from pixelwise.training.config_files import resolve_config
 
     tried("YAML configs (hand-written: python tags, alias bombs, nesting)")
     marker = tmp_path / "marker"

@@ -18,7 +18,8 @@ import tensorflow_datasets as tfds
 
 from pixelwise.class_sets import SYNTHETIC_SHAPES, class_set_from_info, get_class_set
 from pixelwise.cli import build_parser, main
-from pixelwise.training.config import TrainConfig, load_config_file
+from pixelwise.training.config import TrainConfig
+from pixelwise.training.config_files import load_config_file
 from pixelwise.datasets import skipped_examples
 from pixelwise.datasets.synthetic_shapes.synthetic_shapes_dataset_builder import (
     IMAGE_SIZE, SEED, SPLIT_IDS, SPLIT_SIZES, Builder,

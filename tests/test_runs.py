@@ -23,7 +23,8 @@ def _same_outputs(loaded_model, model):
 
 
 def test_run_folder_brings_class_set_config_and_training_size(run_dir_48x64, conv_model):
-    from pixelwise.runs import RunFolder, load_run
+    from pixelwise.runs.folder import RunFolder
+    from pixelwise.runs.loading import load_run
 
     loaded = load_run(run_dir_48x64)
     assert loaded.class_set == TINY_CLASSES
@@ -36,7 +37,7 @@ def test_run_folder_brings_class_set_config_and_training_size(run_dir_48x64, con
 
 
 def test_keras_file_inside_a_run_uses_its_class_set_but_not_its_config(run_dir_48x64):
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     loaded = load_run(run_dir_48x64 / "checkpoints" / "best.keras")
     assert loaded.class_set == TINY_CLASSES
@@ -45,7 +46,7 @@ def test_keras_file_inside_a_run_uses_its_class_set_but_not_its_config(run_dir_4
 
 
 def test_loose_keras_file_needs_a_class_set_by_object_name_or_json(tmp_path, run_dir_48x64, conv_model):
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     loose = tmp_path / "models" / "loose.keras"
     loose.parent.mkdir()
@@ -67,7 +68,7 @@ def test_loose_keras_file_needs_a_class_set_by_object_name_or_json(tmp_path, run
 
 def test_keras_model_in_memory(conv_model):
     from pixelwise.class_sets import VOC
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     loaded = load_run(conv_model, TINY_CLASSES)
     assert loaded.model is conv_model and loaded.image_size is None
@@ -81,7 +82,7 @@ def test_keras_model_in_memory(conv_model):
 
 def test_loaded_run_passes_through_or_takes_another_class_set(conv_model):
     from pixelwise.class_sets import ClassSet, VOC
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     loaded = load_run(conv_model, TINY_CLASSES)
     assert load_run(loaded) is loaded
@@ -92,7 +93,7 @@ def test_loaded_run_passes_through_or_takes_another_class_set(conv_model):
 
 
 def test_run_folder_errors_say_what_is_missing(tmp_path, conv_model):
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     with pytest.raises(FileNotFoundError, match="does not exist; pass --run"):
         load_run(tmp_path / "nowhere")
@@ -116,7 +117,7 @@ def _truncate(path, keep: float = 0.5) -> None:
 
 
 def test_a_truncated_checkpoint_is_called_corrupt_and_names_the_sound_one(tmp_path, run_dir_48x64, conv_model):
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     run = tmp_path / "run"
     shutil.copytree(run_dir_48x64, run)
@@ -140,7 +141,7 @@ def test_a_truncated_checkpoint_is_called_corrupt_and_names_the_sound_one(tmp_pa
 def test_a_keras_zip_with_a_truncated_weights_file_is_called_corrupt(tmp_path, run_dir_48x64):
     import zipfile
 
-    from pixelwise.runs import load_run
+    from pixelwise.runs.loading import load_run
 
     run = tmp_path / "run"
     shutil.copytree(run_dir_48x64, run)

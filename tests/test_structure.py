@@ -16,9 +16,11 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "pixelwise"
 
 # Modules that must import without TensorFlow, Keras or TFDS (docs/architecture.md, "Imports").
-TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.training.config", "pixelwise.runs",
-           "pixelwise.training.history", "pixelwise.files", "pixelwise.defaults", "pixelwise.data.paths",
-           "pixelwise.data.groups", "pixelwise.locks", "pixelwise.sizes", "pixelwise._lazy",
+TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.training.config", "pixelwise.runs", "pixelwise.runs.folder", "pixelwise.runs.checks", "pixelwise.runs.loading",
+           "pixelwise.training.history", "pixelwise.training.config_files", "pixelwise.files", "pixelwise.defaults", "pixelwise.data.paths",
+           "pixelwise.data.groups", "pixelwise.data.splits", "pixelwise.locks", "pixelwise.sizes", "pixelwise._lazy",
+           # PredictOptions: the CLI builds it before a model is loaded.
+           "pixelwise.inference.options", "pixelwise.inference.tta",
            # Every package's __init__ exports lazily: importing one costs nothing.
            "pixelwise.data", "pixelwise.training", "pixelwise.inference", "pixelwise.evaluation",
            "pixelwise.export", "pixelwise.report")

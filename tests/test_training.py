@@ -15,8 +15,10 @@ from PIL import Image
 from pixelwise.training.callbacks import iou_key, plot_curves
 from pixelwise.class_sets import CAMVID, VOC
 from pixelwise.training.history import read_history
-from pixelwise.runs import RunFolder
-from pixelwise.training.loop import TrainConfig, TrainingData, load_training_data, resolve_config, train
+from pixelwise.runs.folder import RunFolder
+from pixelwise.training.config import TrainConfig
+from pixelwise.training.config_files import resolve_config
+from pixelwise.training.loop import TrainingData, load_training_data, train
 from training_fixture import TINY, numpy_mean_iou
 
 

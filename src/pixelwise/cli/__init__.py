@@ -3,7 +3,8 @@
 Each subcommand group lives in its own module (``datasets``, ``models``, ``train``,
 ``evaluate``, ``predict``, ``export``, ``report``) exposing ``register(subparsers)``; the handlers only parse
 arguments and call public functions. Every user error surfaces as one line on
-stderr and exit code 2.
+stderr and exit code 2. Library messages name Python arguments (``pass tile=N``); the CLI
+adds the flag of each one its command has (``(command line: --tile for tile=)``).
 """
 
 from __future__ import annotations
@@ -235,9 +236,50 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         # Bad input and unwritable or missing paths: one line, exit 2 (the API leaves nothing
         # half-written). An OSError without a message still names the path it failed on.
-        print(f"pixelwise {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        message = with_flags(_one_line(exc), command_flags(parser, args))
+        print(f"pixelwise {args.command}: error: {message}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def command_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """Python argument name -> flag, for the (sub)command ``args`` ran: ``{"tile": "--tile"}``.
+
+    An option's ``dest`` is the Python argument it feeds (``--num-classes`` ->
+    ``num_classes``), unless the action says otherwise in ``python_name`` (set where the
+    dest must differ); positional arguments have no flag and are left out.
+    """
+    flags = {}
+    while parser is not None:
+        chosen = None
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            elif action.option_strings and action.dest not in ("help", "version"):
+                long = [o for o in action.option_strings if o.startswith("--")]
+                flags[getattr(action, "python_name", action.dest)] = (long or
+                                                                      action.option_strings)[0]
+        parser = chosen
+    return flags
+
+
+_PYTHON_ARGUMENT = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=")
+
+
+def with_flags(message: str, flags: dict[str, str]) -> str:
+    """``message`` with the flag of each Python argument it names as ``name=`` appended.
+
+    Example:
+        >>> with_flags("pass tile=N or leave tile= out; mode='slide'.",
+        ...            {"tile": "--tile", "mode": "--mode", "out": "--out"})
+        "pass tile=N or leave tile= out; mode='slide'. (command line: --tile for tile=, --mode for mode=)"
+        >>> with_flags("pass --tile N.", {"tile": "--tile"})
+        'pass --tile N.'
+    """
+    named = dict.fromkeys(_PYTHON_ARGUMENT.findall(message))
+    pairs = [f"{flags[name]} for {name}=" for name in named
+             if name in flags and flags[name] not in message]
+    return f"{message} (command line: {', '.join(pairs)})" if pairs else message
 
 
 #: Keras backends other than TensorFlow -> how to install them for pixelwise.

@@ -100,7 +100,7 @@ def _add_build(subparsers) -> None:
     parser.add_argument("name", metavar="NAME|PATH", help=_NAME_HELP)
     parser.add_argument("--name", dest="dataset_name", default=None, metavar="NAME",
                         help="an export's dataset name (default: its folder's or zip's name, "
-                        "snake case)")
+                        "snake case)").python_name = "name"  # the positional holds dest "name"
     parser.add_argument("--validation-fraction", type=float, default=None, metavar="F",
                         help="share of an export's examples that becomes the validation split "
                         "when it has none, chosen by a fixed seed (default: as last built, else "
@@ -223,7 +223,7 @@ def _add_browse(subparsers) -> None:
                         "'default' or only split when it has no train, as a CVAT export with "
                         "one subset)")
     parser.add_argument("--out", required=True, metavar="DIR",
-                        help="folder for the PNGs (created if needed)")
+                        help="folder for the PNGs (created if needed)").python_name = "out_dir"
     parser.add_argument("-n", "--num-examples", type=int, default=BROWSE_NUM_EXAMPLES, metavar="N",
                         help="how many examples")
     parser.add_argument("--alpha", type=float, default=BROWSE_ALPHA,

@@ -18,15 +18,17 @@ from pixelwise.defaults import DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOUNDARY_RAT
 
 def run_evaluate(args) -> int:
     from pixelwise.evaluation.evaluator import evaluate_model_file, evaluate_run
+    from pixelwise.inference.options import PredictOptions
 
-    options = {"mode": args.mode, "tile": args.tile, "overlap": args.overlap, "tta": args.tta,
+    # No --input-size: model_size None, evaluate's default (the run's training size).
+    options = {"options": PredictOptions(model_size=args.input_size, mode=args.mode,
+                                         tile=args.tile, overlap=args.overlap, tta=args.tta),
                "boundary_ratio": args.boundary_ratio,
                "bootstrap_resamples": args.bootstrap_resamples}
     if args.run:
         result, paths, meta = evaluate_run(
             args.run, args.dataset, args.split, data_dir=args.data_dir, manual_dir=args.manual_dir,
-            image_size=args.image_size, model_image_size=args.input_size, checkpoint=args.checkpoint,
-            out=args.out, **options,
+            image_size=args.image_size, checkpoint=args.checkpoint, out=args.out, **options,
         )
     else:
         _, class_set, _ = model_source(args, needs="--dataset and --out")
@@ -40,7 +42,7 @@ def run_evaluate(args) -> int:
         result, paths, meta = evaluate_model_file(
             args.checkpoint, args.dataset, args.split, out=args.out, class_set=class_set,
             data_dir=args.data_dir, manual_dir=args.manual_dir, image_size=args.image_size,
-            model_image_size=args.input_size, **options,
+            **options,
         )
     print(f"{meta['dataset']} {meta['split']}, checkpoint {args.checkpoint}")
     print(result.table())

@@ -25,7 +25,7 @@ def run_export(args) -> int:
 
     model_or_run, class_set, checkpoint = model_source(args)
     path = export_model(model_or_run, args.out, args.format, class_set=class_set,
-                        checkpoint=checkpoint, size=args.input_size, overwrite=args.overwrite,
+                        checkpoint=checkpoint, model_size=args.input_size, overwrite=args.overwrite,
                         dataset=args.dataset, data_dir=args.data_dir, manual_dir=args.manual_dir,
                         calibration_images=args.calibration_images,
                         parity_images=args.parity_images, min_agreement=args.min_agreement)

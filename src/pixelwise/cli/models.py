@@ -4,8 +4,9 @@ Examples (also in ``pixelwise models --help``)::
 
     pixelwise models list
     pixelwise models summary unet --input-size 256x256x3 --num-classes 21
-    pixelwise models summary original_unet --model-arg padding=same --input-size 512
-    pixelwise models plot unet --out unet.png
+    pixelwise models summary original_unet --num-classes 2 --model-arg padding=same --input-size 512
+    pixelwise models summary encoder_unet --num-classes 12 --model-arg encoder=resnet50
+    pixelwise models plot unet --num-classes 21 --out unet.png
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ parameters, output shape and GFLOPs, and a drawing of their graph.
 Examples:
   pixelwise models list
   pixelwise models summary unet --input-size 256x256x3 --num-classes 21
-  pixelwise models summary original_unet --model-arg padding=same --input-size 512
-  pixelwise models plot unet --out unet.png
+  pixelwise models summary original_unet --num-classes 2 --model-arg padding=same --input-size 512
+  pixelwise models summary encoder_unet --num-classes 12 --model-arg encoder=resnet50
+  pixelwise models plot unet --num-classes 21 --out unet.png
 """
 
 
@@ -69,10 +71,7 @@ def run_list(args) -> int:
         function = builder(name)
         summary = (inspect.getdoc(function) or "").splitlines()[0]
         print(f"{name:<15} {summary}")
-        defaults = ", ".join(
-            f"{p.name}={p.default!r}" for p in inspect.signature(function).parameters.values()
-        )
-        print(f"{'':<15} options: {defaults}")
+        print(f"{'':<15} options: {_options_text(function)}")
     print("\nencoders (--model-arg encoder=NAME, encoder_weights=imagenet|PATH):")
     for name in available_encoders():
         strides = ", ".join(map(str, encoder_spec(name).feature_strides))
@@ -83,6 +82,13 @@ def run_list(args) -> int:
     for name in available():
         print(f"  {name:<15} {', '.join(encoders_of(name)) or 'none (no encoder= option)'}")
     return 0
+
+
+def _options_text(function) -> str:
+    """``input_size=(256, 256, 3), num_classes (required), ...``: each option, its default."""
+    return ", ".join(
+        f"{p.name} (required)" if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+        for p in inspect.signature(function).parameters.values())
 
 
 def run_summary(args) -> int:
@@ -125,8 +131,9 @@ def _add_model_arguments(parser):
                         help="the model's input size, as models.build(input_size=(H, W, C)); N "
                              "or HxW keep the model's channels; None for a free side, e.g. "
                              "NonexNonex3 (default: the model's, see 'pixelwise models list')")
-    parser.add_argument("--num-classes", type=int, default=None, metavar="N",
-                        help="output channels (default: the model's, see 'pixelwise models list')")
+    parser.add_argument("--num-classes", type=int, required=True, metavar="N",
+                        help="output channels, as models.build(num_classes=N): the class set's "
+                             "number of classes (required: a model has no default class count)")
     parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=None,
                         help="model option, repeatable: base_filters=16, batch_norm=true, "
                              "dropout_rate=0.5, padding=same (original_unet) (default: the "

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from pixelwise.sizes import normalize_image_size
 from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_TTA, PREDICTION_MODES
-from pixelwise.runs import CHECKPOINT_NAMES, RunFolder, resolve_model_class_set
+from pixelwise.runs.folder import CHECKPOINT_NAMES, RunFolder
+from pixelwise.runs.loading import resolve_model_class_set
 
 #: Metavar of ``--image-size`` and ``--input-size`` wherever they appear.
 SIZE_METAVAR = "N|HxW"
@@ -58,10 +59,11 @@ def parse_image_size(text: str) -> tuple[int, int]:
         ) from None
 
 
-def parse_input_size_or_native(text: str) -> tuple[int, int] | None:
-    """Like :func:`parse_image_size`, and ``"native"`` -> None (each image's own size)."""
+def parse_input_size_or_native(text: str) -> tuple[int, int] | str:
+    """Like :func:`parse_image_size`, and ``"native"`` -> ``"native"`` (each image's own size:
+    :data:`pixelwise.inference.options.NATIVE`, a ``model_size``)."""
     if text.strip().lower() == "native":
-        return None
+        return "native"
     try:
         return normalize_image_size(text)
     except ValueError:

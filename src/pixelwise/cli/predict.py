@@ -33,16 +33,15 @@ def _report(result) -> None:
 
 def run_predict(args) -> int:
     from pixelwise.inference.files import predict_files
-    from pixelwise.inference.prediction import resolve_mode
-    from pixelwise.inference.tta import TTA
+    from pixelwise.inference.options import PredictOptions
 
-    TTA.parse(args.tta), resolve_mode(args.mode, args.tile)  # refused once, not per image
-
+    # Refused once, before the model is loaded, not once per image.
+    options = PredictOptions(model_size=args.input_size, mode=args.mode, tile=args.tile,
+                             overlap=args.overlap, tta=args.tta)
     model_or_run, class_set, checkpoint = model_source(args)
     results = predict_files(
         model_or_run, args.images, args.out, class_set=class_set, checkpoint=checkpoint,
-        on_result=_report, size=args.input_size, tile=args.tile, overlap=args.overlap,
-        min_area=args.min_area, batch_size=args.batch_size, mode=args.mode, tta=args.tta,
+        options=options, min_area=args.min_area, batch_size=args.batch_size, on_result=_report,
     )
     failed = [r for r in results if r.error is not None]
     if failed:

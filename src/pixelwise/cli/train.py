@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-from pixelwise.cli import HelpFormatter, parse_model_args, parse_value  # noqa: F401  (re-exported)
+from pixelwise.cli import HelpFormatter, parse_model_args
 from pixelwise.cli.next_steps import report as next_steps_report
 from pixelwise.cli.options import SIZE_METAVAR
-from pixelwise.training.config import (
-    CLASS_WEIGHTS, LOSS_KINDS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
-    resolve_config,
-)
+from pixelwise.training.config import CLASS_WEIGHTS, LOSS_KINDS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig
+from pixelwise.training.config_files import resolve_config
 from pixelwise.defaults import tfds_data_dir
 
 _DEFAULTS = TrainConfig()

@@ -9,7 +9,7 @@ in the labels or in the predictions), as Keras' ``MeanIoU`` does. Void pixels
 Resolution:
 
 * **native** (default): each image is resized to the size the model was trained at
-  (``model_image_size``; default :attr:`pixelwise.runs.LoadedRun.image_size`: the model's
+  (``options.model_size``; default :attr:`pixelwise.runs.LoadedRun.image_size`: the model's
   fixed input size, else the run's ``image_size``, else the image's own size), predicted,
   and the softmax probabilities are resized back to the label's size (bilinear) before
   the argmax, exactly as :func:`pixelwise.predict` does. Labels are never resized. Class
@@ -47,7 +47,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelwise.sizes import square_or_pair
 from pixelwise.inference import tiling as tiling
 from pixelwise.evaluation.bootstrap import bootstrap_mean_iou
 from pixelwise.evaluation.boundary_iou import BoundaryCounts, boundary_width
@@ -64,10 +63,11 @@ from pixelwise.evaluation.result import EvaluationResult
 from pixelwise.files import check_can_write, write_all_atomic
 from pixelwise.inference.images import to_channels
 from pixelwise.metrics import confusion_matrix
-from pixelwise.inference.prediction import default_tile, predict_array, resize_image_uint8, resolve_mode
-from pixelwise.runs import RunFolder, load_run
-from pixelwise.data.splits import evaluation_examples
-from pixelwise.inference.tta import TTA
+from pixelwise.inference.options import PredictOptions, as_options
+from pixelwise.inference.prediction import default_tile, predict_array, resize_image_uint8
+from pixelwise.runs.folder import RunFolder
+from pixelwise.runs.loading import load_run
+from pixelwise.data.selection import evaluation_examples
 from pixelwise.data.transforms import resize_label
 
 
@@ -93,12 +93,8 @@ def evaluate(
     class_set: ClassSet | str | None = None,
     *,
     image_size=None,
-    model_image_size=None,
+    options: PredictOptions | None = None,
     checkpoint: str = DEFAULT_CHECKPOINT,
-    mode: str | None = None,
-    tile: int | None = None,
-    overlap: int | None = None,
-    tta=None,
     batch_size: int = DEFAULT_TILE_BATCH,
     boundary_ratio: float = DEFAULT_BOUNDARY_RATIO,
     bootstrap_resamples: int = DEFAULT_BOOTSTRAP_RESAMPLES,
@@ -117,17 +113,17 @@ def evaluate(
             Labels must be class ids or its ignore label.
         image_size: Evaluate at this fixed size (int or (H, W)) instead of native resolution:
             images and labels are resized to it, as the training pipeline's validation is.
-        model_image_size: Mode ``whole``: the size (int or (H, W)) the model sees. Default:
-            the model's fixed input size, else the run's ``image_size`` in config.json, else
-            each image's own size.
+        options: How each image is predicted, a
+            :class:`~pixelwise.inference.options.PredictOptions`: ``model_size``, the size
+            the model sees in mode ``whole`` (default: ``image_size`` if given, else the
+            model's fixed input size, else the run's ``image_size`` in config.json, else each
+            image's own size); ``mode`` ``whole`` (default) or ``slide`` (overlapping tiles
+            at the image's resolution; default when ``tile`` is given); ``tile`` (default:
+            the model's fixed input, else ``model_size``, the training size); ``overlap``
+            (default: :func:`pixelwise.inference.tiling.default_overlap`); ``tta``, e.g.
+            ``"flip"`` or ``"flip,scales=0.75,1,1.25"`` (default none). The options in
+            effect, defaults filled in, are the result's ``options``.
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
-        mode: ``whole`` (default) or ``slide`` (default when ``tile`` is given): overlapping
-            tiles at the image's resolution.
-        tile: Mode ``slide``: tile, ``N`` or ``(height, width)``; default: the model's fixed
-            input, else ``model_image_size`` (the training size).
-        overlap: Mode ``slide``: tile overlap; default: :func:`pixelwise.inference.tiling.default_overlap`.
-        tta: Test-time augmentation, e.g. ``"flip"`` or ``"flip,scales=0.75,1,1.25"``
-            (:class:`pixelwise.inference.tta.TTA`; default none).
         batch_size: Tiles per forward pass (default 4).
         boundary_ratio: Boundary IoU band width, a fraction of each image's diagonal (0.02).
         bootstrap_resamples: Resamples of the mean IoU interval (default 1000; 0: none).
@@ -138,10 +134,11 @@ def evaluate(
         :class:`~pixelwise.evaluation.result.EvaluationResult`.
 
     Example:
-        >>> result = evaluate(model, [(image, label)], class_set=VOC, tta="flip")  # doctest: +SKIP
+        >>> result = evaluate(model, [(image, label)], class_set=VOC,             # doctest: +SKIP
+        ...                   options=PredictOptions(tta="flip"))
         >>> result.mean_iou, result.interval.low, result.mean_boundary_iou          # doctest: +SKIP
     """
-    tta, mode = TTA.parse(tta), resolve_mode(mode, tile)
+    options = as_options(options)
     if int(bootstrap_resamples) != bootstrap_resamples or bootstrap_resamples < 0:
         raise ValueError(
             f"Expected a number of bootstrap resamples >= 0 (0: no interval), received "
@@ -152,14 +149,13 @@ def evaluate(
     model, class_set = loaded.model, loaded.class_set
     channels = model.input_shape[-1]
     image_size = normalize_image_size(image_size)
-    model_size = image_size or normalize_image_size(model_image_size) or loaded.image_size
-    if mode == "slide":
-        tile = tile if tile is not None else default_tile(model, model_size)
-        rows, cols = tiling.tile_geometry(model, tile, overlap)
-        # The tile and overlap in effect: N for a square, else (height, width).
-        tile = square_or_pair((rows.tile, cols.tile))
-        overlap = square_or_pair((2 * rows.crop, 2 * cols.crop))
-        model_size = None
+    options = options.with_default_size(image_size or loaded.image_size)
+    if options.mode == "slide":
+        tile = options.tile if options.tile is not None else default_tile(model, options.model_size)
+        rows, cols = tiling.tile_geometry(model, tile, options.overlap)
+        # The tile and overlap in effect; the model size only chose the default tile.
+        options = PredictOptions(mode="slide", tile=(rows.tile, cols.tile),
+                                 overlap=(2 * rows.crop, 2 * cols.crop), tta=options.tta)
 
     num_classes = class_set.num_classes
     per_image, boundary = [], BoundaryCounts.zeros(num_classes)
@@ -177,8 +173,7 @@ def evaluate(
             image = resize_image_uint8(image, image_size)
             label = resize_label(label, image_size).numpy()
         started = time.perf_counter()
-        predicted, _, _ = predict_array(model, image, size=model_size, tile=tile, overlap=overlap,
-                                        batch_size=batch_size, mode=mode, tta=tta)
+        predicted, _, _ = predict_array(model, image, options, batch_size=batch_size)
         seconds += time.perf_counter() - started
         label = label[..., 0]
         per_image.append(confusion_matrix(label, predicted, num_classes, class_set.ignore_label))
@@ -191,18 +186,18 @@ def evaluate(
     per_image = np.stack(per_image)
     interval = (bootstrap_mean_iou(per_image, bootstrap_resamples, bootstrap_seed)
                 if bootstrap_resamples else None)
-    resolution = "native" if image_size is None else f"{image_size[0]}x{image_size[1]}"
     return EvaluationResult(
         confusion=per_image.sum(axis=0), class_set=class_set, num_images=len(per_image),
-        resolution=resolution, model_image_size=model_size, per_image_confusion=per_image,
-        boundary=boundary, boundary_ratio=float(boundary_ratio), interval=interval, mode=mode,
-        tile=tile, overlap=overlap, tta=str(tta), seconds_per_image=seconds / len(per_image),
+        image_size=image_size, options=options, per_image_confusion=per_image,
+        boundary=boundary, boundary_ratio=float(boundary_ratio), interval=interval,
+        seconds_per_image=seconds / len(per_image),
     )
 
 
 def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
-                 data_dir=None, manual_dir=None, image_size=None, model_image_size=None,
-                 checkpoint: str = DEFAULT_CHECKPOINT, out=None, progress: bool = True, **options):
+                 data_dir=None, manual_dir=None, image_size=None,
+                 options: PredictOptions | None = None, checkpoint: str = DEFAULT_CHECKPOINT,
+                 out=None, progress: bool = True, **kwargs):
     """Evaluate a run folder on a TFDS split and write the results (``pixelwise evaluate``).
 
     Args:
@@ -216,12 +211,13 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
         data_dir: TFDS data directory; default: the run's.
         manual_dir: Downloaded data to build the dataset from if needed; default: the run's.
         image_size: Fixed evaluation size instead of native resolution.
-        model_image_size: Native mode: size the model sees (see :func:`evaluate`).
+        options: How each image is predicted (see :func:`evaluate`); recorded in
+            ``eval-<split>.json`` as ``predict_options``.
         checkpoint: ``best``, ``last`` or a ``.keras`` file (default ``best``).
         out: Folder for the results; default: the run folder.
         progress: Report progress on stderr.
-        **options: ``mode``, ``tile``, ``overlap``, ``tta``, ``batch_size``,
-            ``boundary_ratio``, ``bootstrap_resamples``, ``bootstrap_seed`` of :func:`evaluate`.
+        **kwargs: ``batch_size``, ``boundary_ratio``, ``bootstrap_resamples``,
+            ``bootstrap_seed`` of :func:`evaluate`.
 
     Returns:
         ``(result, paths, meta)``: :class:`EvaluationResult`, the files written (see
@@ -232,7 +228,7 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
         ValueError: The dataset's classes differ from the run's.
         OSError: ``out`` cannot be written (checked before the dataset is loaded).
     """
-    _check_prediction_options(options)
+    options = as_options(options)  # a wrong type fails before the dataset is loaded
     run = run if isinstance(run, RunFolder) else RunFolder(run)
     loaded = load_run(run, checkpoint=checkpoint)  # fails before the dataset is loaded
     check_can_write(out or run.path)  # and so does an output folder that cannot be written
@@ -247,8 +243,8 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
             f"Dataset {dataset!r} has classes {list(dataset_class_set.class_names)}, the run was "
             f"trained on {list(loaded.class_set.class_names)}; evaluate on the dataset it was trained on."
         )
-    result = evaluate(loaded, examples, image_size=image_size, model_image_size=model_image_size,
-                      progress=progress, **options)
+    result = evaluate(loaded, examples, image_size=image_size, options=options,
+                      progress=progress, **kwargs)
     paths = write_evaluation(result, out or run.path, split, extra={
         "dataset": dataset, "run": str(run.path), "checkpoint": checkpoint,
         "shares_groups_with_training": {g: {"trained": t, "evaluated": n}
@@ -259,13 +255,14 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
 
 def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
                         class_set: ClassSet | str | None = None, data_dir=None, manual_dir=None,
-                        image_size=None, model_image_size=None, progress: bool = True, **options):
+                        image_size=None, options: PredictOptions | None = None,
+                        progress: bool = True, **kwargs):
     """Evaluate any ``.keras`` model file on a TFDS split and write the results.
 
     What ``pixelwise evaluate --checkpoint FILE.keras --dataset D --out DIR`` runs when
     there is no run folder: the class set comes from the dataset's metadata (or
     ``class_set``), and the model sees each image at its own size unless it has a fixed
-    input size or ``model_image_size``/``image_size`` says otherwise.
+    input size or ``options.model_size``/``image_size`` says otherwise.
 
     Args:
         path: A ``.keras`` model file whose outputs are one logit (or probability) per class.
@@ -278,9 +275,9 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
         data_dir: TFDS data directory.
         manual_dir: Downloaded data to build the dataset from if needed.
         image_size: Fixed evaluation size instead of native resolution.
-        model_image_size: Native mode: size the model sees (see :func:`evaluate`).
+        options: How each image is predicted (see :func:`evaluate`).
         progress: Report progress on stderr.
-        **options: As for :func:`evaluate_run`.
+        **kwargs: As for :func:`evaluate_run`.
 
     Returns:
         ``(result, paths, meta)`` as :func:`evaluate_run`.
@@ -297,7 +294,7 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
         >>> paths["metrics"].name                                    # doctest: +SKIP
         'eval-validation.json'
     """
-    _check_prediction_options(options)
+    options = as_options(options)
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(
@@ -332,18 +329,12 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
             f"{class_set.name!r} has {list(class_set.class_names)}; leave out --class-set to use "
             "the dataset's."
         )
-    result = evaluate(path, examples, class_set, image_size=image_size,
-                      model_image_size=model_image_size, progress=progress, **options)
+    result = evaluate(path, examples, class_set, image_size=image_size, options=options,
+                      progress=progress, **kwargs)
     paths = write_evaluation(result, out, split, extra={
         "dataset": dataset, "checkpoint": str(path), "class_set": class_set.name,
     })
     return result, paths, {"dataset": dataset, "split": split}
-
-
-def _check_prediction_options(options: dict) -> None:
-    """Refuse a bad mode or TTA spec before a dataset is loaded (or built)."""
-    TTA.parse(options.get("tta"))
-    resolve_mode(options.get("mode"), options.get("tile"))
 
 
 def evaluation_paths(out_dir, split: str) -> dict:

@@ -54,14 +54,12 @@ from pixelwise.defaults import (
     DEFAULT_CALIBRATION_IMAGES, DEFAULT_CHECKPOINT, DEFAULT_EXPORT_SIZE, DEFAULT_MIN_AGREEMENT,
     DEFAULT_PARITY_IMAGES, DEFAULT_SPLIT, EXPORT_FORMATS, PARITY_REPORT_NAME,
 )
-from pixelwise.export.onnx import (  # noqa: F401  (MissingExtraError: raised by export_model)
-    ONNX_OPSET, MissingExtraError, convert_onnx, onnx_labels, require_export_extra,
-)
+from pixelwise.export.onnx import ONNX_OPSET, convert_onnx, onnx_labels, require_export_extra
 from pixelwise.export.tflite import TFLITE_PRECISIONS, available_cpus, convert_tflite, tflite_labels
 from pixelwise.files import replace_dir, staging_dir, write_atomic
 from pixelwise.export.parity import ParityError, measure_parity, noise_sample, parity_line, split_sample
 from pixelwise.inference.prediction import ends_in_softmax
-from pixelwise.runs import load_run
+from pixelwise.runs.loading import load_run
 
 #: ``savedmodel``, ``tflite``, ``tflite-fp16``, ``tflite-int8``, ``onnx``.
 FORMATS = EXPORT_FORMATS
@@ -74,14 +72,14 @@ FAILED_SUFFIX = ".FAILED"
 TFLITE_BATCH_SIZE = 1
 
 
-def serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias: bool = True,
+def serving_module(model, class_set: ClassSet, model_size: tuple[int, int], antialias: bool = True,
                    asset_dir: Path | None = None, batch_size: int | None = None):
     """The ``tf.Module`` every artefact is made from: ``serve(images)`` -> ``{"labels"}``.
 
     Args:
         model: The ``keras.Model``.
         class_set: Its classes (their names become the ``class_names`` variable).
-        size: ``(height, width)`` each image is resized to inside the graph.
+        model_size: ``(height, width)`` each image is resized to inside the graph.
         antialias: Antialias the resize when shrinking (True: as predict; TFLite and ONNX
             have no such builtin op, so their graphs are made with False).
         asset_dir: A folder holding ``class_set.json`` and ``class_names.txt`` to attach as
@@ -94,7 +92,7 @@ def serving_module(model, class_set: ClassSet, size: tuple[int, int], antialias:
         ``[B, H, W]`` out), ``get_class_names`` and the ``class_names`` variable.
     """
     channels = int(model.input_shape[-1])
-    height, width = size
+    height, width = model_size
     # Models that cannot take this size directly (valid-padding models, or the chapter
     # U-Net at sides that are not multiples of 64): mirror the resized image out to the
     # tile whose kept centre covers it, as predict's whole-image mode does.
@@ -157,7 +155,7 @@ def export_model(
     *,
     class_set: ClassSet | str | None = None,
     checkpoint: str = DEFAULT_CHECKPOINT,
-    size=None,
+    model_size=None,
     overwrite: bool = False,
     dataset: str | None = None,
     data_dir=None,
@@ -184,8 +182,9 @@ def export_model(
             (needs the ``export`` extra: ``pip install -e ".[export]"``).
         class_set: Class set (or its name, or a JSON path) for a bare model; default: the run's.
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
-        size: Side (or (H, W)) the image is resized to inside the graph. Default: the
-            model's fixed input size, else the run's training ``image_size``, else 512.
+        model_size: Side (or (H, W)) the image is resized to inside the graph, the size the
+            model sees (its output is resized back). Default: the model's fixed input size,
+            else the run's training ``image_size``, else 512.
         overwrite: Replace an existing non-empty ``out``.
         dataset: TFDS name or export path of the images for calibration and the parity
             check; default: the run's. Without one, the parity check uses noise images.
@@ -216,7 +215,7 @@ def export_model(
         )
     loaded = load_run(model_or_run, class_set, checkpoint)
     model, class_set = loaded.model, loaded.class_set
-    size = tiling.whole_image_size(model, normalize_image_size(size) or loaded.image_size
+    size = tiling.whole_image_size(model, normalize_image_size(model_size) or loaded.image_size
                                    or (DEFAULT_EXPORT_SIZE, DEFAULT_EXPORT_SIZE))
     source = _data_source(loaded.config or {}, dataset, data_dir, manual_dir)
     if format == "tflite-int8" and source is None:
@@ -244,7 +243,7 @@ def export_model(
         report = {
             "format": format, "artefact": "this folder" if format == "savedmodel" else artefact.name,
             "passed": measured["pixel_agreement"] >= threshold, **measured, "threshold": threshold,
-            "threads": available_cpus(), "input_size": list(size),
+            "threads": available_cpus(), "model_size": list(size),
             "preprocessing": ("bilinear resize with antialiasing, as pixelwise predict"
                               if format == "savedmodel" else
                               "bilinear resize without antialiasing (TFLite/ONNX builtin ops)"),

@@ -31,10 +31,11 @@ from pathlib import Path
 from pixelwise.class_sets import ClassSet
 from pixelwise.files import make_dirs
 from pixelwise.inference.images import read_image, to_channels
+from pixelwise.inference.options import PredictOptions, as_options
 from pixelwise.inference.outputs import save_prediction
 from pixelwise.inference.prediction import Prediction, memory_per_pixel, predict_array
-from pixelwise.runs import load_run
-from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
+from pixelwise.runs.loading import load_run
+from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_TILE_BATCH
 
 
 # ----------------------------------------------------------------------------- images
@@ -49,17 +50,13 @@ from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_PRE
 def predict(
     model_or_run,
     image,
-    size: int | None = DEFAULT_PREDICT_SIZE,
-    tile: int | tuple[int, int] | None = None,
-    overlap: int | tuple[int, int] | None = None,
+    options: PredictOptions | None = None,
+    *,
     min_area: int = DEFAULT_MIN_AREA,
     return_probabilities: bool = False,
-    *,
     class_set: ClassSet | str | None = None,
     checkpoint: str = DEFAULT_CHECKPOINT,
     batch_size: int = DEFAULT_TILE_BATCH,
-    mode: str | None = None,
-    tta=None,
 ) -> Prediction:
     """Segment one image and describe what is in it.
 
@@ -67,23 +64,20 @@ def predict(
         model_or_run: ``keras.Model`` (pass ``class_set``), a ``RunFolder``, a path to a
             run folder or ``.keras`` file, or a :class:`~pixelwise.runs.LoadedRun`.
         image: Path, PIL image, or uint8 array (H, W[, C]).
-        size: Side the image is resized to for a whole-image prediction (default 512, the
-            chapter's). A model with a fixed input size uses that size instead. ``None``:
-            the image's native size (the smallest size the model takes that covers it, with
-            mirrored borders).
-        tile: Predict at native resolution in overlapping tiles of this size, ``N`` or
-            ``(height, width)`` (:mod:`pixelwise.inference.tiling`); ``size`` is then unused.
-        overlap: Tile overlap in pixels; default depends on the model, see
-            :func:`pixelwise.inference.tiling.tile_geometry`.
+        options: How to predict, a :class:`~pixelwise.inference.options.PredictOptions`:
+            ``model_size``, the side (or (H, W)) the image is resized to for a whole-image
+            prediction (default 512, the chapter's; a model with a fixed input size uses
+            that size instead; ``"native"``: the image's own size, the smallest size the
+            model takes that covers it, with mirrored borders); or ``tile`` (and
+            ``overlap``) to predict at native resolution in overlapping tiles
+            (:mod:`pixelwise.inference.tiling`); ``mode`` and ``tta`` (see
+            :func:`pixelwise.inference.prediction.predict_probabilities`).
         min_area: Regions with fewer pixels get no box (default 100).
         return_probabilities: Also return the (H, W, K) softmax (memory: H*W*K*4 bytes).
         class_set: Class set (or its name, or a ``class_set.json`` path) for a bare model;
             run folders bring their own.
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders (default ``best``).
         batch_size: Tiles per forward pass in tiled mode (default 4).
-        mode: ``whole`` or ``slide`` (default: ``slide`` if ``tile`` is given, else ``whole``;
-            see :func:`pixelwise.inference.prediction.predict_probabilities`).
-        tta: Test-time augmentation, e.g. ``"flip,scales=0.75,1,1.25"`` (default none).
 
     Returns:
         :class:`Prediction` at the input's original size.
@@ -92,18 +86,21 @@ def predict(
         >>> p = predict(model, "cat.png", class_set=VOC)     # doctest: +SKIP
         >>> sum(p.counts.values()) == p.labels.size          # doctest: +SKIP
         True
+        >>> tiled = predict(model, "big.png", PredictOptions(tile=512, tta="flip"),  # doctest: +SKIP
+        ...                 class_set=VOC)
     """
+    options = as_options(options)  # a wrong type fails before the model is loaded
     loaded = load_run(model_or_run, class_set, checkpoint)
     channels = loaded.model.input_shape[-1]
     if isinstance(image, (str, os.PathLike)):
-        need = memory_per_pixel(loaded.class_set.num_classes, mode=mode, tile=tile, tta=tta,
+        need = memory_per_pixel(loaded.class_set.num_classes, options,
                                 probabilities=return_probabilities)
         array = read_image(image, channels, bytes_per_pixel=need)
     else:
         array = to_channels(image, channels)
     labels, confidence, probabilities = predict_array(
-        loaded.model, array, size=size, tile=tile, overlap=overlap,
-        return_probabilities=return_probabilities, batch_size=batch_size, mode=mode, tta=tta,
+        loaded.model, array, options, return_probabilities=return_probabilities,
+        batch_size=batch_size,
     )
     return Prediction.from_labels(labels, confidence, loaded.class_set, min_area=min_area,
                                   probabilities=probabilities)
@@ -123,7 +120,9 @@ class FileResult:
 
 
 def predict_files(model_or_run, paths, out_dir, *, class_set: ClassSet | str | None = None,
-                  checkpoint: str = DEFAULT_CHECKPOINT, on_result=None, **options) -> list[FileResult]:
+                  checkpoint: str = DEFAULT_CHECKPOINT, options: PredictOptions | None = None,
+                  min_area: int = DEFAULT_MIN_AREA, batch_size: int = DEFAULT_TILE_BATCH,
+                  on_result=None) -> list[FileResult]:
     """Predict every image file and save its outputs; a bad file never stops the others.
 
     Args:
@@ -132,9 +131,11 @@ def predict_files(model_or_run, paths, out_dir, *, class_set: ClassSet | str | N
         out_dir: Where the outputs go (see :func:`save_prediction`).
         class_set: For a bare model / ``.keras`` file.
         checkpoint: ``best``, ``last`` or a ``.keras`` file, for run folders.
+        options: How to predict (:class:`~pixelwise.inference.options.PredictOptions`), as
+            for :func:`predict`.
+        min_area: Regions with fewer pixels get no box (default 100).
+        batch_size: Tiles per forward pass in tiled mode (default 4).
         on_result: Called with each :class:`FileResult` as soon as it is done.
-        **options: ``size``, ``tile``, ``overlap``, ``min_area``, ``batch_size``, ``mode``,
-            ``tta`` of :func:`predict`.
 
     Returns:
         One :class:`FileResult` per path, in order.
@@ -142,18 +143,18 @@ def predict_files(model_or_run, paths, out_dir, *, class_set: ClassSet | str | N
     Raises:
         OSError: ``out_dir`` cannot be created (one error, not one per image).
     """
+    options = as_options(options)  # refused once, not once per image
     loaded = load_run(model_or_run, class_set, checkpoint)
     make_dirs(out_dir)
     channels = loaded.model.input_shape[-1]
-    need = memory_per_pixel(loaded.class_set.num_classes, mode=options.get("mode"),
-                            tile=options.get("tile"), tta=options.get("tta"))
+    need = memory_per_pixel(loaded.class_set.num_classes, options)
     names = _output_names([Path(p) for p in paths])
     results = []
     for path, name in zip(map(Path, paths), names):
         try:
             display = read_image(path, 3, bytes_per_pixel=need)
             array = display if channels == 3 else read_image(path, channels, bytes_per_pixel=need)
-            prediction = predict(loaded, array, **options)
+            prediction = predict(loaded, array, options, min_area=min_area, batch_size=batch_size)
             outputs = save_prediction(prediction, display, out_dir, name)
             result = FileResult(path=path, prediction=prediction, outputs=outputs)
         except (ValueError, OSError) as exc:

@@ -46,14 +46,17 @@ from pixelwise.defaults import (
 )
 from pixelwise.inference.drawing import plot_confusion
 from pixelwise.evaluation.evaluator import evaluate, evaluate_run, evaluation_paths
+from pixelwise.evaluation.result import recorded_options
 from pixelwise.files import check_can_write_file, write_atomic
 from pixelwise.training.history import read_history
 from pixelwise.inference.images import to_channels
 from pixelwise.metrics import confusion_matrix, mean_iou_from_confusion
+from pixelwise.inference.options import PredictOptions
 from pixelwise.inference.prediction import predict_array, resize_image_uint8
 from pixelwise.report.html import render_html
-from pixelwise.runs import RunFolder, load_run
-from pixelwise.data.splits import evaluation_examples
+from pixelwise.runs.folder import RunFolder
+from pixelwise.runs.loading import load_run
+from pixelwise.data.selection import evaluation_examples
 from pixelwise.data.transforms import resize_label
 
 
@@ -88,6 +91,8 @@ class ReportData:
         split: The split evaluated.
         metrics: The content of ``eval-<split>.json``.
         metrics_path: That file.
+        image_size: The fixed size it evaluated at, or ``None`` (native resolution).
+        predict_options: How it predicted each image (its ``predict_options``).
         confusion: int64 (K, K) confusion matrix of the split (rows true, columns predicted).
         confusion_png: Its heat map: ``confusion-<split>.png`` as evaluate drew it.
         class_set: The run's classes.
@@ -104,6 +109,8 @@ class ReportData:
     split: str
     metrics: dict
     metrics_path: Path
+    image_size: tuple[int, int] | None
+    predict_options: PredictOptions
     confusion: np.ndarray
     confusion_png: bytes
     class_set: ClassSet
@@ -172,6 +179,7 @@ def collect_report(run, *, split: str | None = None, data_dir=None, manual_dir=N
     paths, per_image, notes = _evaluation_files(run, split, requested, data_dir, manual_dir,
                                                 progress)
     metrics = json.loads(paths["metrics"].read_text())
+    image_size, options = recorded_options(metrics)  # a file it cannot read fails before predicting
     confusion = np.asarray(json.loads(paths["confusion"].read_text())["matrix"], np.int64)
     if per_image is None and metrics.get("per_image_mean_iou") is not None:
         per_image = np.array([np.nan if v is None else v for v in metrics["per_image_mean_iou"]])
@@ -197,6 +205,7 @@ def collect_report(run, *, split: str | None = None, data_dir=None, manual_dir=N
         )
     return ReportData(
         run=run.path, config=config, split=split, metrics=metrics, metrics_path=paths["metrics"],
+        image_size=image_size, predict_options=options,
         confusion=confusion, confusion_png=_heat_map(paths["heatmap"], confusion, loaded.class_set),
         class_set=loaded.class_set, curves_png=curves_png(run),
         worst=[shown[i] for i in worst], best=[shown[i] for i in best],
@@ -223,7 +232,8 @@ def _evaluation_files(run: RunFolder, split: str, requested, data_dir, manual_di
 
 def _rank_by_evaluating(loaded, examples, metrics: dict, name: str, notes: list) -> np.ndarray:
     """Per-image mean IoU from a new evaluation with the options ``metrics`` records."""
-    result = evaluate(loaded, examples, bootstrap_resamples=0, **_prediction_options(metrics))
+    image_size, options = recorded_options(metrics)
+    result = evaluate(loaded, examples, image_size=image_size, options=options, bootstrap_resamples=0)
     recorded = metrics.get("mean_iou")
     if recorded is None or not np.isclose(result.mean_iou, recorded, atol=1e-6):
         notes.append(
@@ -259,16 +269,15 @@ def predict_images(loaded, examples, indices, metrics: dict) -> dict[int, ShownI
         loaded: :class:`~pixelwise.runs.LoadedRun`.
         examples: The split, a ``tf.data.Dataset`` of dicts (:func:`pixelwise.data.pipeline.load_split`).
         indices: Positions in the split.
-        metrics: ``eval-<split>.json``'s content: its ``mode``, ``tile``, ``overlap``,
-            ``tta``, ``resolution`` and ``input_size`` say how to predict.
+        metrics: ``eval-<split>.json``'s content: its ``image_size`` and
+            ``predict_options`` say how to predict
+            (:func:`pixelwise.evaluation.result.recorded_options`).
 
     Returns:
         ``{index: ShownImage}``.
     """
     wanted, shown = set(indices), {}
-    options = _prediction_options(metrics)
-    fixed = options.pop("image_size")
-    size = options.pop("model_image_size")
+    fixed, options = recorded_options(metrics)
     class_set = loaded.class_set
     channels = loaded.model.input_shape[-1]
     for index, example in enumerate(examples.as_numpy_iterator()):
@@ -280,7 +289,7 @@ def predict_images(loaded, examples, indices, metrics: dict) -> dict[int, ShownI
         if fixed is not None:
             image = resize_image_uint8(image, fixed)
             label = resize_label(label, fixed).numpy()
-        predicted, _, _ = predict_array(loaded.model, image, size=size, **options)
+        predicted, _, _ = predict_array(loaded.model, image, options)
         label = label[..., 0]
         matrix = confusion_matrix(label, predicted, class_set.num_classes, class_set.ignore_label)
         filename = example.get("image/filename", b"")
@@ -291,18 +300,6 @@ def predict_images(loaded, examples, indices, metrics: dict) -> dict[int, ShownI
         if len(shown) == len(wanted):
             break
     return shown
-
-
-def _prediction_options(metrics: dict) -> dict:
-    """The options of :func:`pixelwise.evaluation.evaluator.evaluate` that ``eval-<split>.json`` records."""
-    resolution = metrics.get("resolution", "native")
-    fixed = None if resolution == "native" else tuple(int(s) for s in resolution.split("x"))
-    size = metrics.get("input_size")
-    return {
-        "image_size": fixed, "model_image_size": tuple(size) if size else None,
-        "mode": metrics.get("mode") or "whole", "tile": metrics.get("tile"),
-        "overlap": metrics.get("overlap"), "tta": metrics.get("tta"),
-    }
 
 
 def curves_png(run: RunFolder) -> bytes | None:

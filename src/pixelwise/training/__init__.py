@@ -9,7 +9,7 @@ from pixelwise._lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     "train": "loop", "TrainResult": "loop",
-    "TrainConfig": "config",
+    "TrainConfig": "config", "resolve_config": "config_files", "load_config_file": "config_files",
     "read_history": "history",
     "make_optimizer": "optimizers",
 })

@@ -1,14 +1,11 @@
-"""The training configuration: options, config files, precedence and run-folder checks.
+"""The training configuration: every option of ``pixelwise train``, its default and its checks.
 
 Importable without TensorFlow, Keras or TFDS (``pixelwise --help`` reads its defaults
 here), and all of it runs before training touches a device:
 
 * :class:`TrainConfig` — every option of ``pixelwise train``, with the chapter's defaults
   (they live nowhere else); :class:`DropoutRates` — the parsed ``dropout_schedule``.
-* :func:`load_config_file`, :func:`resolve_config` — defaults < the run folder's
-  ``config.json`` (with ``--resume``) < ``--config FILE`` < flags.
-* :func:`check_writable`, :func:`check_new_run`, :func:`check_resume` — what must hold of
-  the run folder before anything is written to it.
+* config files and their precedence are :mod:`pixelwise.training.config_files`.
 
 The training flow itself is :func:`pixelwise.training.loop.train`. This module is a little
 long because the 27 options, their documentation and their checks are one concern.
@@ -23,20 +20,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pixelwise.sizes import normalize_image_size
 from pixelwise.data.paths import dataset_label, dataset_path
-from pixelwise.training.history import read_history
-from pixelwise.runs import RunFolder
+from pixelwise.runs.folder import RunFolder
+from pixelwise.sizes import normalize_image_size
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "poly")
@@ -338,200 +328,9 @@ class TrainConfig:
 # --------------------------------------------------------------------------- files and precedence
 
 
-class _YamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading ``1e-3`` as the float JSON and YAML 1.2 read.
-
-    PyYAML follows YAML 1.1, whose floats need a dot and a signed exponent (``1.0e-3``),
-    so ``learning_rate: 1e-3`` would load as the string ``"1e-3"``.
-    """
-
-
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def load_config_file(path) -> dict:
-    """Read a YAML or JSON training config into a dict (keys as in :class:`TrainConfig`).
-
-    Dashes in keys are accepted for underscores (``batch-size`` = ``batch_size``). Numbers
-    read as a person writes them: ``1e-3``, ``1E-3``, ``.5``, ``5.``, ``1_000``, ``+1e3``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Config file {str(path)!r} does not exist; pass --config FILE.yaml.")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"Config file {str(path)!r} is not UTF-8 text (byte {exc.start}: "
-                         f"{data[exc.start:exc.start + 1]!r}); expected YAML or JSON. Save it "
-                         "as UTF-8.") from None
-    try:
-        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, _YamlLoader)
-    except (ValueError, yaml.YAMLError) as error:  # json.JSONDecodeError is a ValueError
-        raise ValueError(f"Config file {str(path)!r} is not valid YAML/JSON: {error}") from None
-    except RecursionError:
-        raise ValueError(f"Config file {str(path)!r} nests too deeply to read; expected a "
-                         "mapping of options a few levels deep.") from None
-    _check_expanded_size(values, str(path))
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise ValueError(
-            f"Expected config file {str(path)!r} to hold a mapping of options, received "
-            f"{type(values).__name__}."
-        )
-    return {str(k).replace("-", "_"): v for k, v in values.items()}
-
-
-#: The most values a config may hold once YAML aliases (``*name``) are expanded.
-MAX_CONFIG_VALUES = 100_000
-
-
-def _check_expanded_size(values, source: str) -> None:
-    """Refuse a config whose aliases expand past :data:`MAX_CONFIG_VALUES` ("billion laughs").
-
-    PyYAML shares an aliased node instead of copying it, so loading is cheap; writing
-    config.json or validating would expand every alias. Counting stops at the limit.
-    """
-    count, stack = 0, [values]
-    while stack:
-        value = stack.pop()
-        count += 1
-        if count > MAX_CONFIG_VALUES:
-            raise ValueError(
-                f"Config file {source!r} expands to more than {MAX_CONFIG_VALUES:,} values "
-                "(YAML aliases '*name' repeated inside each other); expected a mapping of "
-                "options. Write the values out instead of nesting aliases.")
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, (list, tuple)):
-            stack.extend(value)
-
-
-def resolve_config(config_file=None, overrides: dict | None = None, resume: bool = False) -> TrainConfig:
-    """Defaults < the run folder's config.json (with ``resume``) < ``config_file`` < ``overrides``.
-
-    ``model_args`` are merged key by key rather than replaced.
-    """
-    overrides = dict(overrides or {})
-    layers = []
-    if config_file is not None:
-        layers.append(load_config_file(config_file))
-    layers.append(overrides)
-    values: dict = {}
-    if resume:
-        out = next((layer["out"] for layer in reversed(layers) if layer.get("out")), None)
-        if out is None:
-            raise ValueError("--resume needs the run folder to continue: pass --out runs/NAME.")
-        stored = RunFolder(out).config_path
-        if not stored.exists():
-            raise FileNotFoundError(
-                f"Cannot resume: {str(stored)!r} does not exist, so {out!r} holds no run to "
-                "continue. Drop --resume to start a new run there."
-            )
-        values.update(json.loads(stored.read_text()))
-    for layer in layers:
-        for key, value in layer.items():
-            if key == "model_args" and isinstance(value, dict):
-                values["model_args"] = {**values.get("model_args", {}), **value}
-            else:
-                values[key] = value
-    return TrainConfig.from_dict(values)
-
-
-# --------------------------------------------------------------------------- run-folder checks
-
-
-def check_writable(path: Path) -> None:
-    """Raise if the run folder ``path`` is a file or cannot be created or written.
-
-    Creates and removes an empty folder in ``path`` or its nearest existing parent to find out.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(
-            f"Run folder {str(path)!r} exists and is not a folder; pass another --out."
-        )
-    ancestor = path
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        what = "is not writable" if ancestor.is_dir() else "is a file, not a folder"
-        raise PermissionError(
-            f"Cannot write the run folder {str(path)!r}: {str(ancestor)!r} {what}; "
-            "pass --out to a folder you can write."
-        )
-    # Permission bits are not the whole story: /proc, a read-only mount or a full disk
-    # refuse a new folder that os.access allows (and root passes every access check).
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".pixelwise-probe-", dir=ancestor))
-    except OSError as exc:
-        raise type(exc)(
-            f"Cannot write the run folder {str(path)!r} (--out): {str(ancestor)!r} refused a new "
-            f"folder ({exc.strerror or type(exc).__name__}); pass --out to a folder you can write, "
-            "e.g. --out runs/NAME."
-        ) from None
-
-
-def check_new_run(run: RunFolder) -> None:
-    """Raise if ``run`` already holds a run (a new run must not overwrite one)."""
-    if run.path.is_dir() and any(p != run.lock_path for p in run.path.iterdir()):
-        raise FileExistsError(
-            f"Run folder {str(run.path)!r} already holds a run; pass --resume to continue it, or "
-            "--out runs/NEW_NAME to start another (nothing there was changed)."
-        )
-
-
-def check_resume(run: RunFolder, config: TrainConfig) -> int:
-    """Validate resuming ``run`` with ``config``; return the number of epochs already finished.
-
-    That is also Keras' 0-based index of the epoch training continues with (epoch
-    ``finished + 1`` in ``history.csv``'s numbering, which counts from 1).
-
-    Only :data:`RESUMABLE_CHANGES` may differ from the stored ``config.json``, the
-    BackupAndRestore state must exist once an epoch has finished, and ``config.epochs``
-    must leave epochs to train.
-    """
-    if not run.config_path.exists():
-        raise FileNotFoundError(
-            f"Cannot resume: {str(run.config_path)!r} does not exist, so {str(run.path)!r} holds "
-            "no run to continue. Drop --resume to start a new run there."
-        )
-    stored = json.loads(run.config_path.read_text())
-    current = config.to_dict()
-    differs = sorted(k for k in current if k not in RESUMABLE_CHANGES and k in stored
-                     and json.dumps(stored[k]) != json.dumps(current[k]))
-    if differs:
-        detail = ", ".join(f"{k}: {stored[k]!r} -> {current[k]!r}" for k in differs)
-        raise ValueError(
-            f"Cannot resume {str(run.path)!r} with a different configuration ({detail}); only "
-            f"{sorted(RESUMABLE_CHANGES)} may change. Drop those options, or start a new run "
-            "with --out runs/NEW_NAME."
-        )
-    # Keras' BackupAndRestore records the next epoch to train in this file.
-    metadata = run.backup_dir / "training_metadata.json"
-    finished = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
-    if not metadata.exists() and read_history(run.history_path):
-        raise FileNotFoundError(
-            f"Cannot resume {str(run.path)!r}: history.csv records finished epochs but the "
-            f"BackupAndRestore state {str(metadata)!r} is missing. Start a new run with --out."
-        )
-    if finished >= config.epochs:
-        raise ValueError(
-            f"Run {str(run.path)!r} already finished {finished} of {config.epochs} epochs; pass "
-            f"--epochs N with N > {finished} together with --resume to train further."
-        )
-    return finished
 
 
 __all__ = [
-    "TrainConfig", "DropoutRates", "load_config_file", "resolve_config", "normalize_image_size",
-    "to_number",
-    "check_writable", "check_new_run", "check_resume", "RESUMABLE_CHANGES", "OPTIMIZERS",
+    "TrainConfig", "DropoutRates", "to_number", "RESUMABLE_CHANGES", "OPTIMIZERS",
     "LR_SCHEDULES", "LOSS_KINDS", "CLASS_WEIGHTS", "MIXED_PRECISION", "STRATEGIES",
 ]

@@ -73,7 +73,7 @@ def make_strategy(name: str):
     if name == "multi-worker":
         if not os.environ.get("TF_CONFIG"):
             raise ValueError(
-                "--strategy multi-worker reads the cluster from the TF_CONFIG environment "
+                "strategy='multi-worker' reads the cluster from the TF_CONFIG environment "
                 "variable, which is not set; e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
                 "[\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}'."
             )

@@ -12,14 +12,14 @@ folder (layout: :mod:`pixelwise.runs`)::
     runs/NAME/curves.png         loss / pixel accuracy / mean IoU, train and validation
     runs/NAME/metrics.json       final and best epoch
 
-The configuration — :class:`~pixelwise.training.config.TrainConfig` with the chapter's defaults,
-config files, precedence and the run-folder checks — lives in :mod:`pixelwise.training.config`
-(importable without TensorFlow); ``TrainConfig``, ``load_config_file`` and
-``resolve_config`` are re-exported here. The callbacks are in :mod:`pixelwise.training.callbacks`,
+The configuration — :class:`~pixelwise.training.config.TrainConfig` with the chapter's defaults —
+lives in :mod:`pixelwise.training.config`, config files and precedence in
+:mod:`pixelwise.training.config_files`, the run-folder checks in :mod:`pixelwise.runs.checks`
+(all importable without TensorFlow). The callbacks are in :mod:`pixelwise.training.callbacks`,
 the ``history.csv`` helpers in :mod:`pixelwise.training.history`.
 
 Example:
-    >>> from pixelwise.training.loop import TrainConfig, train
+    >>> from pixelwise.training import TrainConfig, train
     >>> config = TrainConfig(dataset="camvid", manual_dir="../shared/datasets/CamVid",
     ...                      image_size=(192, 256), batch_size=8, epochs=2,
     ...                      model_args={"base_filters": 16}, out="runs/camvid-try")
@@ -46,17 +46,17 @@ import tensorflow as tf
 from pixelwise.training import callbacks as cb
 from pixelwise import models
 from pixelwise.class_sets import ClassSet, class_set_from_info
-from pixelwise.training.config import (  # noqa: F401  (load_config_file, resolve_config: re-exported)
-    TrainConfig, check_new_run, check_resume, check_writable, load_config_file, resolve_config,
-)
+from pixelwise.training.config import TrainConfig
+from pixelwise.runs.checks import check_new_run, check_resume, check_writable
 from pixelwise.data.pipeline import make_pipeline
 from pixelwise.training.distribute import dtype_policy, is_chief, make_strategy
 from pixelwise.training.history import MONITOR, best_row, read_history, truncate_history
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import MeanIoU, segmentation_metrics
 from pixelwise.training.optimizers import learning_rate_schedule, make_optimizer
-from pixelwise.runs import RunFolder
-from pixelwise.data.splits import select_examples
+from pixelwise.runs.folder import RunFolder
+from pixelwise.data.selection import select_examples
+from pixelwise.data.splits import SplitOptions
 
 
 @dataclasses.dataclass
@@ -120,7 +120,7 @@ def load_training_data(config: TrainConfig, multi_worker: bool = False) -> Train
             than one batch; unknown validation groups.
         FileNotFoundError: the dataset is not built and cannot be.
     """
-    splits = select_examples(config)
+    splits = select_examples(SplitOptions.from_mapping(config.to_dict()))
     train_examples, val_examples, info = splits.train, splits.validation, splits.info
     num_train, num_val = splits.num_train, splits.num_validation
     class_set = class_set_from_info(info)
@@ -272,7 +272,7 @@ def train(config: TrainConfig, resume: bool = False, callbacks=()) -> TrainResul
     run folder (a folder made for the lock alone is removed again).
 
     Args:
-        config: The resolved configuration (:func:`~pixelwise.training.config.resolve_config`).
+        config: The resolved configuration (:func:`~pixelwise.training.config_files.resolve_config`).
         resume: Continue the run in ``config.out`` from its last finished epoch
             (BackupAndRestore); without it an existing, non-empty run folder is an error.
         callbacks: Extra Keras callbacks (tests use one to interrupt training).
