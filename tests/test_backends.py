@@ -29,7 +29,7 @@ from pixelwise.training.history import read_history
 from pixelwise.losses import segmentation_loss
 from pixelwise.models.efficientnet_lite_weights import CHECKPOINTS
 from pixelwise.models.encoders import Encoder
-from pixelwise.runs import RunFolder
+from pixelwise.runs.folder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Tests whose code under test uses keras.ops only. Of the models, DeepLabV3+ (atrous
@@ -47,7 +47,7 @@ TENSORFLOW_ONLY = ["tests/test_losses.py::test_void_pixels_do_not_change_the_los
 #: EfficientNet-Lite under JAX: every decoder at a small size (the cost is JAX compiling, not
 #: the size: ~1-2 min on 2 cores in all); the encoder's features at a non-square size.
 LITE_ENCODER = "efficientnet_lite0"
-LITE_DECODERS = ("unet", "fpn", "deeplabv3plus", "lraspp")
+LITE_DECODERS = ("encoder_unet", "fpn", "deeplabv3plus", "lraspp")
 LITE_INPUT = (64, 64, 3)
 LITE_FEATURES_INPUT = (64, 96, 3)
 
@@ -122,7 +122,7 @@ def efficientnet_lite_under_jax(folder: Path) -> None:
         np.save(folder / f"{name}_logits.npy",
                 keras.ops.convert_to_numpy(built[name](images, training=False)))
 
-    model = built["unet"]  # compiled as the CamVid recipes are: AdamW, class-weighted CE
+    model = built["encoder_unet"]  # compiled as the CamVid recipes are: AdamW, class-weighted CE
     weights = np.linspace(0.5, 2.0, CAMVID.num_classes).tolist()
     model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.5),
                   loss=segmentation_loss(CAMVID, class_weights=weights))
@@ -130,7 +130,7 @@ def efficientnet_lite_under_jax(folder: Path) -> None:
     after = keras.ops.convert_to_numpy(model(images, training=False))
     (folder / "train.json").write_text(json.dumps({
         "backend": keras.backend.backend(), "loss": loss,
-        "logits_changed": bool(np.abs(after - np.load(folder / "unet_logits.npy")).max() > 0),
+        "logits_changed": bool(np.abs(after - np.load(folder / "encoder_unet_logits.npy")).max() > 0),
         "weights_finite": all(bool(np.isfinite(keras.ops.convert_to_numpy(w)).all())
                               for w in model.weights)}))
 

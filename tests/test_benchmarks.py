@@ -22,7 +22,7 @@ import chapter_reference  # noqa: E402
 import harness  # noqa: E402
 
 from pixelwise.class_sets import VOC  # noqa: E402
-from pixelwise.datasets.common import decode_label  # noqa: E402
+from pixelwise.datasets.decoding import decode_label  # noqa: E402
 
 
 def _palette_png(ids: np.ndarray) -> bytes:

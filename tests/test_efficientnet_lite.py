@@ -82,7 +82,7 @@ def test_drop_connect_is_keras_applications_style():
     assert not np.allclose(trained, keras.ops.convert_to_numpy(model(images, training=True)))
 
 
-@pytest.mark.parametrize("name", ["unet", "fpn", "deeplabv3plus", "lraspp"])
+@pytest.mark.parametrize("name", ["encoder_unet", "fpn", "deeplabv3plus", "lraspp"])
 def test_every_decoder_takes_the_lite_encoders(name):
     model = models.build(name, input_size=(64, 64, 3), num_classes=3,
                          encoder="efficientnet_lite0")
@@ -155,7 +155,7 @@ def test_lite2_application_with_its_top_sees_a_cat_and_an_espresso():
 
 @needs_wheel("efficientnet_lite0")
 def test_the_converted_weights_are_cached_and_keyed_by_the_architecture_code(monkeypatch):
-    model = models.build("unet", input_size=(64, 64, 3), num_classes=2,
+    model = models.build("encoder_unet", input_size=(64, 64, 3), num_classes=2,
                          encoder="efficientnet_lite0", encoder_weights="imagenet")
     cached = lite_weights.cache_path("efficientnet_lite0", include_top=False)
     assert cached.is_file()
@@ -164,7 +164,7 @@ def test_the_converted_weights_are_cached_and_keyed_by_the_architecture_code(mon
         raise AssertionError("the cache should have been used")
 
     monkeypatch.setattr(lite_weights, "read_state_dict", no_reading)
-    again = models.build("unet", input_size=(64, 64, 3), num_classes=2,
+    again = models.build("encoder_unet", input_size=(64, 64, 3), num_classes=2,
                          encoder="efficientnet_lite0", encoder_weights="imagenet")
     for a, b in zip(model.encoder.weights, again.encoder.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -231,7 +231,7 @@ def test_a_pth_that_tries_to_run_code_is_refused_and_runs_nothing(tmp_path):
     crafted.write_bytes(header + pickle.dumps(_RunsCommand(f"touch {marker}"), protocol=2)
                         + pickle.dumps([], protocol=2) + struct.pack("<q", 0))
     with pytest.raises(UnsafeCheckpointError, match="system"):
-        models.build("unet", input_size=(64, 64, 3), num_classes=2,
+        models.build("encoder_unet", input_size=(64, 64, 3), num_classes=2,
                      encoder="efficientnet_lite0", encoder_weights=str(crafted))
     assert not marker.exists()
 

@@ -21,7 +21,7 @@ from pixelwise.inference.tiling import predict_tiled
 
 #: Small decoders on the smallest encoder: every architecture, fast.
 SMALL = {
-    "unet": dict(decoder_filters=(16, 16, 8, 8, 8)),
+    "encoder_unet": dict(decoder_filters=(16, 16, 8, 8, 8)),
     "fpn": dict(pyramid_filters=16, segmentation_filters=8),
     "deeplabv3plus": dict(aspp_filters=16, low_level_filters=8, decoder_filters=16),
     "lraspp": dict(head_filters=8),
@@ -101,12 +101,13 @@ def test_deeplabv3plus_output_stride_8_doubles_the_rates_and_keeps_size():
     assert model.output_shape == (None, 64, 64, 2)
 
 
-def test_unet_without_encoder_is_the_chapters_unet():
+def test_unet_is_the_chapters_and_encoder_unet_the_one_on_an_encoder():
     chapter = models.build("unet", input_size=(64, 64, 3), num_classes=2, base_filters=4)
     assert type(chapter) is models.UNet
-    assert chapter.get_config() == models.get_unet((64, 64, 3), 2, base_filters=4).get_config()
-    with_encoder = models.build("unet", input_size=(64, 64, 3), num_classes=2,
-                                encoder="mobilenetv3small", **SMALL["unet"])
+    assert chapter.get_config() == models.get_unet((64, 64, 3), num_classes=2,
+                                                   base_filters=4).get_config()
+    with_encoder = models.build("encoder_unet", input_size=(64, 64, 3), num_classes=2,
+                                encoder="mobilenetv3small", **SMALL["encoder_unet"])
     assert type(with_encoder) is models.EncoderUNet
     names = [layer.name for layer in with_encoder.layers]
     assert "decoder_stride2_concat" in names and "decoder_stride1_concat" not in names

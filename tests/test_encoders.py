@@ -232,8 +232,9 @@ def test_atrous_output_strides_compute_the_same_features_more_densely(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(name="unet", encoder="resnet50", base_filters=16), "options of the chapter's U-Net"),
-    (dict(name="unet", encoder_weights="imagenet"), "pass encoder=NAME"),
+    (dict(name="unet", encoder="resnet50"), "takes no encoder.*'encoder_unet'"),
+    (dict(name="encoder_unet", encoder="resnet50", base_filters=16),
+     r"does not take option\(s\) \['base_filters'\]"),
     (dict(name="lraspp", encoder="resnet50"), "mobile segmentation head"),
     (dict(name="fpn", encoder="vgg16"), "Unknown encoder 'vgg16'"),
     (dict(name="deeplabv3plus", encoder="mobilenetv3small", output_stride=32),

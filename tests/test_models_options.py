@@ -144,22 +144,36 @@ def test_get_config_stores_the_arguments():
 
 
 def test_registry_names_and_errors():
-    assert models.available() == ["deeplabv3plus", "fpn", "lraspp", "original_unet", "unet"]
+    assert models.available() == ["deeplabv3plus", "encoder_unet", "fpn", "lraspp",
+                                  "original_unet", "unet"]
     assert models.build("unet", input_size=(64, 64, 1), num_classes=5,
                         base_filters=4).output_shape == (None, 64, 64, 5)
     assert models.build("original_unet", input_size=(32, 48, 1), num_classes=3, padding="same",
                         base_filters=2).output_shape == (None, 32, 48, 3)
-    expected = r"expected one of \[.deeplabv3plus., .fpn., .lraspp., .original_unet., .unet.\]"
+    expected = (r"expected one of \[.deeplabv3plus., .encoder_unet., .fpn., .lraspp., "
+                r".original_unet., .unet.\]")
     with pytest.raises(ValueError, match=expected):
-        models.build("segnet")
+        models.build("segnet", num_classes=2)
     with pytest.raises(ValueError, match="padding"):
-        models.build("unet", input_size=(64, 64, 3), padding="same")
+        models.build("unet", input_size=(64, 64, 3), num_classes=2, padding="same")
     with pytest.raises(ValueError, match=r"\['input_shape'\].*pass input_size=\(height, width"):
-        models.build("original_unet", input_shape=(572, 572, 1))
+        models.build("original_unet", num_classes=2, input_shape=(572, 572, 1))
     assert models.builder("original_unet") is models.original_unet
     for name in models.available():
-        assert list(inspect.signature(models.builder(name)).parameters)[:2] == [
-            "input_size", "num_classes"]
+        parameters = inspect.signature(models.builder(name)).parameters
+        assert list(parameters)[:2] == ["input_size", "num_classes"]
+        # No silent class count: a model built without one would train the wrong head.
+        assert parameters["num_classes"].default is inspect.Parameter.empty, name
+    with pytest.raises(TypeError, match="num_classes"):
+        models.build("unet", input_size=(64, 64, 3), base_filters=4)
+
+
+@pytest.mark.parametrize("options", [dict(encoder="mobilenetv3small"),
+                                     dict(encoder_weights="imagenet"),
+                                     dict(decoder_filters=(16, 16, 8, 8, 8))])
+def test_unet_takes_no_encoder_and_names_encoder_unet(options):
+    with pytest.raises(ValueError, match="chapter's U-Net and takes no encoder.*'encoder_unet'"):
+        models.build("unet", input_size=(64, 64, 3), num_classes=2, **options)
 
 
 def test_old_config_with_input_shape_still_builds_the_same_model():

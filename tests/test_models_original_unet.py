@@ -28,7 +28,7 @@ def _paper_parameters(channels=1, num_classes=2, base=64):
 
 
 def test_paper_model_maps_572_to_388_with_31030658_parameters():
-    model = original_unet()
+    model = original_unet(num_classes=2)
     assert _paper_parameters() == 31_030_658
     assert model.count_params() == 31_030_658
     assert model.input_shape == (None, 572, 572, 1)
@@ -111,7 +111,7 @@ def test_size_helpers_are_inverse_and_match_the_model():
         smaller = [s for s in valid_inputs if s < side]
         assert not smaller or valid_output_size(smaller[-1]) < wanted
     for side in (188, 236):
-        model = original_unet((side, side, 1), base_filters=1)
+        model = original_unet((side, side, 1), num_classes=2, base_filters=1)
         assert model.output_shape[1] == valid_output_size(side)
 
 
@@ -120,20 +120,20 @@ def test_sizes_valid_padding_cannot_take_are_rejected(side, nearest):
     with pytest.raises(ValueError, match=nearest):
         valid_output_size(side)
     with pytest.raises(ValueError, match=nearest):
-        original_unet((side, 572, 1))
+        original_unet((side, 572, 1), num_classes=2)
 
 
 def test_same_padding_keeps_the_size_for_multiples_of_16():
     model = original_unet((48, 80, 3), num_classes=5, padding="same", base_filters=2)
     assert model.output_shape == (None, 48, 80, 5)
-    free = original_unet((None, None, 1), padding="same", base_filters=2)
+    free = original_unet((None, None, 1), num_classes=2, padding="same", base_filters=2)
     assert free(np.zeros((1, 32, 64, 1), "float32")).shape == (1, 32, 64, 2)
     with pytest.raises(ValueError, match="multiples of 16"):
-        original_unet((50, 64, 1), padding="same")
+        original_unet((50, 64, 1), num_classes=2, padding="same")
     with pytest.raises(ValueError, match="'valid' or 'same'"):
-        original_unet(padding="reflect")
+        original_unet(num_classes=2, padding="reflect")
 
 
 def test_valid_padding_runs_fully_convolutional():
-    model = original_unet((None, None, 1), base_filters=1)
+    model = original_unet((None, None, 1), num_classes=2, base_filters=1)
     assert model(np.zeros((1, 204, 220, 1), "float32")).shape == (1, 20, 36, 2)

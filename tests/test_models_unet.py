@@ -13,7 +13,7 @@ from pixelwise.models.unet import downsample, encoder_filters, upsample
 
 @pytest.fixture(scope="module")
 def chapter_unet():
-    return get_unet()
+    return get_unet(num_classes=21)
 
 
 def _chapter_layers(input_side=256, channels=3, num_classes=21):
@@ -114,7 +114,7 @@ def test_any_multiple_of_64_and_fully_convolutional(size):
 ])
 def test_unsupported_sizes_are_rejected_naming_valid_ones(bad, hint):
     with pytest.raises(ValueError) as error:
-        get_unet(bad)
+        get_unet(bad, num_classes=21)
     assert hint in str(error.value)
 
 

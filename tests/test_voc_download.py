@@ -135,7 +135,7 @@ def test_offline_download_fails_in_seconds_with_one_message_and_no_debris(
         assert name in message
     for port in closed_ports:
         assert f"http://127.0.0.1:{port}/voc2007/ (cannot connect to 127.0.0.1:{port}: " in message
-    assert "--manual-dir DIR" in message
+    assert "pass manual_dir=DIR" in message
     assert not (tmp_path / "data").exists(), _folders_and_files(tmp_path / "data")
 
 

@@ -65,7 +65,7 @@ def dataset_name_for(path) -> str:
     if not name:
         raise ValueError(
             f"Cannot make a dataset name from {os.fspath(path)!r}; expected a folder or zip name "
-            "with letters or digits. Pass one with --name NAME."
+            "with letters or digits. Pass one as name=NAME."
         )
     return name if name[0].isalpha() else f"data_{name}"
 
@@ -75,7 +75,7 @@ def check_dataset_name(name: str) -> str:
     if not isinstance(name, str) or not DATASET_NAME_PATTERN.fullmatch(name):
         raise ValueError(
             f"Expected a dataset name of lower-case letters, digits and underscores starting "
-            f"with a letter (a TFDS name), received {name!r}; e.g. --name my_cells."
+            f"with a letter (a TFDS name), received {name!r}; e.g. name='my_cells'."
         )
     return name
 

@@ -18,7 +18,7 @@ The chapter's ``resize_and_scale`` + ``to_pair``, done right:
 
 Example:
     >>> from pixelwise.data.pipeline import load_split, make_pipeline
-    >>> from pixelwise.datasets import class_set_from_info
+    >>> from pixelwise.class_sets import class_set_from_info
     >>> examples, info = load_split("camvid", "train", manual_dir="../shared/datasets/CamVid")  # doctest: +SKIP
     >>> train = make_pipeline(examples, class_set_from_info(info), image_size=(352, 480),
     ...                       batch_size=8, training=True)  # doctest: +SKIP
@@ -37,9 +37,7 @@ import tensorflow_datasets as tfds
 from pixelwise.class_sets import ClassSet
 from pixelwise.sizes import normalize_image_size
 from pixelwise.datasets import api as datasets_api
-from pixelwise.data.transforms import (  # noqa: F401  (augment_pair: re-exported for old code)
-    DEFAULT_SCALE_RANGE, augment_pair, resize_image, resize_label,
-)
+from pixelwise.data.transforms import DEFAULT_SCALE_RANGE, augment_pair, resize_image, resize_label
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -116,7 +114,7 @@ def split_filenames(name: str, split: str, data_dir: str | None = None) -> list[
     if "image/filename" not in builder.info.features:
         raise ValueError(
             f"Dataset {name!r} stores no image/filename, so its examples cannot be grouped; "
-            "pass groups: none (--groups none) and a validation_split."
+            "pass groups='none' and a validation_split=."
         )
     names = builder.as_dataset(
         split=split, decoders=tfds.decode.PartialDecoding({"image/filename": True})
@@ -319,7 +317,6 @@ def make_pipeline(
 
 
 __all__ = [
-    "AUTOTUNE", "DEFAULT_SCALE_RANGE", "DEFAULT_SHUFFLE_BUFFER", "normalize_image_size",
-    "load_split", "split_filenames", "keep_filenames", "make_pipeline", "augment_pair",
-    "resize_image", "resize_label",
+    "AUTOTUNE", "DEFAULT_SHUFFLE_BUFFER", "load_split", "split_filenames", "keep_filenames",
+    "make_pipeline",
 ]

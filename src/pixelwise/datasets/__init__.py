@@ -1,4 +1,4 @@
-"""pixelwise datasets: TFDS builders registered on import, and their class sets.
+"""pixelwise datasets: TFDS builders, registered on import (their class sets: :mod:`pixelwise.class_sets`).
 
 Importing this package registers ``voc2007_semantic``, ``voc2012_semantic``,
 ``camvid``, ``isbi2012_membranes`` and ``synthetic_shapes`` with TFDS, so the
@@ -8,13 +8,12 @@ chapter's code works::
     dataset, info = tfds.load("voc2007_semantic", with_info=True)
 """
 
-from pixelwise.class_sets import (  # noqa: F401  (old import path kept)
-    CAMVID, ISBI2012, VOC, ClassSet, class_set_from_info, get_class_set,
-)
-from pixelwise.datasets.camvid import camvid_dataset_builder  # noqa: F401,E402
-from pixelwise.datasets.isbi2012_membranes import isbi2012_membranes_dataset_builder  # noqa: F401,E402
-from pixelwise.datasets.synthetic_shapes import synthetic_shapes_dataset_builder  # noqa: F401,E402
-from pixelwise.datasets.voc2007_semantic import voc2007_semantic_dataset_builder  # noqa: F401,E402
-from pixelwise.datasets.voc2012_semantic import voc2012_semantic_dataset_builder  # noqa: F401,E402
-from pixelwise.datasets.split_plan import skipped_examples  # noqa: F401,E402
-from pixelwise.datasets.api import available, build  # noqa: F401,E402
+from pixelwise.datasets.camvid import camvid_dataset_builder  # noqa: F401  (registers)
+from pixelwise.datasets.isbi2012_membranes import isbi2012_membranes_dataset_builder  # noqa: F401  (registers)
+from pixelwise.datasets.synthetic_shapes import synthetic_shapes_dataset_builder  # noqa: F401  (registers)
+from pixelwise.datasets.voc2007_semantic import voc2007_semantic_dataset_builder  # noqa: F401  (registers)
+from pixelwise.datasets.voc2012_semantic import voc2012_semantic_dataset_builder  # noqa: F401  (registers)
+from pixelwise.datasets.split_plan import skipped_examples
+from pixelwise.datasets.api import available, build
+
+__all__ = ["available", "build", "skipped_examples"]

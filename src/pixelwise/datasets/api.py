@@ -178,7 +178,7 @@ def check_readable(name: str, data_dir=None) -> tfds.core.DatasetBuilder:
 def _how_to_build(name: str, data_dir) -> str:
     data_dir_option = f" --data-dir {data_dir}" if data_dir else ""
     return (f"build it first with `pixelwise datasets build {name} --manual-dir DIR{data_dir_option}`"
-            " or pass manual_dir / --manual-dir")
+            " or pass manual_dir=DIR")
 
 
 def _first_line(error: BaseException) -> str:
@@ -277,7 +277,7 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
             return check_readable(name, data_dir)  # a builder that has read what it wrote
         # Empty folders made for a build that fails are removed again (folders.tidied).
         with tidied([root / name, downloads]):
-            make_folder(downloads, "downloads", "--download-dir")
+            make_folder(downloads, "downloads", "download_dir")
             _download_and_prepare(builder, downloads, config, context, how)
     return builder
 

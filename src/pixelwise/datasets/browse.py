@@ -163,7 +163,7 @@ def browse(name: str, split: str | None, out_dir, num_examples: int = DEFAULT_NU
         raise ValueError(f"Expected num_examples >= 1, received {num_examples}.")
     out_dir = Path(out_dir).expanduser()
     with tidied([out_dir]):
-        make_folder(out_dir, "the pictures", "--out")
+        make_folder(out_dir, "the pictures", "out_dir")
         builder = api.build(name, data_dir=data_dir, manual_dir=manual_dir, download=False)
         splits = sorted(builder.info.splits)
         split = split or _default_split(splits)

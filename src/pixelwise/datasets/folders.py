@@ -12,7 +12,7 @@ Example:
     >>> root = Path(tempfile.mkdtemp())
     >>> try:
     ...     with tidied([root / "data"]):
-    ...         _ = make_folder(root / "data" / "downloads", "downloads", "--download-dir")
+    ...         _ = make_folder(root / "data" / "downloads", "downloads", "download_dir")
     ...         raise ConnectionError("offline")
     ... except ConnectionError:
     ...     pass
@@ -46,7 +46,7 @@ def building(data_dir, name: str) -> Iterator[None]:
     """
     data_dir = Path(data_dir)
     made = _new_ancestors(data_dir)
-    make_folder(data_dir, "the prepared dataset", "--data-dir")
+    make_folder(data_dir, "the prepared dataset", "data_dir")
     try:
         lock = FileLock(data_dir / f"{name}.lock", f"building {name} into {data_dir}")
         with lock.acquire(wait=True):
@@ -55,20 +55,21 @@ def building(data_dir, name: str) -> Iterator[None]:
         _remove_empty(made)
 
 
-def make_folder(path, what: str, option: str) -> Path:
+def make_folder(path, what: str, argument: str) -> Path:
     """Create folder ``path`` (with its parents) for ``what``, or raise why it cannot be written.
 
     Args:
         path: The folder.
         what: What goes there, for the message (e.g. ``"the prepared dataset"``).
-        option: The option that chooses it (e.g. ``"--data-dir"``).
+        argument: The Python argument that chooses it (e.g. ``"data_dir"``); the CLI adds
+            its flag to the message.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
         NotADirectoryError, PermissionError, OSError: the folder cannot be made or
-            written, in one line naming the path, the reason and ``option``.
+            written, in one line naming the path, the reason and ``argument``.
     """
     path = Path(path).expanduser()
     try:
@@ -78,12 +79,13 @@ def make_folder(path, what: str, option: str) -> Path:
         reason = exc.strerror or type(exc).__name__
         where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != path else ""
         raise type(exc)(
-            f"Cannot write {what} to {path}: {reason}{where}; pass {option} a folder you can write."
+            f"Cannot write {what} to {path}: {reason}{where}; pass {argument}=FOLDER, a folder you "
+            "can write."
         ) from None
     if not writable:
         raise PermissionError(
-            f"Cannot write {what} to {path}: the folder is not writable; pass {option} a folder "
-            "you can write."
+            f"Cannot write {what} to {path}: the folder is not writable; pass {argument}=FOLDER, a "
+            "folder you can write."
         )
     return path
 

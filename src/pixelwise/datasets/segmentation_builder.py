@@ -76,8 +76,8 @@ def require_manual_dir(dl_manager: tfds.download.DownloadManager):
         return dl_manager.manual_dir
     except AssertionError as exc:
         raise FileNotFoundError(
-            f"{exc} Pass the folder with --manual-dir DIR (Python: "
-            "DownloadConfig(manual_dir=DIR))."
+            f"{exc} Pass the folder as manual_dir=DIR (pixelwise.datasets.build(manual_dir=DIR), "
+            "or TFDS' DownloadConfig(manual_dir=DIR))."
         ) from None
 
 

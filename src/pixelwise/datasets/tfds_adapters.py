@@ -165,8 +165,7 @@ class AdaptedBuilder:
                 raise FileNotFoundError(
                     f"{self.name} is a manual download: expected {self.expected_manual_files()} in "
                     f"the manual directory {manual_dir}, missing {missing}. Download them from "
-                    f"{self.source_builder.info.homepage} and pass their folder as --manual-dir "
-                    "DIR."
+                    f"{self.source_builder.info.homepage} and pass their folder as manual_dir=DIR."
                 )
         return self.source_builder.download_and_prepare(
             download_dir=download_dir, download_config=download_config, **kwargs)

@@ -244,8 +244,8 @@ class VocSemanticBuilder(SegmentationBuilder, skip_registration=True):
         raise ConnectionError(
             f"{self.name}: could not download {' and '.join(release.tar_names.values())} from "
             f"any of the {len(mirrors)} mirror(s) tried: {tried}. Without network, put the "
-            f"archive(s) (or their extracted VOCdevkit/) in a folder and pass --manual-dir DIR "
-            "(Python: tfds.download.DownloadConfig(manual_dir=DIR))."
+            f"archive(s) (or their extracted VOCdevkit/) in a folder and pass manual_dir=DIR "
+            "(pixelwise.datasets.build(manual_dir=DIR), or TFDS' DownloadConfig(manual_dir=DIR))."
         )
 
     def _plan_splits(self, dl_manager) -> dict[str, SplitPlan]:

@@ -41,7 +41,7 @@ def import_extra(module: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(
-            f"Expected the Python package {module!r} for --format onnx, received an "
+            f"Expected the Python package {module!r} for format='onnx', received an "
             f"environment without it; it is in pixelwise's optional 'export' extra: "
             f"{EXPORT_EXTRA_INSTALL} (or pip install 'pixelwise[export]').", name=module,
         ) from exc

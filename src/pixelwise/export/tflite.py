@@ -83,7 +83,7 @@ def convert_tflite(module, precision: str = "fp32", calibration_images=None) -> 
         images = list(calibration_images or ())
         if not images:
             raise ValueError("Expected calibration images for an int8 export, received none; "
-                             "pass --calibration-images N (at least 1).")
+                             "pass calibration_images=N (at least 1).")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ({"images": image[None]} for image in images)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -2,9 +2,10 @@
 
 Models, by registry name:
 
-- ``unet``: without ``encoder``, the chapter's U-Net (``get_unet``), 26,917,781
-  parameters by default; with ``encoder=NAME``, segmentation_models' U-Net decoder on a
-  pretrained encoder (:class:`EncoderUNet`).
+- ``unet``: the chapter's U-Net (``get_unet``), 26,917,781 parameters by default; it
+  takes no encoder.
+- ``encoder_unet``: segmentation_models' U-Net decoder on a pretrained encoder
+  (:class:`EncoderUNet`, ``encoder=NAME``).
 - ``original_unet``: Ronneberger et al. 2015 (``original_unet``), 572 -> 388,
   31,030,658 parameters for 1 channel and 2 classes.
 - ``fpn`` (:class:`FPN`), ``deeplabv3plus`` (:class:`DeepLabV3Plus`, output stride 16
@@ -17,8 +18,8 @@ backbones: ``resnet50``, ``mobilenetv3large``, ``mobilenetv3small``,
 "imagenet" (Keras' download and cache) or the path of a weights file.
 :func:`combinations` lists the valid (model, encoder) pairs.
 
-Every model takes ``input_size=(height, width, channels)`` and ``num_classes``,
-takes float images in ``[0, 1]`` and outputs float32 logits (no activation). The
+Every model takes ``input_size=(height, width, channels)`` and ``num_classes`` (required:
+there is no default class count), takes float images in ``[0, 1]`` and outputs float32 logits (no activation). The
 chapter's U-Nets accept ``base_filters``, ``batch_norm`` and ``dropout_rate``;
 ``set_dropout_rate(model, rate)`` changes their encoder dropout of a built (even
 compiled) model. Every model states the image sizes it takes in a ``geometry()``
@@ -27,7 +28,7 @@ method (``pixelwise.models.geometry``), which tiling and export read.
 Example:
     >>> from pixelwise import models
     >>> models.available()
-    ['deeplabv3plus', 'fpn', 'lraspp', 'original_unet', 'unet']
+    ['deeplabv3plus', 'encoder_unet', 'fpn', 'lraspp', 'original_unet', 'unet']
     >>> model = models.build("unet", input_size=(64, 64, 3), num_classes=2, base_filters=8)
     >>> model.output_shape
     (None, 64, 64, 2)
@@ -57,11 +58,12 @@ from pixelwise.models.encoders import Encoder, available_encoders, encoder_spec,
 from pixelwise.models.fpn import FPN
 from pixelwise.models.lraspp import LRASPP, LRASPP_ENCODERS
 from pixelwise.models.unet import UNet, downsample, get_unet, upsample
-from pixelwise.models.unet_decoder import EncoderUNet, unet
+from pixelwise.models.unet_decoder import EncoderUNet
 
 #: Registry name -> builder. Every builder takes ``input_size`` and ``num_classes``.
 _REGISTRY = {
-    "unet": unet,
+    "unet": get_unet,
+    "encoder_unet": EncoderUNet,
     "original_unet": original_unet,
     "fpn": FPN,
     "deeplabv3plus": DeepLabV3Plus,
@@ -70,9 +72,8 @@ _REGISTRY = {
 
 
 def encoders_of(name: str) -> list[str]:
-    """Encoders model ``name`` takes with ``encoder=`` (none for original_unet)."""
-    builder(name)
-    if name == "original_unet":
+    """Encoders model ``name`` takes with ``encoder=`` (none for unet and original_unet)."""
+    if "encoder" not in inspect.signature(builder(name)).parameters:
         return []
     return list(LRASPP_ENCODERS) if name == "lraspp" else available_encoders()
 
@@ -101,15 +102,16 @@ def builder(name: str):
     return _REGISTRY[name]
 
 
-def build(name: str, input_size=None, num_classes: int | None = None, **options):
+def build(name: str, input_size=None, *, num_classes: int, **options):
     """Build a registered model by name.
 
     Args:
-        name: str. One of ``available()``: "unet", "original_unet", "fpn",
-            "deeplabv3plus" or "lraspp".
+        name: str. One of ``available()``: "unet", "original_unet", "encoder_unet",
+            "fpn", "deeplabv3plus" or "lraspp".
         input_size: (height, width, channels) or None for the builder's default
             (``pixelwise models list`` shows it).
-        num_classes: int or None for the builder's default.
+        num_classes: int, required. Channels of the output logits (the class set's
+            ``num_classes``).
         **options: Other keyword arguments of the builder, e.g. ``encoder``,
             ``encoder_weights``, ``output_stride`` (deeplabv3plus), ``base_filters``,
             ``batch_norm``, ``dropout_rate`` (the chapter's U-Nets), ``padding``
@@ -119,7 +121,8 @@ def build(name: str, input_size=None, num_classes: int | None = None, **options)
         A ``keras.Model`` producing float32 logits.
 
     Raises:
-        ValueError: for an unknown name or an option the model does not take.
+        ValueError: for an unknown name or an option the model does not take (``encoder``
+            given to "unet": the U-Net on a pretrained encoder is "encoder_unet").
         FileNotFoundError: ``encoder_weights`` "imagenet" offline and not cached, or a
             path that is not a file.
 
@@ -135,6 +138,12 @@ def build(name: str, input_size=None, num_classes: int | None = None, **options)
     function = builder(name)
     parameters = inspect.signature(function).parameters
     unknown = sorted(set(options) - set(parameters))
+    encoder_options = sorted({"encoder", "encoder_weights", "decoder_filters"} & set(unknown))
+    if name == "unet" and encoder_options:
+        raise ValueError(
+            f"Model 'unet' is the chapter's U-Net and takes no encoder; received "
+            f"{encoder_options}. For the U-Net decoder on a pretrained encoder use model "
+            "'encoder_unet': models.build('encoder_unet', encoder='resnet50', ...).")
     if unknown:
         # pixelwise 0.1 called the original U-Net's input size "input_shape".
         hint = "; pass input_size=(height, width, channels)" if "input_shape" in unknown else ""
@@ -144,9 +153,7 @@ def build(name: str, input_size=None, num_classes: int | None = None, **options)
         )
     if input_size is not None:
         options["input_size"] = tuple(input_size)
-    if num_classes is not None:
-        options["num_classes"] = num_classes
-    return function(**options)
+    return function(num_classes=num_classes, **options)
 
 
 __all__ = [
@@ -175,7 +182,6 @@ __all__ = [
     "get_unet",
     "original_unet",
     "set_dropout_rate",
-    "unet",
     "upsample",
     "valid_input_size",
     "valid_output_size",

@@ -51,7 +51,7 @@ class DeepLabV3Plus(EncoderDecoder):
     Args:
         input_size: (height, width, channels), default (256, 256, 3). Sides are
             multiples of ``output_stride`` or None; channels 3 or 1.
-        num_classes: int, default 21.
+        num_classes: int, required. Channels of the output logits.
         encoder: str, default "resnet50". One of ``available_encoders()``.
         encoder_weights: None (default), "imagenet" or a weights-file path.
         output_stride: int, 16 (default) or 8. Stride of the encoder's deepest map; 8 is
@@ -62,7 +62,7 @@ class DeepLabV3Plus(EncoderDecoder):
         name: str, default "deeplabv3plus".
     """
 
-    def __init__(self, input_size=(256, 256, 3), num_classes: int = 21,
+    def __init__(self, input_size=(256, 256, 3), *, num_classes: int,
                  encoder: str = "resnet50", encoder_weights=None, output_stride: int = 16,
                  aspp_filters: int = 256, low_level_filters: int = 48,
                  decoder_filters: int = 256, name: str = "deeplabv3plus"):

@@ -48,9 +48,11 @@ def check_input_size(input_size, stride: int, model: str) -> tuple:
 
 
 def check_count(value, label: str) -> int:
-    """``value`` if it is a positive int, else a ValueError naming ``label``."""
+    """``value`` if it is a positive int, else a ValueError naming ``label`` (an argument name
+    is written ``name=``)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected a positive int {label}, received {value!r}.")
+        name = f"{label}=" if label.isidentifier() else label
+        raise ValueError(f"Expected a positive int for {name}, received {value!r}.")
     return value
 
 

@@ -87,9 +87,8 @@ def unavailable_error(encoder: str, file_name: str, origin: str, reason: str) ->
         f"The ImageNet weights of encoder {encoder!r} are not in Keras' cache ({cached}) and "
         f"cannot be downloaded from {origin} ({reason}). Copy {file_name} into "
         f"{cached.parent}/ from a machine that has it (Keras checks its checksum), pass "
-        f"encoder_weights=PATH with a weights file of keras.applications' {encoder} "
-        "(CLI: --model-arg encoder_weights=PATH), or encoder_weights=None to train the "
-        "encoder from scratch."
+        f"encoder_weights=PATH with a weights file of keras.applications' {encoder}, or "
+        "encoder_weights=None to train the encoder from scratch."
     )
 
 

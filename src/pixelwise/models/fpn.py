@@ -48,7 +48,7 @@ class FPN(EncoderDecoder):
     Args:
         input_size: (height, width, channels), default (256, 256, 3). Sides are
             multiples of 32 or None; channels 3 or 1.
-        num_classes: int, default 21.
+        num_classes: int, required. Channels of the output logits.
         encoder: str, default "resnet50". One of ``available_encoders()``.
         encoder_weights: None (default), "imagenet" or a weights-file path.
         pyramid_filters: int, default 256. Channels of the pyramid levels.
@@ -57,7 +57,7 @@ class FPN(EncoderDecoder):
         name: str, default "fpn".
     """
 
-    def __init__(self, input_size=(256, 256, 3), num_classes: int = 21,
+    def __init__(self, input_size=(256, 256, 3), *, num_classes: int,
                  encoder: str = "resnet50", encoder_weights=None, pyramid_filters: int = 256,
                  segmentation_filters: int = 128, name: str = "fpn"):
         input_size = check_input_size(input_size, 32, "fpn")

@@ -149,7 +149,7 @@ def geometry_of(model) -> Geometry | ProbedGeometry:
 
     Example:
         >>> from pixelwise.models import build
-        >>> geometry_of(build("unet", input_size=(None, None, 3), base_filters=4))
+        >>> geometry_of(build("unet", input_size=(None, None, 3), num_classes=2, base_filters=4))
         Geometry(min_side=64, step=64, border=0, grid=64)
     """
     stated = getattr(model, "geometry", None)

@@ -39,14 +39,14 @@ class LRASPP(EncoderDecoder):
     Args:
         input_size: (height, width, channels), default (256, 256, 3). Sides are
             multiples of 16 or None; channels 3 or 1.
-        num_classes: int, default 21.
+        num_classes: int, required. Channels of the output logits.
         encoder: str, default "mobilenetv3large"; or "mobilenetv3small".
         encoder_weights: None (default), "imagenet" or a weights-file path.
         head_filters: int, default 128. Channels of the head.
         name: str, default "lraspp".
     """
 
-    def __init__(self, input_size=(256, 256, 3), num_classes: int = 21,
+    def __init__(self, input_size=(256, 256, 3), *, num_classes: int,
                  encoder: str = "mobilenetv3large", encoder_weights=None,
                  head_filters: int = 128, name: str = "lraspp"):
         if encoder not in LRASPP_ENCODERS:

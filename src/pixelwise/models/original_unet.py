@@ -224,7 +224,7 @@ class OriginalUNet(keras.Model):
         input_size: (height, width, channels), default (572, 572, 1). With valid
             padding each side is 16 * k + 124 (k >= 4) or None; with same padding a
             multiple of 16 or None.
-        num_classes: int, default 2. Channels of the output logits.
+        num_classes: int, required (2 in the paper). Channels of the output logits.
         padding: "valid" (default, the paper: output smaller than input) or "same"
             (output size = input size, no cropping needed).
         base_filters: int, default 64 (the paper). Filters of the first level;
@@ -237,7 +237,7 @@ class OriginalUNet(keras.Model):
         name: str, default "original_unet".
     """
 
-    def __init__(self, input_size=(572, 572, 1), num_classes: int = 2, padding: str = "valid",
+    def __init__(self, input_size=(572, 572, 1), *, num_classes: int, padding: str = "valid",
                  base_filters: int = 64, batch_norm: bool = False,
                  dropout_rate: float | None = None, name: str = "original_unet", **kwargs):
         if padding not in ("valid", "same"):
@@ -245,7 +245,7 @@ class OriginalUNet(keras.Model):
         input_size = check_input_size(input_size, padding)
         for label, value in (("num_classes", num_classes), ("base_filters", base_filters)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Expected a positive int {label}, received {value!r}.")
+                raise ValueError(f"Expected a positive int for {label}=, received {value!r}.")
         if dropout_rate is not None and not 0.0 <= float(dropout_rate) < 1.0:
             raise ValueError(
                 f"Expected dropout_rate None (no dropout) or in [0, 1), received {dropout_rate!r}."
@@ -299,7 +299,7 @@ class OriginalUNet(keras.Model):
         return geometry_for_padding(self.padding)
 
 
-def original_unet(input_size=(572, 572, 1), num_classes: int = 2, padding: str = "valid",
+def original_unet(input_size=(572, 572, 1), *, num_classes: int, padding: str = "valid",
                   base_filters: int = 64, batch_norm: bool = False,
                   dropout_rate: float | None = None, name: str = "original_unet") -> OriginalUNet:
     """Ronneberger et al.'s U-Net: valid padding, 572x572 in, 388x388 out; padding='same' too.
@@ -309,7 +309,7 @@ def original_unet(input_size=(572, 572, 1), num_classes: int = 2, padding: str =
 
     Args:
         input_size: (height, width, channels), default (572, 572, 1).
-        num_classes: int, default 2.
+        num_classes: int, required (2 in the paper).
         padding: "valid" (default) or "same".
         base_filters: int, default 64.
         batch_norm: bool, default False.
@@ -317,7 +317,7 @@ def original_unet(input_size=(572, 572, 1), num_classes: int = 2, padding: str =
         name: str, default "original_unet".
 
     Example:
-        >>> model = original_unet()
+        >>> model = original_unet(num_classes=2)
         >>> model.output_shape, model.count_params()
         ((None, 388, 388, 2), 31030658)
     """

