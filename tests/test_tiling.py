@@ -19,10 +19,6 @@ from run_fixture import reference_overlap_tile, tiny_conv_model, tiny_unet
 RADIUS = 2
 
 
-def _image(height, width, channels=3, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (height, width, channels), dtype=np.uint8)
-
-
 def test_reflect_indices_equal_numpy_reflect_padding():
     from pixelwise.inference.tiling import reflect_indices
 
@@ -33,7 +29,7 @@ def test_reflect_indices_equal_numpy_reflect_padding():
 
 
 @pytest.mark.parametrize("tile, overlap", [(32, 2 * RADIUS), ((24, 40), (2 * RADIUS, 12))])
-def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius(tile, overlap):
+def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius(tile, overlap, random_image):
     """Same-padding model: whole-image prediction zero-pads at the image border, tiles
     mirror it, so predictions may differ only within RADIUS pixels of the border; inside,
     tiles whose crop (overlap / 2) covers the receptive radius give identical results,
@@ -41,7 +37,7 @@ def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius(t
     from pixelwise.inference.tiling import predict_tiled
 
     model = tiny_conv_model()
-    image = _image(83, 101)
+    image = random_image(83, 101)
     logits = np.asarray(model(image[None].astype(np.float32) / 255.0, training=False))[0]
     whole = logits.argmax(-1)
     tiled = predict_tiled(model, image, tile=tile, overlap=overlap)
@@ -58,11 +54,11 @@ def test_tiled_equals_whole_image_except_a_border_ring_of_the_receptive_radius(t
     assert np.any(seams & interior)
 
 
-def test_tiled_confidence_and_probabilities_match_softmax():
+def test_tiled_confidence_and_probabilities_match_softmax(random_image):
     from pixelwise.inference.tiling import predict_tiled
 
     model = tiny_conv_model()
-    image = _image(40, 50)
+    image = random_image(40, 50)
     result = predict_tiled(model, image, tile=24, overlap=8, return_probabilities=True)
     np.testing.assert_allclose(result.probabilities.sum(-1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(result.labels, result.probabilities.argmax(-1))
@@ -70,14 +66,14 @@ def test_tiled_confidence_and_probabilities_match_softmax():
 
 
 @pytest.mark.parametrize("tile, cores", [(204, (16, 16)), ((204, 220), (16, 32))])
-def test_valid_unet_tiles_equal_one_mirrored_tile_exactly(tile, cores):
+def test_valid_unet_tiles_equal_one_mirrored_tile_exactly(tile, cores, random_image):
     """The original U-Net (valid padding): stitched tiles, square or not, equal the model run
     once on the whole image mirror-padded with NumPy (independent of the tiling code)."""
     from pixelwise import models
     from pixelwise.inference.tiling import predict_tiled, tile_geometry
 
     model = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
-    image = _image(70, 90, channels=1, seed=3)
+    image = random_image(70, 90, channels=1, seed=3)
     rows, cols = tile_geometry(model, tile)  # outputs 20 (36), default overlap 4: cores of 16 (32)
     assert (rows.output, rows.crop, rows.core) == (20, 2, 16) and (rows.core, cols.core) == cores
     assert (rows.margin, cols.margin) == (94, 94)  # 92 px of model border + 2 px crop, per side
@@ -92,7 +88,7 @@ def test_valid_unet_tiles_equal_one_mirrored_tile_exactly(tile, cores):
     np.testing.assert_array_equal(tiled.labels, reference)
 
 
-def test_fixed_rectangular_unet_slides_its_own_input_over_an_image_like_numpy():
+def test_fixed_rectangular_unet_slides_its_own_input_over_an_image_like_numpy(random_image):
     """A U-Net built for 64x128 inputs only (as the CamVid recipe's 192x256 checkpoint): mode
     slide tiles a 100x150 image with 64x128 tiles by default (overlap 16x32: cores of 48x96,
     3 x 2 tiles), and the stitched probabilities equal the NumPy overlap-tile."""
@@ -100,7 +96,7 @@ def test_fixed_rectangular_unet_slides_its_own_input_over_an_image_like_numpy():
     from pixelwise.inference.tiling import tile_geometry
 
     model = tiny_unet(input_size=(64, 128))
-    image = _image(100, 150, seed=7)
+    image = random_image(100, 150, seed=7)
     assert default_tile(model, size=512) == (64, 128)
     rows, cols = tile_geometry(model, (64, 128))
     assert (rows.crop, rows.core, cols.crop, cols.core) == (8, 48, 16, 96)
@@ -111,13 +107,13 @@ def test_fixed_rectangular_unet_slides_its_own_input_over_an_image_like_numpy():
     np.testing.assert_allclose(probs.sum(-1), 1, atol=1e-5)
 
 
-def test_square_tiles_are_pairs_of_equal_sides_and_match_numpy():
+def test_square_tiles_are_pairs_of_equal_sides_and_match_numpy(random_image):
     """``tile=N`` is ``(N, N)``: the same stitched result as before rectangular tiles, and as
     the NumPy overlap-tile, for a same-padding chapter U-Net and a plain conv model."""
     from pixelwise.inference.tiling import predict_tiled
 
-    for model, image, tile, overlap in ((tiny_unet(), _image(100, 150, seed=2), 64, 16),
-                                        (tiny_conv_model(), _image(40, 50), 24, 8)):
+    for model, image, tile, overlap in ((tiny_unet(), random_image(100, 150, seed=2), 64, 16),
+                                        (tiny_conv_model(), random_image(40, 50), 24, 8)):
         square = predict_tiled(model, image, tile, overlap, return_probabilities=True)
         pair = predict_tiled(model, image, (tile, tile), (overlap, overlap), return_probabilities=True)
         np.testing.assert_array_equal(square.probabilities, pair.probabilities)
@@ -125,7 +121,7 @@ def test_square_tiles_are_pairs_of_equal_sides_and_match_numpy():
         np.testing.assert_allclose(square.probabilities, expected, atol=1e-5)
 
 
-def test_covering_tile_is_rectangular_and_mirrors_only_what_it_must():
+def test_covering_tile_is_rectangular_and_mirrors_only_what_it_must(random_image):
     """Whole-image prediction of a 100x150 image with a U-Net whose sides are multiples of
     64 mirrors it out to 128x192 (not 192x192), and the kept output covers the image."""
     from pixelwise import models
@@ -135,7 +131,7 @@ def test_covering_tile_is_rectangular_and_mirrors_only_what_it_must():
     unet = tiny_unet()
     assert covering_tile(unet, (100, 150)) == ((128, 192), (0, 0))
     assert covering_tile(unet, 90) == ((128, 128), (0, 0))
-    image = _image(100, 150, seed=4)
+    image = random_image(100, 150, seed=4)
     probs = predict_probabilities(unet, image, size=None)
     padded = np.pad(image, ((0, 28), (0, 42), (0, 0)), mode="reflect")
     logits = np.asarray(unet(padded[None].astype(np.float32) / 255.0, training=False), np.float64)[0]
@@ -152,13 +148,13 @@ def test_covering_tile_is_rectangular_and_mirrors_only_what_it_must():
         covering_tile(fixed, (80, 160))
 
 
-def test_chapter_unet_tiles_quantified_border_effects():
+def test_chapter_unet_tiles_quantified_border_effects(random_image):
     """The chapter's U-Net (stride-2 convs, zero padding) sees the whole tile: tiles of 128
     px agree with whole-image prediction of 256 px on most, not all, pixels."""
     from pixelwise.inference.tiling import predict_tiled
 
     model = tiny_unet()
-    image = _image(256, 256, seed=5)
+    image = random_image(256, 256, seed=5)
     whole = np.asarray(model(image[None].astype(np.float32) / 255.0, training=False))[0].argmax(-1)
     tiled = predict_tiled(model, image, tile=128, overlap=64).labels
     agreement = (tiled == whole).mean()
@@ -167,7 +163,7 @@ def test_chapter_unet_tiles_quantified_border_effects():
     assert agreement > 0.6
 
 
-def test_tile_sizes_the_model_cannot_take_are_explained():
+def test_tile_sizes_the_model_cannot_take_are_explained(random_image):
     from pixelwise import models
     from pixelwise.inference.tiling import predict_tiled, tile_geometry
 
@@ -190,7 +186,7 @@ def test_tile_sizes_the_model_cannot_take_are_explained():
     fixed = tiny_unet(input_size=(64, 128))
     for tile in (128, (128, 256), 64):
         with pytest.raises(ValueError, match=r"only takes 64x128; pass --tile 64x128"):
-            predict_tiled(fixed, _image(100, 150), tile)
+            predict_tiled(fixed, random_image(100, 150), tile)
     for tile, overlap in ((0, None), ((64, 128, 3), None), ("64", None), (64, -2), (64, (1, 2, 3))):
         with pytest.raises(ValueError, match=r"\(height, width\) pair"):
             tile_geometry(unet, tile, overlap)
