@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixelwise.inference.options import PredictOptions
 
 BOMB_SIDE = 50000
 
@@ -54,7 +55,7 @@ def test_the_limit_is_the_memory_a_prediction_needs_not_179_megapixels():
     from pixelwise.inference.memory import available_memory, check_fits_in_memory
     from pixelwise.inference.prediction import memory_per_pixel
 
-    need = memory_per_pixel(2, mode="slide")  # bytes per pixel of a tiled 2-class prediction
+    need = memory_per_pixel(2, PredictOptions(mode="slide"))  # bytes per pixel, tiled, 2 classes
     assert 20000 * 20000 > 2 * Image.MAX_IMAGE_PIXELS
     check_fits_in_memory(20000, 20000, need, available=20000 * 20000 * need)  # 400 MP: allowed
     with pytest.raises(ValueError) as raised:
@@ -64,7 +65,8 @@ def test_the_limit_is_the_memory_a_prediction_needs_not_179_megapixels():
     assert "enough for about 400 megapixels" in message and "\n" not in message
     # Per-pixel need: more classes cost more in whole-image mode (the softmax is resized back).
     assert memory_per_pixel(21) - memory_per_pixel(3) == 18 * 2 * 4
-    assert memory_per_pixel(21, tile=256) == memory_per_pixel(3, tile=256)
+    tiled = PredictOptions(tile=256)
+    assert memory_per_pixel(21, tiled) == memory_per_pixel(3, tiled)
     meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo").read().splitlines())
     assert 0 < available_memory() <= int(meminfo["MemTotal"].split()[0]) * 1024
 

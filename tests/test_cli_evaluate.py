@@ -265,7 +265,8 @@ def test_evaluate_cli_on_real_camvid_at_native_resolution(tmp_path, camvid_dir, 
     tp = np.diag(confusion)
     union = confusion.sum(0) + confusion.sum(1) - tp
     assert metrics["mean_iou"] == pytest.approx((tp[union > 0] / union[union > 0]).mean(), abs=1e-4)
-    assert metrics["num_images"] == 3 and metrics["resolution"] == "native"
+    assert metrics["num_images"] == 3 and metrics["image_size"] is None
+    assert metrics["predict_options"]["model_size"] == [48, 64]
 
 
 @pytest.mark.slow

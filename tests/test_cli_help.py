@@ -198,7 +198,7 @@ def test_hidden_aliases_parse_to_the_same_value_and_stay_hidden():
         assert old not in build_parser()._subparsers._group_actions[0].choices[command].format_help()
     # Without either spelling, the documented default applies.
     assert parser.parse_args(["predict", *required["predict"]]).input_size == 512
-    assert parser.parse_args(["predict", *required["predict"], "--size", "native"]).input_size is None
+    assert parser.parse_args(["predict", *required["predict"], "--size", "native"]).input_size == "native"
 
 
 def test_learning_rate_is_the_config_files_key():

@@ -149,5 +149,5 @@ def test_an_encoder_model_exports_as_a_savedmodel_with_free_sizes(tmp_path):
                          num_classes=CAMVID.num_classes, encoder="mobilenetv3small",
                          **SMALL["deeplabv3plus"])
     out = export_model(model, tmp_path / "exported", "savedmodel", class_set=CAMVID,
-                       size=(96, 128), parity_images=2)
+                       model_size=(96, 128), parity_images=2)
     assert json.loads((out / "parity.json").read_text())["pixel_agreement"] == 1.0

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from pixelwise.inference.options import PredictOptions
 from run_fixture import TINY_CLASSES, reference_overlap_tile, tiny_conv_model, tiny_unet
 
 VOID = TINY_CLASSES.ignore_label
@@ -93,7 +94,7 @@ def test_whole_image_probabilities_equal_numpy(conv_model, tta):
         return model_probs(conv_model, resize_uint8(view, scaled((24, 32), scale)))
 
     expected = reference_tta(conv_model, image, TTA.parse(tta).views, whole)
-    probs = predict_probabilities(conv_model, image, size=(24, 32), tta=tta)
+    probs = predict_probabilities(conv_model, image, PredictOptions(model_size=(24, 32), tta=tta))
     assert probs.shape == (30, 40, K) and probs.dtype == np.float32
     np.testing.assert_allclose(probs, expected, atol=2e-6)
     np.testing.assert_allclose(probs.sum(-1), 1, atol=1e-5)
@@ -112,7 +113,8 @@ def test_slide_probabilities_equal_numpy(conv_model, tta):
         return reference_slide(conv_model, view, tile=16, overlap=8)
 
     expected = reference_tta(conv_model, image, TTA.parse(tta).views, slide)
-    probs = predict_probabilities(conv_model, image, mode="slide", tile=16, overlap=8, tta=tta)
+    probs = predict_probabilities(conv_model, image,
+                                  PredictOptions(mode="slide", tile=16, overlap=8, tta=tta))
     np.testing.assert_allclose(probs, expected, atol=2e-6)
 
 
@@ -120,10 +122,11 @@ def test_flip_changes_the_prediction_and_labels_are_the_argmax(conv_model):
     from pixelwise.inference.prediction import predict_array, predict_probabilities
 
     image = examples()[1][0]
-    plain = predict_probabilities(conv_model, image, size=None)
-    flipped = predict_probabilities(conv_model, image, size=None, tta="flip")
+    plain = predict_probabilities(conv_model, image, PredictOptions(model_size="native"))
+    flipped = predict_probabilities(conv_model, image, PredictOptions(model_size="native", tta="flip"))
     assert not np.allclose(plain, flipped)  # the model is not mirror-symmetric: TTA does something
-    labels, confidence, probs = predict_array(conv_model, image, size=None, tta="flip",
+    labels, confidence, probs = predict_array(conv_model, image,
+                                              PredictOptions(model_size="native", tta="flip"),
                                               return_probabilities=True)
     np.testing.assert_array_equal(labels, flipped.argmax(-1))
     np.testing.assert_allclose(confidence, flipped.max(-1))
@@ -133,16 +136,16 @@ def test_mode_and_tta_errors_say_what_to_do(conv_model):
     from pixelwise.inference.prediction import predict_array
 
     image = examples()[0][0]
-    with pytest.raises(ValueError, match="--mode slide"):
-        predict_array(conv_model, image, mode="whole", tile=16)
+    with pytest.raises(ValueError, match="pass mode='slide'"):
+        PredictOptions(mode="whole", tile=16)
     with pytest.raises(ValueError, match="whole"):
-        predict_array(conv_model, image, mode="sliding")
-    with pytest.raises(ValueError, match="pass --tile"):
-        predict_array(conv_model, image, mode="slide", size=None)
+        PredictOptions(mode="sliding")
+    with pytest.raises(ValueError, match="pass tile=N"):
+        predict_array(conv_model, image, PredictOptions(mode="slide", model_size="native"))
     with pytest.raises(ValueError, match="flip,scales=0.75,1,1.25"):
-        predict_array(conv_model, image, tta="mirror")
+        PredictOptions(tta="mirror")
     with pytest.raises(ValueError, match=r"only takes 64x128; pass --tile 64x128"):
-        predict_array(tiny_unet(input_size=(64, 128)), image, mode="slide", tile=64)
+        predict_array(tiny_unet(input_size=(64, 128)), image, PredictOptions(mode="slide", tile=64))
 
 
 @pytest.mark.parametrize("mode", ["whole", "slide"])
@@ -171,11 +174,11 @@ def test_tta_scales_on_a_fixed_size_model_equal_numpy(mode):
     from pixelwise.inference.tta import TTA
 
     expected = reference_tta(model, image, TTA.parse(tta).views, view_probs)
-    probs = predict_probabilities(model, image, mode=mode, tta=tta)
+    probs = predict_probabilities(model, image, PredictOptions(mode=mode, tta=tta))
     assert probs.shape == (100, 150, 3) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(-1), 1, atol=1e-5)
     np.testing.assert_allclose(probs, expected, atol=1e-5)
-    plain = predict_probabilities(model, image, mode=mode)
+    plain = predict_probabilities(model, image, PredictOptions(mode=mode))
     assert not np.allclose(plain, probs, atol=1e-3)  # the scales are real, different views
 
 
@@ -234,10 +237,11 @@ def mean_iou(matrix):
 
 
 def test_evaluate_slide_with_flip_equals_numpy(conv_model):
-    from pixelwise.evaluation.evaluate import evaluate
+    from pixelwise.evaluation.evaluator import evaluate
 
     pairs = examples()
-    result = evaluate(conv_model, pairs, TINY_CLASSES, mode="slide", tile=16, overlap=8, tta="flip",
+    result = evaluate(conv_model, pairs, TINY_CLASSES,
+                      options=PredictOptions(mode="slide", tile=16, overlap=8, tta="flip"),
                       boundary_ratio=0.1, bootstrap_resamples=200, bootstrap_seed=3)
 
     def slide(view, scale):
@@ -259,8 +263,8 @@ def test_evaluate_slide_with_flip_equals_numpy(conv_model):
     assert result.interval.low <= result.mean_iou <= result.interval.high
 
     data = result.to_json()
-    assert (data["mode"], data["tile"], data["overlap"], data["tta"]) == ("slide", 16, 8, "flip")
-    assert data["input_size"] is None
+    assert data["predict_options"] == {"model_size": None, "mode": "slide", "tile": 16, "overlap": 8,
+                                       "tta": {"flip": True, "scales": [1.0]}}
     assert data["mean_iou_interval"]["resamples"] == 200 and data["mean_iou_interval"]["seed"] == 3
     assert data["boundary_ratio"] == 0.1
     assert data["per_class"]["disc"]["precision"] == pytest.approx(expected["precision"][1], abs=1e-6)
@@ -274,10 +278,11 @@ def test_evaluate_slide_with_flip_equals_numpy(conv_model):
 
 
 def test_evaluate_whole_mode_without_tta_is_unchanged_and_bootstrap_can_be_off(conv_model):
-    from pixelwise.evaluation.evaluate import evaluate
+    from pixelwise.evaluation.evaluator import evaluate
 
     pairs = examples(1)
-    result = evaluate(conv_model, pairs, TINY_CLASSES, model_image_size=(24, 32), bootstrap_resamples=0)
+    result = evaluate(conv_model, pairs, TINY_CLASSES, options=PredictOptions(model_size=(24, 32)),
+                      bootstrap_resamples=0)
     predicted = [(label[..., 0], model_probs(conv_model, resize_uint8(image, (24, 32))))
                  for image, label in pairs]
     predicted = [(label, resize_probs(p, label.shape).argmax(-1)) for label, p in predicted]
@@ -285,18 +290,18 @@ def test_evaluate_whole_mode_without_tta_is_unchanged_and_bootstrap_can_be_off(c
     np.testing.assert_array_equal(result.confusion, expected["per_image"].sum(0))
     np.testing.assert_allclose(result.boundary_iou, expected["boundary_iou"])
     assert result.interval is None and result.to_json()["mean_iou_interval"] is None
-    assert (result.mode, result.tta, result.model_image_size) == ("whole", "none", (24, 32))
+    assert result.options == PredictOptions(model_size=(24, 32), mode="whole", tta="none")
 
 
 def test_evaluate_refuses_bad_options_before_predicting(conv_model):
-    from pixelwise.evaluation.evaluate import evaluate
+    from pixelwise.evaluation.evaluator import evaluate
 
     pairs = examples()
-    for options, message in (({"tta": "flip,scales=x"}, "not understood"),
-                             ({"mode": "whole", "tile": 16}, "--mode slide"),
+    for options, message in (({"options": PredictOptions(tile=16, overlap=16)}, "overlap"),
+                             ({"options": {"tile": 16}}, "Expected the prediction options as a "
+                              "PredictOptions or None, received dict"),
                              ({"boundary_ratio": 0}, "boundary ratio"),
-                             ({"bootstrap_resamples": -1}, "bootstrap resamples"),
-                             ({"mode": "slide", "tile": 16, "overlap": 16}, "overlap")):
+                             ({"bootstrap_resamples": -1}, "bootstrap resamples")):
         with pytest.raises(ValueError, match=message):
             evaluate(conv_model, pairs, TINY_CLASSES, **options)
 
@@ -354,8 +359,8 @@ def test_evaluate_cli_slide_with_flip_equals_numpy(voc2007, voc2007_built, tmp_p
             value = expected[key][i]
             assert metrics["per_class"][name][key] == (
                 None if np.isnan(value) else pytest.approx(value, abs=1e-6)), (name, key)
-    assert (metrics["mode"], metrics["tile"], metrics["overlap"], metrics["tta"]) == (
-        "slide", 24, 8, "flip")
+    assert PredictOptions.from_dict(metrics["predict_options"]) == PredictOptions(
+        mode="slide", tile=24, overlap=8, tta="flip")
 
 
 def test_cli_refuses_a_bad_mode_or_tta_in_one_line_before_any_work(tmp_path, capsys):
@@ -369,7 +374,7 @@ def test_cli_refuses_a_bad_mode_or_tta_in_one_line_before_any_work(tmp_path, cap
     Image.fromarray(examples()[0][0]).save(image)
     for argv, expected in (
         (["evaluate", "--run", run, "--tta", "mirror"], "'mirror' is not understood"),
-        (["evaluate", "--run", run, "--mode", "whole", "--tile", "16"], "--mode slide"),
+        (["evaluate", "--run", run, "--mode", "whole", "--tile", "16"], "--mode for mode="),
         (["predict", image, "--run", run, "--out", tmp_path / "o", "--tta", "scales=0"], "(0, 8]"),
     ):
         code, _, stderr = _main(argv, capsys)
@@ -418,12 +423,16 @@ def test_tile_option_is_n_or_hxw_and_a_bad_one_is_refused_by_the_parser(capsys):
 
 def test_evaluate_records_a_rectangular_tile_and_its_overlap(conv_model):
     """The tile and overlap in effect go into eval-SPLIT.json as (height, width) when not square."""
-    from pixelwise.evaluation.evaluate import evaluate
+    from pixelwise.evaluation.evaluator import evaluate
 
     pairs = examples()[:2]
-    result = evaluate(conv_model, pairs, TINY_CLASSES, mode="slide", tile=(12, 20), bootstrap_resamples=0)
-    assert (result.tile, result.overlap) == ((12, 20), (2, 4))  # default overlap: a quarter per side
+    result = evaluate(conv_model, pairs, TINY_CLASSES, options=PredictOptions(tile=(12, 20)),
+                      bootstrap_resamples=0)
+    # The default overlap: a quarter of each side.
+    assert (result.options.tile, result.options.overlap) == ((12, 20), (2, 4))
     assert "12x20px tiles, overlap 2x4" in result.table()
+    recorded = result.to_json()["predict_options"]
+    assert (recorded["tile"], recorded["overlap"]) == ([12, 20], [2, 4])
     predicted = [(label[..., 0], reference_slide(conv_model, image, (12, 20), (2, 4)).argmax(-1))
                  for image, label in pairs]
     expected = reference_evaluation(predicted, ratio=0.02, resamples=1, seed=0)

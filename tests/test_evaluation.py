@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixelwise.inference.options import PredictOptions
 from run_fixture import TINY_CLASSES, write_run
 
 VOID = TINY_CLASSES.ignore_label
@@ -70,7 +71,7 @@ def test_metrics_equal_numpy(conv_model, mode):
     examples = _examples()
     kwargs, reference = {}, {}
     if mode == "native-model-size":
-        kwargs, reference = {"model_image_size": 32}, {"model_size": (32, 32)}
+        kwargs, reference = {"options": PredictOptions(model_size=32)}, {"model_size": (32, 32)}
     elif mode == "fixed":
         kwargs, reference = {"image_size": 24}, {"fixed": (24, 24)}
     result = evaluate(conv_model, examples, TINY_CLASSES, **kwargs)
@@ -81,14 +82,17 @@ def test_metrics_equal_numpy(conv_model, mode):
     assert result.pixel_accuracy == pytest.approx(accuracy, rel=1e-12)
     assert result.confusion.sum() == counted  # void excluded
     assert result.num_images == 3
-    assert result.resolution == ("24x24" if mode == "fixed" else "native")
+    assert result.image_size == ((24, 24) if mode == "fixed" else None)
+    # The fixed size is also the size the model sees, unless options say otherwise.
+    assert result.options.model_size == ((24, 24) if mode == "fixed" else
+                                         (32, 32) if mode == "native-model-size" else "native")
 
 
 def test_class_absent_everywhere_is_left_out_of_the_mean():
     from pixelwise.evaluation.evaluator import EvaluationResult
 
     confusion = np.array([[5, 1, 0], [2, 2, 0], [0, 0, 0]])
-    result = EvaluationResult(confusion, TINY_CLASSES, 1, "native", None)
+    result = EvaluationResult(confusion, TINY_CLASSES, 1)
     assert np.isnan(result.iou[2])
     assert result.mean_iou == pytest.approx((5 / 8 + 2 / 5) / 2)
     data = result.to_json()
@@ -104,7 +108,7 @@ def test_run_folder_uses_its_training_size_and_writes_results(tmp_path, conv_mod
     run = write_run(tmp_path / "run", conv_model, config={"image_size": 32})
     examples = _examples(1)
     result = evaluate(run, examples)
-    assert result.model_image_size == (32, 32)
+    assert result.options.model_size == (32, 32)
     iou, *_ = _numpy_metrics(_reference_predictions(conv_model, examples, model_size=(32, 32)), 3)
     np.testing.assert_allclose(result.iou, iou)
 
@@ -115,13 +119,13 @@ def test_run_folder_uses_its_training_size_and_writes_results(tmp_path, conv_mod
     confusion = json.loads(paths["confusion"].read_text())
     assert confusion["matrix"] == result.confusion.tolist()
     assert confusion["class_names"] == list(TINY_CLASSES.class_names)
-    assert metrics["input_size"] == [32, 32] and metrics["resolution"] == "native"
+    assert metrics["predict_options"]["model_size"] == [32, 32] and metrics["image_size"] is None
     assert Image.open(paths["heatmap"]).format == "PNG"
     assert not list(run.glob(".*.tmp"))
 
 
 def test_normalised_confusion_rows_sum_to_one():
-    from pixelwise.inference.drawing import normalised_confusion
+    from pixelwise.evaluation.confusion_plot import normalised_confusion
 
     matrix = normalised_confusion([[3, 1], [0, 0]])
     np.testing.assert_allclose(matrix, [[0.75, 0.25], [0.0, 0.0]])

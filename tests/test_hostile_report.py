@@ -42,6 +42,7 @@ def _png() -> bytes:
 def hostile_report_data(names: list[str], text: str):
     """A ReportData whose every free-text field carries ``text`` and classes are ``names``."""
     from pixelwise.class_sets import ClassSet, voc_palette
+    from pixelwise.inference.options import PredictOptions
     from pixelwise.report.collect import ReportData, ShownImage
 
     k = len(names)
@@ -50,12 +51,12 @@ def hostile_report_data(names: list[str], text: str):
     shown = ShownImage(index=0, filename=f"{text}.png", mean_iou=0.5,
                        image=np.zeros((4, 4, 3), np.uint8), label=label, predicted=label[::-1])
     run = Path("/runs") / text.replace("/", "_")
-    metrics = {"dataset": text, "checkpoint": text, "num_images": text, "mode": text,
-               "tta": text, "resolution": "native", "mean_iou": 0.5,
+    metrics = {"dataset": text, "checkpoint": text, "num_images": text, "mean_iou": 0.5,
                "per_class": {n: {"iou": 0.5, "label_pixels": 3} for n in names}}
     return ReportData(
         run=run, config={text: text, "model_args": {text: [text]}}, split=text, metrics=metrics,
-        metrics_path=run / f"eval-{text.replace('/', '_')}.json",
+        metrics_path=run / f"eval-{text.replace('/', '_')}.json", image_size=None,
+        predict_options=PredictOptions(tile=64, tta="flip"),
         confusion=np.eye(k, dtype=np.int64), confusion_png=_png(), class_set=class_set,
         curves_png=None, worst=[shown], best=[shown],
         parity=[(run / "exports" / "parity.json", {text: text, "ok": True, "nested": {text: 1.5}})],

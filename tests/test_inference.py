@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixelwise.inference.options import PredictOptions
 from run_fixture import TINY_CLASSES, tiny_conv_model, tiny_unet, write_run
 
 
@@ -130,7 +131,7 @@ def test_predict_matches_reference_at_original_size(conv_model, random_image):
     import pixelwise
 
     image = random_image(45, 70)
-    prediction = pixelwise.predict(conv_model, image, size=32, class_set=TINY_CLASSES)
+    prediction = pixelwise.predict(conv_model, image, PredictOptions(model_size=32), class_set=TINY_CLASSES)
     labels, confidence = _reference_whole_image(conv_model, image, 32)
     assert prediction.labels.shape == (45, 70)
     np.testing.assert_array_equal(prediction.labels, labels)
@@ -138,8 +139,8 @@ def test_predict_matches_reference_at_original_size(conv_model, random_image):
     assert prediction.counts == {n: int((labels == i).sum()) for i, n in enumerate(TINY_CLASSES.class_names)}
     assert sum(prediction.counts.values()) == 45 * 70
     assert prediction.probabilities is None
-    with_probs = pixelwise.predict(conv_model, image, size=32, class_set=TINY_CLASSES,
-                                   return_probabilities=True)
+    with_probs = pixelwise.predict(conv_model, image, PredictOptions(model_size=32),
+                                   class_set=TINY_CLASSES, return_probabilities=True)
     np.testing.assert_allclose(with_probs.probabilities.sum(-1), 1.0, atol=1e-5)
 
 
@@ -148,7 +149,7 @@ def test_fixed_size_model_uses_its_own_size(random_image):
 
     model = tiny_unet(input_size=(64, 64))
     image = random_image(50, 90)
-    prediction = predict(model, image, size=512, class_set=TINY_CLASSES)  # 512 can't be used
+    prediction = predict(model, image, PredictOptions(model_size=512), class_set=TINY_CLASSES)  # 512 can't be used
     labels, _ = _reference_whole_image(model, image, 64)
     np.testing.assert_array_equal(prediction.labels, labels)
 
@@ -163,7 +164,7 @@ def test_predict_files_writes_outputs_at_input_size(tmp_path, run_dir, random_im
         Image.fromarray(array).save(tmp_path / name)
         paths.append(tmp_path / name)
     out = tmp_path / "out"
-    results = predict_files(run_dir, paths, out, size=32, min_area=1)
+    results = predict_files(run_dir, paths, out, options=PredictOptions(model_size=32), min_area=1)
     assert [r.error for r in results] == [None] * 3
     for path, result in zip(paths, results):
         height, width = np.asarray(images[path.name]).shape[:2]
@@ -252,7 +253,8 @@ def test_bad_images_are_reported_and_others_still_processed(tmp_path, run_dir, r
     cut.write_bytes(cut.read_bytes()[:300])
     missing = tmp_path / "missing.png"
     out = tmp_path / "out"
-    results = predict_files(run_dir, [missing, text, good, cut], out, size=32)
+    results = predict_files(run_dir, [missing, text, good, cut], out,
+                            options=PredictOptions(model_size=32))
     assert [r.error is None for r in results] == [False, False, True, False]
     assert "does not exist" in results[0].error
     assert "not an image" in results[1].error
@@ -309,8 +311,10 @@ def test_real_camvid_images_tiled_agree_with_whole_image(tmp_path, camvid_dir):
 
     model = tiny_conv_model(num_classes=11)
     street = sorted((camvid_dir / "val").glob("*.png"))[:2]
-    whole = predict_files(model, street, tmp_path / "whole", class_set=CAMVID, size=None)
-    tiled = predict_files(model, street, tmp_path / "tiled", class_set=CAMVID, tile=128)
+    whole = predict_files(model, street, tmp_path / "whole", class_set=CAMVID,
+                          options=PredictOptions(model_size="native"))
+    tiled = predict_files(model, street, tmp_path / "tiled", class_set=CAMVID,
+                          options=PredictOptions(tile=128))
     for path, one, other in zip(street, whole, tiled):
         width, height = Image.open(path).size
         assert one.error is None and other.error is None
@@ -335,8 +339,10 @@ def test_real_isbi_slice_tiled_equals_one_mirrored_pass(tmp_path, isbi_dir):
 
     unet = models.build("original_unet", input_size=(None, None, 1), num_classes=2, base_filters=2)
     slice_ = isbi_dir / "image" / "0.png"
-    [tiled] = predict_files(unet, [slice_], tmp_path / "tiled", class_set=ISBI2012, tile=300)
-    [whole] = predict_files(unet, [slice_], tmp_path / "whole", class_set=ISBI2012, size=None)
+    [tiled] = predict_files(unet, [slice_], tmp_path / "tiled", class_set=ISBI2012,
+                            options=PredictOptions(tile=300))
+    [whole] = predict_files(unet, [slice_], tmp_path / "whole", class_set=ISBI2012,
+                            options=PredictOptions(model_size="native"))
     assert tiled.error is None and whole.error is None
     labels = tiled.prediction.labels
     assert labels.shape == whole.prediction.labels.shape == (512, 512)
@@ -370,7 +376,8 @@ def test_boxes_end_to_end_enclose_the_drawn_shapes(tmp_path):
     image[20:24, 250:254] = (220, 30, 30)
     Image.fromarray(image).save(tmp_path / "shapes.jpg", quality=95)
     [result] = predict_files(_colour_model(), [tmp_path / "shapes.jpg"], tmp_path / "out",
-                             class_set=TINY_CLASSES, size=None, min_area=100)
+                             class_set=TINY_CLASSES, options=PredictOptions(model_size="native"),
+                             min_area=100)
     boxes = json.loads((tmp_path / "out" / "shapes.json").read_text())["boxes"]
     assert [b["class_name"] for b in boxes] == ["disc", "square"]
     rows, cols = np.nonzero(disc)

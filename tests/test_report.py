@@ -133,7 +133,7 @@ def test_report_is_one_self_contained_page_that_renders_in_headless_chromium(voc
 def test_worst_and_best_images_match_numpy_and_the_evaluation_file_is_kept(voc_run, voc2007_built):
     """eval-validation.json exists without per-image values: the report ranks the images by
     predicting them again with the file's options, and leaves the file as it was."""
-    from pixelwise.evaluation.evaluate import evaluate_run
+    from pixelwise.evaluation.evaluator import evaluate_run
     from pixelwise.report.collect import collect_report
 
     evaluate_run(voc_run, progress=False)
@@ -155,13 +155,19 @@ def test_worst_and_best_images_match_numpy_and_the_evaluation_file_is_kept(voc_r
 def test_images_are_predicted_with_the_options_the_evaluation_recorded(voc_run, capsys):
     """After `evaluate --mode slide --tile 64 --tta flip`, every image shown has the mean IoU
     that evaluation gave it; per-image values in the file are used without predicting again."""
-    from pixelwise.evaluation.evaluate import evaluate_run
+    from pixelwise.evaluation.evaluator import evaluate_run
+    from pixelwise.inference.options import PredictOptions
     from pixelwise.report.collect import collect_report
 
-    result, paths, _ = evaluate_run(voc_run, mode="slide", tile=64, tta="flip", progress=False)
+    options = PredictOptions(mode="slide", tile=64, tta="flip")
+    result, paths, _ = evaluate_run(voc_run, options=options, progress=False)
     evaluated = result.per_image_mean_iou
     data = collect_report(voc_run, num_examples=2)
     shown = data.worst + data.best
+    # What evaluate wrote, read back as the same object: the tile, and the overlap in effect.
+    assert data.predict_options == result.options == PredictOptions(
+        mode="slide", tile=64, overlap=16, tta="flip")
+    assert data.image_size is None
     assert sorted(s.index for s in shown) == list(range(len(evaluated)))  # 3 images: 2 + 1
     for image in shown:
         assert image.mean_iou == pytest.approx(evaluated[image.index], abs=1e-9)
@@ -177,7 +183,7 @@ def test_images_are_predicted_with_the_options_the_evaluation_recorded(voc_run, 
 
 
 def test_parity_reports_are_found_and_shown(voc_run, tmp_path):
-    from pixelwise.evaluation.evaluate import evaluate_run
+    from pixelwise.evaluation.evaluator import evaluate_run
     from pixelwise.report.collect import build_report
 
     evaluate_run(voc_run, bootstrap_resamples=0, progress=False)

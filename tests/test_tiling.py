@@ -13,6 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from pixelwise.inference.options import PredictOptions
 from run_fixture import reference_overlap_tile, tiny_conv_model, tiny_unet
 
 #: Receptive-field radius of tiny_conv_model (two 3x3 convolutions).
@@ -97,10 +98,10 @@ def test_fixed_rectangular_unet_slides_its_own_input_over_an_image_like_numpy(ra
 
     model = tiny_unet(input_size=(64, 128))
     image = random_image(100, 150, seed=7)
-    assert default_tile(model, size=512) == (64, 128)
+    assert default_tile(model, model_size=512) == (64, 128)
     rows, cols = tile_geometry(model, (64, 128))
     assert (rows.crop, rows.core, cols.crop, cols.core) == (8, 48, 16, 96)
-    probs = predict_probabilities(model, image, mode="slide")
+    probs = predict_probabilities(model, image, PredictOptions(mode="slide"))
     expected = reference_overlap_tile(model, image, (64, 128), (16, 32))
     assert probs.shape == (100, 150, 3)
     np.testing.assert_allclose(probs, expected, atol=1e-5)
@@ -132,7 +133,7 @@ def test_covering_tile_is_rectangular_and_mirrors_only_what_it_must(random_image
     assert covering_tile(unet, (100, 150)) == ((128, 192), (0, 0))
     assert covering_tile(unet, 90) == ((128, 128), (0, 0))
     image = random_image(100, 150, seed=4)
-    probs = predict_probabilities(unet, image, size=None)
+    probs = predict_probabilities(unet, image, PredictOptions(model_size="native"))
     padded = np.pad(image, ((0, 28), (0, 42), (0, 0)), mode="reflect")
     logits = np.asarray(unet(padded[None].astype(np.float32) / 255.0, training=False), np.float64)[0]
     expected = np.exp(logits - logits.max(-1, keepdims=True))[:100, :150]
@@ -202,7 +203,9 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     side, mode = int(sys.argv[1]), sys.argv[2]
     tile = 256 if mode == "tiled" else None
     # Warm up at a small size with the same tile shapes, so tracing is not counted.
-    predict_array(model, np.zeros((512, 512, 3), np.uint8), size=None, tile=tile)
+    from pixelwise.inference.options import PredictOptions
+    options = PredictOptions(model_size="native", tile=tile, overlap=32 if tile else None)
+    predict_array(model, np.zeros((512, 512, 3), np.uint8), options)
     image = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
     # Sample the resident set while predicting: ru_maxrss is a high-water mark that the
     # import and warm-up may already have set above what prediction needs, hiding its growth.
@@ -216,7 +219,7 @@ _MEMORY_SCRIPT = textwrap.dedent("""
             done.wait(0.002)
     sampler = threading.Thread(target=sample)
     sampler.start()
-    labels, confidence, _ = predict_array(model, image, size=None, tile=tile, overlap=32)
+    labels, confidence, _ = predict_array(model, image, options)
     done.set()
     sampler.join()
     peak = max(peak, process.memory_info().rss)

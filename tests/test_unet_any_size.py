@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pixelwise.inference.options import PredictOptions
 from run_fixture import TINY_CLASSES
 
 SIZES = [(50, 90), (100, 130), (65, 64)]
@@ -34,7 +35,7 @@ def test_predict_at_native_size_mirrors_to_a_multiple_of_64(unet_model, size, ra
     from pixelwise.inference.files import predict
 
     image = random_image(*size)
-    prediction = predict(unet_model, image, size=None, class_set=TINY_CLASSES)
+    prediction = predict(unet_model, image, PredictOptions(model_size="native"), class_set=TINY_CLASSES)
     assert prediction.labels.shape == size
     np.testing.assert_array_equal(prediction.labels, _reference_labels(unet_model, image))
 
@@ -44,11 +45,12 @@ def test_predict_resizes_to_sizes_that_are_not_multiples_of_64(unet_model, rando
     from pixelwise.inference.prediction import resize_image_uint8
 
     image = random_image(77, 91, seed=1)
-    prediction = predict(unet_model, image, size=100, class_set=TINY_CLASSES, return_probabilities=True)
+    prediction = predict(unet_model, image, PredictOptions(model_size=100), class_set=TINY_CLASSES,
+                         return_probabilities=True)
     assert prediction.labels.shape == (77, 91)
     # The 100x100 resized image is itself predicted by mirroring out to 128.
     resized = resize_image_uint8(image, (100, 100))
-    direct = predict(unet_model, resized, size=None, class_set=TINY_CLASSES)
+    direct = predict(unet_model, resized, PredictOptions(model_size="native"), class_set=TINY_CLASSES)
     np.testing.assert_array_equal(direct.labels, _reference_labels(unet_model, resized))
 
 
@@ -64,15 +66,15 @@ def test_evaluate_at_native_and_odd_fixed_sizes_equals_numpy(unet_model, random_
     result = evaluate(unet_model, examples, class_set=TINY_CLASSES)
     np.testing.assert_array_equal(result.confusion, confusion)
     fixed = evaluate(unet_model, examples, class_set=TINY_CLASSES, image_size=(100, 130))
-    assert fixed.resolution == "100x130" and fixed.confusion.sum() == 3 * 100 * 130
+    assert fixed.image_size == (100, 130) and fixed.confusion.sum() == 3 * 100 * 130
 
 
 def test_tiles_that_are_not_multiples_of_64_are_refused_clearly(unet_model, random_image):
     from pixelwise.inference.prediction import predict_array
 
     with pytest.raises(ValueError, match=r"cannot take 100x100 tiles; sizes near it that work: \[64, 128"):
-        predict_array(unet_model, random_image(100, 130), tile=100)
-    labels, _, _ = predict_array(unet_model, random_image(100, 130), tile=64, overlap=16)
+        predict_array(unet_model, random_image(100, 130), PredictOptions(tile=100))
+    labels, _, _ = predict_array(unet_model, random_image(100, 130), PredictOptions(tile=64, overlap=16))
     assert labels.shape == (100, 130)
 
 
@@ -89,10 +91,11 @@ def test_savedmodel_export_at_a_non_square_odd_size_matches_predict(tmp_path, un
     from pixelwise.export.serving import export_model
     from pixelwise.inference.prediction import predict_array
 
-    path = export_model(unet_model, tmp_path / "sm", "savedmodel", class_set=TINY_CLASSES, size=(100, 130))
+    path = export_model(unet_model, tmp_path / "sm", "savedmodel", class_set=TINY_CLASSES,
+                        model_size=(100, 130))
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     image = random_image(100, 130, seed=3)
     labels = serve(images=tf.constant(image[None]))["labels"].numpy()[0]
-    expected, _, _ = predict_array(unet_model, image, size=(100, 130))
+    expected, _, _ = predict_array(unet_model, image, PredictOptions(model_size=(100, 130)))
     np.testing.assert_array_equal(expected, _reference_labels(unet_model, image))
     assert np.mean(labels == expected) > 0.999

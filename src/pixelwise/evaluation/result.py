@@ -13,7 +13,7 @@ interval of mean IoU (:mod:`pixelwise.evaluation.bootstrap`).
 Example:
     >>> from pixelwise.class_sets import ClassSet
     >>> two = ClassSet("two", ("background", "cat"), ((0, 0, 0), (9, 9, 9)))
-    >>> result = EvaluationResult(np.array([[6, 2], [0, 2]]), two, 1, "native", None)
+    >>> result = EvaluationResult(np.array([[6, 2], [0, 2]]), two, 1)
     >>> round(result.mean_iou, 4), round(result.frequency_weighted_iou, 4), result.precision.tolist()
     (0.625, 0.7, [1.0, 0.5])
 """
@@ -32,6 +32,8 @@ from pixelwise.metrics import (
     iou_from_confusion, mean_class_accuracy_from_confusion, mean_dice_from_confusion,
     mean_iou_from_confusion, pixel_accuracy_from_confusion, precision_from_confusion,
 )
+from pixelwise.inference.options import NATIVE, PredictOptions
+from pixelwise.inference.tta import TTA
 from pixelwise.sizes import pair_text
 
 
@@ -43,33 +45,28 @@ class EvaluationResult:
         confusion: int64 (K, K); ``confusion[t, p]`` = pixels of true class ``t`` predicted ``p``.
         class_set: Names the classes.
         num_images: Images evaluated.
-        resolution: ``"native"`` or ``"HxW"`` (fixed).
-        model_image_size: (height, width) the model saw in mode ``whole``, or ``None``
-            (each image's own size).
+        image_size: ``(height, width)`` images and labels were resized to (a fixed
+            evaluation size), or ``None``: each label's native resolution.
+        options: How each image was predicted, defaults filled in
+            (:class:`~pixelwise.inference.options.PredictOptions`: ``model_size`` the model saw
+            in mode ``whole``, ``"native"`` for each image's own size; the tile and overlap in
+            effect in mode ``slide``; the TTA).
         per_image_confusion: int64 (N, K, K), one matrix per image, or ``None``.
         boundary: Boundary IoU intersections and unions per class, or ``None``.
         boundary_ratio: Band width of the boundary IoU, a fraction of the image diagonal.
         interval: Bootstrap interval of mean IoU over images, or ``None``.
-        mode: ``whole`` or ``slide``.
-        tile: Tile in mode ``slide``: ``N`` for N x N, else ``(height, width)``.
-        overlap: Tile overlap in mode ``slide``, ``N`` or ``(rows, columns)``.
-        tta: Test-time augmentation spec (``"none"``, ``"flip"``, ...).
         seconds_per_image: Mean wall time of one image's prediction (TTA views included).
     """
 
     confusion: np.ndarray
     class_set: ClassSet
     num_images: int
-    resolution: str
-    model_image_size: tuple[int, int] | None
+    image_size: tuple[int, int] | None = None
+    options: PredictOptions = PredictOptions(model_size=NATIVE)
     per_image_confusion: np.ndarray | None = None
     boundary: BoundaryCounts | None = None
     boundary_ratio: float | None = None
     interval: BootstrapInterval | None = None
-    mode: str = "whole"
-    tile: int | tuple[int, int] | None = None
-    overlap: int | tuple[int, int] | None = None
-    tta: str = "none"
     seconds_per_image: float | None = None
 
     @property
@@ -137,10 +134,9 @@ class EvaluationResult:
         per_image = self.per_image_mean_iou
         return {
             "num_images": self.num_images,
-            "resolution": self.resolution,
-            # Key kept from 0.1.0's files: the (height, width) the model saw.
-            "input_size": list(self.model_image_size) if self.model_image_size else None,
-            "mode": self.mode, "tile": self.tile, "overlap": self.overlap, "tta": self.tta,
+            "image_size": list(self.image_size) if self.image_size else None,
+            # Read back by the report with PredictOptions.from_dict.
+            "predict_options": self.options.to_dict(),
             "pixel_accuracy": _finite(self.pixel_accuracy),
             "mean_iou": _finite(self.mean_iou),
             "mean_iou_interval": self.interval.to_json() if self.interval else None,
@@ -193,16 +189,61 @@ class EvaluationResult:
             ("mean acc.", self.mean_class_accuracy, "  (mean recall)"),
         ):
             lines.append(f"{label:<{width}}  {_percent(value):>8}{note}")
-        where = "native label resolution" if self.resolution == "native" else f"fixed {self.resolution}"
-        if self.mode == "slide":
-            model_size = f"{pair_text(self.tile)}px tiles, overlap {pair_text(self.overlap)}"
-        else:
-            model_size = ("model input " + "x".join(map(str, self.model_image_size))
-                          if self.model_image_size else "model input each image's own size")
+        where = ("native label resolution" if self.image_size is None
+                 else f"fixed {pair_text(self.image_size)}")
         timing = f", {self.seconds_per_image:.3f} s/image" if self.seconds_per_image else ""
-        lines.append(f"{self.num_images} images, metrics at {where}, {self.mode}: {model_size}, "
-                     f"TTA {self.tta}{timing}, void excluded")
+        lines.append(f"{self.num_images} images, metrics at {where}, {how_predicted(self.options)}"
+                     f"{timing}, void excluded")
         return "\n".join(lines)
+
+
+def recorded_options(metrics: dict) -> tuple[tuple[int, int] | None, PredictOptions]:
+    """``(image_size, options)`` that ``eval-<split>.json`` records: how evaluate predicted.
+
+    The reverse of :meth:`EvaluationResult.to_json` for these keys: ``image_size`` is the
+    fixed evaluation size (``None``: native resolution); the options are
+    :meth:`PredictOptions.from_dict` of its ``predict_options``. The report predicts again
+    with them.
+
+    Example:
+        >>> recorded_options({"image_size": None, "predict_options": {"mode": "slide", "tile": 64}})
+        (None, PredictOptions(model_size=None, mode='slide', tile=64, overlap=None, tta=TTA(flip=False, scales=(1.0,))))
+    """
+    if "predict_options" in metrics:
+        size = metrics.get("image_size")
+        return (tuple(size) if size else None), PredictOptions.from_dict(metrics["predict_options"])
+    # Files written before PredictOptions existed kept the options as
+    # top-level keys, the model's size as "input_size", the fixed size as "resolution" text
+    # and the TTA as its spec; read them here, in this one place, so such runs still report.
+    resolution = metrics.get("resolution", "native")
+    fixed = None if resolution == "native" else tuple(int(s) for s in resolution.split("x"))
+    size = metrics.get("input_size")
+    mode = metrics.get("mode") or "whole"
+    return fixed, PredictOptions(
+        model_size=(tuple(size) if size else NATIVE) if mode == "whole" else None, mode=mode,
+        tile=_pair(metrics.get("tile")), overlap=_pair(metrics.get("overlap")),
+        tta=TTA.parse(metrics.get("tta")))
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def how_predicted(options: PredictOptions) -> str:
+    """One line for people: ``whole: model input 24x32, TTA flip`` or ``slide: 64px tiles, ...``.
+
+    Example:
+        >>> how_predicted(PredictOptions(tile=(12, 20), overlap=4, tta="flip"))
+        'slide: 12x20px tiles, overlap 4, TTA flip'
+    """
+    if options.mode == "slide":
+        tile, overlap = (("default" if v is None else pair_text(v)) for v in (options.tile, options.overlap))
+        how = f"slide: {tile}px tiles, overlap {overlap}"
+    elif options.model_size in (None, NATIVE):
+        how = "whole: model input each image's own size"
+    else:
+        how = f"whole: model input {options.model_size[0]}x{options.model_size[1]}"
+    return f"{how}, TTA {options.tta}"
 
 
 def _finite(value) -> float | None:
@@ -214,4 +255,4 @@ def _percent(value) -> str:
     return "-" if np.isnan(value) else f"{100 * float(value):.2f}"
 
 
-__all__ = ["EvaluationResult"]
+__all__ = ["EvaluationResult", "how_predicted", "recorded_options"]

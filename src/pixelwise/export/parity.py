@@ -8,7 +8,7 @@ sample of images, one image at a time at its own size, and writes what it measur
 ``format``, ``artefact``, ``passed``, ``pixel_agreement`` (share of all pixels where the
 two label maps agree), ``threshold`` (the least agreement that passes), ``num_images``,
 ``images`` (where they come from), ``mean_iou`` (``keras`` and ``export``, void excluded,
-one confusion matrix over the sample; null without labels), ``threads``, ``input_size``, ``preprocessing``, ``artefact_bytes`` and, per format,
+one confusion matrix over the sample; null without labels), ``threads``, ``model_size`` (the (height, width) the model sees), ``preprocessing``, ``artefact_bytes`` and, per format,
 ``calibration`` (int8) or ``onnx_opset``.
 
 The "Keras model" is the model inside the same serving graph the artefact was made from,

@@ -11,6 +11,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "read_image": "images",
     "Prediction": "prediction", "predict_array": "prediction",
     "predict_probabilities": "prediction",
+    "PredictOptions": "options",
     "TTA": "tta",
     "colorize": "drawing", "overlay": "drawing",
 })

@@ -4,8 +4,9 @@ What :func:`pixelwise.predict` computes once the image is an array (reading file
 writing outputs is :mod:`pixelwise.inference.outputs`):
 
 * :func:`predict_probabilities`: the softmax probabilities of one image at its own size,
-  under a mode and a test-time augmentation (:class:`pixelwise.inference.tta.TTA`). Mode ``whole``: the image is
-  resized to ``size`` (bilinear, as the chapter does; a fixed-size model's own input) and the
+  under the :class:`~pixelwise.inference.options.PredictOptions` (a mode and a test-time
+  augmentation, :class:`pixelwise.inference.tta.TTA`). Mode ``whole``: the image is
+  resized to ``model_size`` (bilinear, as the chapter does; a fixed-size model's own input) and the
   probabilities resized back (bilinear). Mode ``slide``: native resolution in overlapping
   tiles (:mod:`pixelwise.inference.tiling`), ``N`` x ``N`` or ``height`` x ``width`` (by default the
   size the model was made for). With TTA every view (a scale, flipped or not) is predicted
@@ -34,9 +35,9 @@ from scipy import ndimage
 from pixelwise.sizes import as_pair, square_or_pair
 from pixelwise.inference import tiling as tiling
 from pixelwise.class_sets import ClassSet
-from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH, PREDICTION_MODES
+from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
 from pixelwise.data.transforms import resize_image
-from pixelwise.inference.tta import TTA
+from pixelwise.inference.options import NATIVE, PredictOptions, as_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,87 +111,76 @@ def ends_in_softmax(model) -> bool:
     return activation is keras.activations.softmax
 
 
-def resolve_mode(mode: str | None, tile) -> str:
-    """``whole`` or ``slide``; ``None`` means ``slide`` when a tile size is given, else ``whole``."""
-    if mode is None:
-        return "slide" if tile is not None else "whole"
-    if mode not in PREDICTION_MODES:
-        raise ValueError(f"Expected a mode in {PREDICTION_MODES}, received {mode!r}.")
-    if mode == "whole" and tile is not None:
-        raise ValueError(
-            f"Expected no tile size with mode 'whole', received tile {tile}; pass --mode slide "
-            "to predict in tiles, or leave out --tile."
-        )
-    return mode
-
-
-def default_tile(model, size) -> int | tuple[int, int]:
+def default_tile(model, model_size) -> int | tuple[int, int]:
     """Tile of mode ``slide`` when none is given: the size the model was made for.
 
     A fixed-size model's input (e.g. ``(192, 256)`` for the CamVid recipe's checkpoint),
-    else ``size``, the whole-image size (the run's training ``image_size`` in evaluation),
-    both as ``N`` when square, else ``(height, width)``.
+    else ``model_size``, the size the model sees (the run's training ``image_size`` in
+    evaluation), both as ``N`` when square, else ``(height, width)``.
 
     Example:
         >>> free, fixed = keras.Input((None, None, 3)), keras.Input((64, 64, 3))
-        >>> default_tile(keras.Model(free, keras.layers.Conv2D(2, 1)(free)), size=(192, 256))
+        >>> default_tile(keras.Model(free, keras.layers.Conv2D(2, 1)(free)), model_size=(192, 256))
         (192, 256)
-        >>> default_tile(keras.Model(fixed, keras.layers.Conv2D(2, 1)(fixed)), size=(192, 256))
+        >>> default_tile(keras.Model(fixed, keras.layers.Conv2D(2, 1)(fixed)), model_size=(192, 256))
         64
     """
     fixed = tiling.fixed_input(model)
     if fixed is not None:
         return square_or_pair(fixed)
-    if size is None:
+    if model_size is None or model_size == NATIVE:
         raise ValueError(
             "Expected a tile size for mode 'slide', received none, and neither the model nor "
-            "the run fixes an image size; pass --tile N or HxW (e.g. the training image size)."
+            "the run fixes an image size; pass tile=N or (height, width) (e.g. the training "
+            "image size)."
         )
-    return square_or_pair(as_pair(size, "size"))
+    return square_or_pair(as_pair(model_size, "model_size"))
 
 
-def predict_probabilities(model, image: np.ndarray, *, mode: str | None = None,
-                          size=DEFAULT_PREDICT_SIZE, tile=None, overlap=None, tta=None,
+def resolved_options(options: PredictOptions | None, model_size=DEFAULT_PREDICT_SIZE) -> PredictOptions:
+    """``options`` (default :class:`PredictOptions`) with ``model_size`` filled in if not given."""
+    return as_options(options).with_default_size(model_size)
+
+
+def predict_probabilities(model, image: np.ndarray, options: PredictOptions | None = None, *,
                           batch_size: int = DEFAULT_TILE_BATCH) -> np.ndarray:
     """Softmax probabilities of a uint8 (H, W, C) image at its own size, averaged over TTA views.
 
     Args:
         model: ``keras.Model`` whose outputs are one logit (or probability) per class.
         image: uint8 (H, W, C), C the model's input channels.
-        mode: ``whole`` or ``slide`` (default: ``slide`` if ``tile`` is given, else ``whole``).
-        size: Mode ``whole``: side (or (H, W)) the image is resized to (default 512); a model
-            with a fixed input size uses that; ``None``: the image's own size. Sizes the
-            model cannot take are mirrored out to one it can. Mode ``slide``: the default
-            tile (:func:`default_tile`).
-        tile: Mode ``slide``: ``N`` or ``(height, width)`` (see
-            :func:`pixelwise.inference.tiling.tile_geometry`); default: :func:`default_tile`.
-        overlap: Mode ``slide``: tile overlap in pixels, ``N`` or ``(rows, columns)``;
-            default: :func:`pixelwise.inference.tiling.default_overlap` of each side.
-        tta: A :class:`TTA` or its spec, e.g. ``"flip,scales=0.75,1,1.25"`` (default none).
+        options: :class:`~pixelwise.inference.options.PredictOptions`: mode ``whole`` (the
+            image resized to ``model_size``, default 512; a model with a fixed input size
+            uses that; ``"native"``: the image's own size; sizes the model cannot take are
+            mirrored out to one it can) or ``slide`` (``tile``, default :func:`default_tile`;
+            ``overlap``, default :func:`pixelwise.inference.tiling.default_overlap`), and
+            ``tta`` (default none).
         batch_size: Tiles per forward pass (default 4).
 
     Returns:
         (H, W, K) float32, each pixel's probabilities summing to 1.
 
     Example:
-        >>> probs = predict_probabilities(model, image, tta="flip")   # doctest: +SKIP
-        >>> probs.shape[:2] == image.shape[:2]                        # doctest: +SKIP
+        >>> probs = predict_probabilities(model, image, PredictOptions(tta="flip"))  # doctest: +SKIP
+        >>> probs.shape[:2] == image.shape[:2]                                      # doctest: +SKIP
         True
     """
-    mode, tta = resolve_mode(mode, tile), TTA.parse(tta)
-    if mode == "slide" and tile is None:
-        tile = default_tile(model, size)
+    options = resolved_options(options)
+    tile = options.tile
+    if options.mode == "slide" and tile is None:
+        tile = default_tile(model, options.model_size)
+    size = None if options.model_size == NATIVE else options.model_size
     total = None
-    for scale, flipped in tta.views:
+    for scale, flipped in options.tta.views:
         view = image[:, ::-1] if flipped else image
-        if mode == "slide":
-            probs = _slide_probabilities(model, view, tile, overlap, scale, batch_size)
+        if options.mode == "slide":
+            probs = _slide_probabilities(model, view, tile, options.overlap, scale, batch_size)
         else:
             probs = _whole_probabilities(model, view, size, scale, batch_size)
         if flipped:
             probs = probs[:, ::-1]
         total = probs if total is None else total + probs
-    return np.ascontiguousarray(total / len(tta.views), dtype=np.float32)
+    return np.ascontiguousarray(total / len(options.tta.views), dtype=np.float32)
 
 
 def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -260,49 +250,41 @@ def _whole_image_tiles(model, target: tuple[int, int]):
     return tiling.covering_tile(model, target)
 
 
-def predict_array(model, image: np.ndarray, size=DEFAULT_PREDICT_SIZE, tile=None, overlap=None,
-                  return_probabilities=False, batch_size=DEFAULT_TILE_BATCH, *,
-                  mode: str | None = None, tta=None):
+def predict_array(model, image: np.ndarray, options: PredictOptions | None = None, *,
+                  return_probabilities: bool = False, batch_size: int = DEFAULT_TILE_BATCH):
     """Labels, confidence (and probabilities) of a uint8 (H, W, C) image, at its own size.
 
     Args:
         model: ``keras.Model`` whose outputs are one logit (or probability) per class.
         image: uint8 (H, W, C), C the model's input channels.
-        size: Side (or (H, W)) the image is resized to for a whole-image prediction
-            (default 512, the chapter's); a model with a fixed input size uses that size
-            instead; ``None``: the image's own size. Sizes the model cannot take are
-            mirrored out to one it can (:func:`pixelwise.inference.tiling.covering_tile`).
-        tile: Predict at native resolution in overlapping tiles of this size instead, ``N``
-            or ``(height, width)``.
-        overlap: Tile overlap in pixels, ``N`` or ``(rows, columns)``; default:
-            :func:`pixelwise.inference.tiling.default_overlap` of each side.
+        options: How to predict (:class:`~pixelwise.inference.options.PredictOptions`; see
+            :func:`predict_probabilities`); default: whole image at ``model_size`` 512 (the
+            chapter's), a fixed-size model at its own size.
         return_probabilities: Also return the (H, W, K) float32 softmax.
         batch_size: Tiles per forward pass (default 4).
-        mode: ``whole`` or ``slide``; default ``slide`` if ``tile`` is given, else ``whole``.
-        tta: Test-time augmentation, a :class:`TTA` or its spec (default none).
 
     Returns:
         ``(labels, confidence, probabilities)``: (H, W) uint8 class ids (int32 beyond 256
         classes), (H, W) float32 probability of the predicted class, and the probabilities
         or ``None``.
     """
-    mode, tta = resolve_mode(mode, tile), TTA.parse(tta)
-    if mode == "slide" and tta.views == [(1.0, False)] and not return_probabilities:
+    options = resolved_options(options)
+    if options.mode == "slide" and options.tta.views == [(1.0, False)] and not return_probabilities:
         # One tiled pass keeps only labels and confidence: no (H, W, K) array.
+        tile = options.tile if options.tile is not None else default_tile(model, options.model_size)
         result = tiling.predict_tiled(
-            model, image, tile if tile is not None else default_tile(model, size), overlap,
+            model, image, tile, options.overlap,
             batch_size=batch_size, outputs_are_probabilities=ends_in_softmax(model),
         )
         return result.labels, result.confidence, None
-    probs = predict_probabilities(model, image, mode=mode, size=size, tile=tile, overlap=overlap,
-                                  tta=tta, batch_size=batch_size)
+    probs = predict_probabilities(model, image, options, batch_size=batch_size)
     labels = probs.argmax(axis=-1).astype(np.uint8 if probs.shape[-1] <= 256 else np.int32)
     confidence = probs.max(axis=-1).astype(np.float32)
     return labels, confidence, (probs if return_probabilities else None)
 
 
-def memory_per_pixel(num_classes: int, *, mode: str | None = None, tile=None,
-                     tta=None, probabilities: bool = False) -> int:
+def memory_per_pixel(num_classes: int, options: PredictOptions | None = None, *,
+                     probabilities: bool = False) -> int:
     """Bytes per image pixel that predicting one image and drawing its outputs take at most.
 
     An upper estimate for :func:`pixelwise.inference.memory.check_fits_in_memory`, for the options
@@ -312,18 +294,19 @@ def memory_per_pixel(num_classes: int, *, mode: str | None = None, tile=None,
     count. Decoding, the drawn outputs and their PNG encodings take up to 72 bytes; every
     other way builds the (H, W, K) float32 softmax at the image's size (two copies with the
     resize and the argmax; a third for the sum of TTA views). The model's own activations are left out: they depend on the
-    input it is given (``size``, ``tile``), not on the image's size.
+    input it is given (``model_size``, ``tile``), not on the image's size.
 
     Example:
-        >>> memory_per_pixel(21), memory_per_pixel(21, tile=512), memory_per_pixel(21, tta="flip")
+        >>> tiled, flip = PredictOptions(tile=512), PredictOptions(tta="flip")
+        >>> memory_per_pixel(21), memory_per_pixel(21, tiled), memory_per_pixel(21, flip)
         (240, 72, 324)
     """
-    mode, tta = resolve_mode(mode, tile), TTA.parse(tta)
+    options = as_options(options)
     need = 72
-    if mode == "slide" and tta.views == [(1.0, False)] and not probabilities:
+    if options.mode == "slide" and options.tta.views == [(1.0, False)] and not probabilities:
         return need
     need += 2 * 4 * num_classes
-    if len(tta.views) > 1:
+    if len(options.tta.views) > 1:
         need += 4 * num_classes
     return need
 

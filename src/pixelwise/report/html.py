@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from pixelwise import __version__
+from pixelwise.evaluation.result import how_predicted
 
 #: Longest side of a gallery panel in the file; larger images are shrunk, smaller ones are
 #: scaled up by the browser without smoothing.
@@ -140,28 +141,19 @@ def _metrics(data) -> str:
     head = ('<table><tr><th>metric</th><th class="num">%</th><th>note</th></tr>'
             + "".join(f'<tr><td>{name}</td><td class="num">{_pct(value)}</td><td>{_e(note)}</td></tr>'
                       for name, value, note in rows) + "</table>")
-    return (f"<p>{_e(_how_evaluated(m))}</p>" + head
+    return (f"<p>{_e(_how_evaluated(data))}</p>" + head
             + "<p>Per class (IoU = TP / (TP + FP + FN); “–”: undefined, no pixel of the class "
             "in the labels or predictions its formula divides by):</p>" + _per_class_table(data))
 
 
-def _how_evaluated(m: dict) -> str:
-    where = ("native label resolution" if m.get("resolution", "native") == "native"
-             else f"a fixed {m['resolution']}")
-    if m.get("mode") == "slide":
-        how = f"slide: {_size_text(m.get('tile'))} px tiles, overlap {_size_text(m.get('overlap'))}"
-    else:
-        size = m.get("input_size")
-        how = "whole: model input " + ("x".join(map(str, size)) if size else "each image's own size")
+def _how_evaluated(data) -> str:
+    m = data.metrics
+    where = ("native label resolution" if data.image_size is None
+             else f"a fixed {data.image_size[0]}x{data.image_size[1]}")
     seconds = m.get("seconds_per_image")
     timing = f", {seconds:.3f} s per image" if seconds else ""
-    return (f"{m.get('num_images')} images, metrics at {where}, {how}, test-time augmentation "
-            f"{m.get('tta', 'none')}{timing}; void pixels excluded.")
-
-
-def _size_text(value) -> str:
-    """A tile or overlap as eval-<split>.json records it: 64 -> "64", [192, 256] -> "192x256"."""
-    return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    how = how_predicted(data.predict_options).replace(", TTA ", ", test-time augmentation ")
+    return f"{m.get('num_images')} images, metrics at {where}, {how}{timing}; void pixels excluded."
 
 
 def _per_class_table(data) -> str:
