@@ -111,6 +111,7 @@ def test_numpy_pipeline_matches_pixelwise_transforms():
                                atol=1e-5)
 
 
+@pytest.mark.slow  # ~6 s: a tiny screening run
 def test_run_writes_results(tmp_path):
     pack = _fake_pack(tmp_path / "pack")
     out = tmp_path / "results.json"

@@ -28,6 +28,7 @@ def test_help_lists_every_command_without_loading_tensorflow():
         assert command in help_text
 
 
+@pytest.mark.slow  # ~6 s: CLI runs in fresh processes
 def test_user_error_is_one_line_on_stderr_and_exit_code_2(tmp_path):
     result = _pixelwise("predict", str(tmp_path / "missing.jpg"), "--run", str(tmp_path / "no-run"),
                         "--out", str(tmp_path / "out"))
@@ -39,6 +40,7 @@ def test_user_error_is_one_line_on_stderr_and_exit_code_2(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # ~6 s: CLI runs in fresh processes
 def test_tensorflow_load_notices_are_silenced_in_every_command_group(tmp_path):
     """No CUDA, CPU-feature or oneDNN notice on a CPU-only machine, `datasets` commands included.
 
@@ -53,6 +55,7 @@ def test_tensorflow_load_notices_are_silenced_in_every_command_group(tmp_path):
     assert not noise, result.stderr
 
 
+@pytest.mark.slow  # ~4 s: a CLI run in a fresh process
 def test_a_keras_backend_that_is_not_installed_is_one_line_naming_the_extra(tmp_path):
     """`KERAS_BACKEND=jax` on the plain install was a 38-line traceback."""
     (tmp_path / "jax").mkdir()  # an `import jax` that fails as on a machine without it

@@ -154,6 +154,7 @@ def test_lite2_application_with_its_top_sees_a_cat_and_an_espresso():
 
 
 @needs_wheel("efficientnet_lite0")
+@pytest.mark.slow  # ~5 s: converts PyTorch weights twice
 def test_the_converted_weights_are_cached_and_keyed_by_the_architecture_code(monkeypatch):
     model = models.build("encoder_unet", input_size=(64, 64, 3), num_classes=2,
                          encoder="efficientnet_lite0", encoder_weights="imagenet")
@@ -195,6 +196,7 @@ def test_a_checkpoint_with_another_sha256_is_refused(monkeypatch, tmp_path):
 
 
 @needs_wheel("efficientnet_lite0")
+@pytest.mark.slow  # ~5 s: converts and loads weights
 def test_encoder_weights_path_takes_a_pth_and_keras_weights(tmp_path):
     pth = tmp_path / "lite0.pth"
     shutil.copy(lite_weights.checkpoint_path("efficientnet_lite0"), pth)

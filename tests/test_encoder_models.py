@@ -62,7 +62,10 @@ def check_combination(name, encoder, tmp_path, size, num_classes, batch=1, **opt
     return model
 
 
-@pytest.mark.parametrize("name", list(SMALL))
+# Each trains for ~6 s on 2 shared cores: the fast suite trains
+# deeplabv3plus (the one test_backends.py also runs under JAX), CI all.
+@pytest.mark.parametrize("name", [name if name == "deeplabv3plus" else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in SMALL])
 def test_each_architecture_trains_saves_and_reloads(name, tmp_path):
     model = check_combination(name, "mobilenetv3small", tmp_path, 64, 3, batch=2, **SMALL[name])
     stride = 16 if name in ("deeplabv3plus", "lraspp") else 32
@@ -138,6 +141,7 @@ def test_bilinear_upsampling_is_keras_bilinear_resize(factor):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export writes TF artefacts")
+@pytest.mark.slow  # ~15 s: a SavedModel export
 def test_an_encoder_model_exports_as_a_savedmodel_with_free_sizes(tmp_path):
     """No special case in export: the graph traces with unknown height and width (~10 s)."""
     import json

@@ -146,6 +146,7 @@ def test_grayscale_images_are_repeated_to_rgb():
                                    rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # ~4 s: saves and reloads a whole application
 def test_weights_path_reproduces_the_saved_application_exactly(tmp_path):
     """encoder_weights=PATH: the encoder computes what the application saved there computes."""
     app = keras.applications.MobileNetV3Small(include_top=False, weights=None,

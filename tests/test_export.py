@@ -10,6 +10,9 @@ import pytest
 from pixelwise.inference.options import PredictOptions
 from run_fixture import TINY_CLASSES, write_run
 
+#: Each test exports a SavedModel or a TFLite file (3-5 s each on 2 shared cores).
+pytestmark = pytest.mark.slow
+
 
 def _keras_reference(model, images, size, antialias):
     """Label maps from the Keras model, preprocessing written out step by step."""

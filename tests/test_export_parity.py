@@ -15,7 +15,9 @@ from run_fixture import TINY_CLASSES, tiny_unet, write_run
 SIZE = 64
 
 # The test's own tf.lite.Interpreter says it moves to ai-edge-litert (TF 2.21); pixelwise's is silenced.
-pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
+#: A fitted VOC run and an export in each runtime: slow (~20 s on 2 shared cores).
+pytestmark = [pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning"),
+              pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

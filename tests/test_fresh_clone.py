@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SOURCES = PROJECT_ROOT / "src" / "pixelwise"
 
 
+@pytest.mark.slow  # ~11 s: doctests in a fresh pytest process
 def test_doctests_reading_shared_data_skip_with_a_reason_where_it_is_absent(tmp_path):
     readers = [str(path) for path in sorted(SOURCES.rglob("*.py"))
                if 'shared_dataset("' in path.read_text() or "shared/datasets" in path.read_text()]

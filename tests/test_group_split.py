@@ -141,6 +141,7 @@ def test_unknown_group_and_contradictions_are_clear_errors(camvid_sequences, tmp
         select(config_of(camvid_sequences, tmp_path / "r", groups="(unclosed"))
 
 
+@pytest.mark.slow  # ~18 s on 2 shared cores: two tiny trainings
 def test_training_on_held_out_groups_and_without_validation(camvid_sequences, tmp_path):
     held = train(config_of(camvid_sequences, tmp_path / "held", validation_groups=["seqC"]))
     assert 0.0 <= held.history[0]["val_mean_iou"] <= 1.0
@@ -167,6 +168,7 @@ def test_training_on_held_out_groups_and_without_validation(camvid_sequences, tm
         "seqA": {"trained": 6, "evaluated": 2}}
 
 
+@pytest.mark.slow  # ~11 s: a tiny training and an evaluation
 def test_evaluate_defaults_to_the_held_out_groups_and_flags_shared_ones(camvid_sequences, tmp_path):
     from pixelwise.evaluation.evaluator import evaluate_run
 
@@ -191,6 +193,7 @@ def test_evaluate_defaults_to_the_held_out_groups_and_flags_shared_ones(camvid_s
     assert len(shown.worst) == 1 and shown.worst[0].index < 3
 
 
+@pytest.mark.slow  # ~17 s: a tiny training through the CLI
 def test_cli_states_the_overlap_once_in_one_readable_line(camvid_sequences, tmp_path):
     import subprocess
     import sys

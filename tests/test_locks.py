@@ -107,6 +107,7 @@ def _two_at_once(function):
 
 
 @pytest.mark.parametrize("kind", ["tfds builder", "folder export"])
+@pytest.mark.slow  # ~9 s: two processes build one dataset
 def test_two_builds_of_one_dataset_at_once_both_succeed_and_it_is_built_once(kind, tmp_path, caplog):
     """The second build waits for the first (one line naming its pid), then reads what it built.
 

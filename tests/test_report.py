@@ -152,6 +152,7 @@ def test_worst_and_best_images_match_numpy_and_the_evaluation_file_is_kept(voc_r
     assert data.curves_png and Image.open(io.BytesIO(data.curves_png)).size == (1200, 360)
 
 
+@pytest.mark.slow  # ~6 s: an evaluation and a report
 def test_images_are_predicted_with_the_options_the_evaluation_recorded(voc_run, capsys):
     """After `evaluate --mode slide --tile 64 --tta flip`, every image shown has the mean IoU
     that evaluation gave it; per-image values in the file are used without predicting again."""
@@ -182,6 +183,7 @@ def test_images_are_predicted_with_the_options_the_evaluation_recorded(voc_run, 
     assert [s.index for s in data.worst] == [1] and [s.index for s in data.best] == [0]
 
 
+@pytest.mark.slow  # ~4 s: an export and a report
 def test_parity_reports_are_found_and_shown(voc_run, tmp_path):
     from pixelwise.evaluation.evaluator import evaluate_run
     from pixelwise.report.collect import build_report

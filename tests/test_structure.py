@@ -89,6 +89,7 @@ def load_results(saved_model_file, tmp_path_factory) -> dict[str, subprocess.Com
 
 
 @pytest.mark.parametrize("case", sorted(LOAD_CASES))
+@pytest.mark.slow  # ~45 s on 2 shared cores: three fresh processes load a saved model
 def test_import_pixelwise_is_enough_to_load_its_keras_files(load_results, case):
     result = load_results[case]
     assert result.returncode == 0, result.stderr[-3000:]
@@ -97,6 +98,7 @@ def test_import_pixelwise_is_enough_to_load_its_keras_files(load_results, case):
     assert "mean_iou" in second and "pixel_accuracy" in second
 
 
+@pytest.mark.slow  # shares the fresh-process fixture above
 def test_keras_alone_cannot_load_them(load_results):
     # Guards the test above: without pixelwise the classes are unknown, so that test is not vacuous.
     result = load_results["keras alone"]
@@ -112,6 +114,7 @@ def test_light_modules_import_without_tensorflow(module):
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow  # ~8 s: a fresh process starts JAX
 def test_models_losses_metrics_import_without_tensorflow_under_jax():
     code = (f"import os, sys\nos.environ['KERAS_BACKEND'] = 'jax'\n"
             f"import {', '.join(BACKEND_AGNOSTIC)}\n"

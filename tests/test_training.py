@@ -94,6 +94,7 @@ def _fit_tiny(callbacks, epochs: int, initial_epoch: int = 0) -> None:
               callbacks=callbacks, verbose=0)
 
 
+@pytest.mark.slow  # ~5 s: a tiny training
 def test_epochs_count_from_one_in_history_metrics_and_tensorboard(tmp_path):
     """The first epoch is epoch 1 in history.csv, metrics.json and TensorBoard, as on the console."""
     from pixelwise.training.callbacks import EpochTensorBoard, HistoryLogger, RunSummary
@@ -297,6 +298,7 @@ def test_diverged_epoch_never_reaches_the_run_folder(voc, tmp_path):
     assert all(np.isfinite(w).all() for w in weights)
 
 
+@pytest.mark.slow  # ~9 s: builds and trainings that must fail early
 def test_bad_input_fails_before_the_run_folder_is_written(voc, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match="multiples of 64"):
@@ -318,6 +320,7 @@ def test_bad_input_fails_before_the_run_folder_is_written(voc, tmp_path):
         TrainConfig.from_dict({"batchsize": 2})
 
 
+@pytest.mark.slow  # ~5 s: a tiny training
 def test_training_data_is_what_the_pipelines_yield(voc, tmp_path):
     config = tiny_config(voc, tmp_path / "run", class_weights=[0.5] * 21)
     data = load_training_data(config)

@@ -85,6 +85,7 @@ def test_fixed_size_unet_refuses_other_sizes_at_build(unet_model):
         get_unet((100, 130, 3), num_classes=3, base_filters=4)
 
 
+@pytest.mark.slow  # ~8 s: a SavedModel export
 def test_savedmodel_export_at_a_non_square_odd_size_matches_predict(tmp_path, unet_model, random_image):
     import tensorflow as tf
 
