@@ -11,6 +11,7 @@ a file written by today's code would prove nothing.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -111,3 +112,15 @@ def test_load_without_compiling_predicts_as_before(found):
 def test_a_run_folder_around_the_legacy_file_loads_with_its_class_set(found):
     assert found["run"] == {"classes": ["c0", "c1", "c2"], "image_size": [64, 64],
                             "max_difference": pytest.approx(0, abs=1e-5)}
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in helper modules (run_fixture.py, camvid_fixture.py...) or in
+    conftest.py: importing a test module runs its module-level code and collects its tests twice."""
+    importing = sorted(
+        f"{path.name}: {line.strip()}"
+        for path in Path(__file__).parent.glob("*.py")
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(from\s+test_\w+\s+import|import\s+test_\w+)", line))
+    assert not importing, (f"expected no test module to import another, received {importing}; "
+                           "move the shared helper into a helper module or tests/conftest.py")
