@@ -9,7 +9,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.inference.drawing import confusion_figure, draw_boxes, place_labels
+from pixelwise.inference.drawing import draw_boxes, place_labels
+from pixelwise.evaluation.confusion_plot import confusion_figure
 from pixelwise.inference.prediction import Box
 
 CLASSES = ClassSet(name="tiny", class_names=("background", "person", "bicycle", "car"),

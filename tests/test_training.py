@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelwise.training.callbacks import iou_key, plot_curves
+from pixelwise.training.callbacks import iou_key
+from pixelwise.training.curves import plot_curves
 from pixelwise.class_sets import CAMVID, VOC
 from pixelwise.training.history import read_history
 from pixelwise.runs.folder import RunFolder

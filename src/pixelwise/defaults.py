@@ -91,3 +91,8 @@ DEFAULT_REPORT_EXAMPLES = 4
 REPORT_EXPORTS_DIR = "exports"
 #: File name of the parity report an export writes next to its artefact.
 PARITY_REPORT_NAME = "parity.json"
+
+
+#: Loss kinds of :func:`pixelwise.losses.segmentation_loss` (``--loss``; here so that the TF-free
+#: config checks them without importing Keras).
+LOSS_KINDS = ("ce", "ce+dice", "ce+l2")

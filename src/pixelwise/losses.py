@@ -32,7 +32,7 @@ import numpy as np
 from keras import ops
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.training.config import LOSS_KINDS  # with the other options, readable without TensorFlow
+from pixelwise.defaults import LOSS_KINDS
 
 
 @keras.saving.register_keras_serializable(package="pixelwise")

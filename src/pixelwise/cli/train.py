@@ -14,9 +14,11 @@ import argparse
 from pixelwise.cli import HelpFormatter, parse_model_args
 from pixelwise.cli.next_steps import report as next_steps_report
 from pixelwise.cli.options import SIZE_METAVAR
-from pixelwise.training.config import CLASS_WEIGHTS, LOSS_KINDS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig
+from pixelwise.defaults import LOSS_KINDS, tfds_data_dir
+from pixelwise.training.config import (
+    CLASS_WEIGHTS, LR_SCHEDULES, MIXED_PRECISION, OPTIMIZERS, STRATEGIES, TrainConfig,
+)
 from pixelwise.training.config_files import resolve_config
-from pixelwise.defaults import tfds_data_dir
 
 _DEFAULTS = TrainConfig()
 

@@ -57,7 +57,7 @@ from pixelwise.defaults import (
     DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOOTSTRAP_SEED, DEFAULT_BOUNDARY_RATIO, DEFAULT_CHECKPOINT,
     DEFAULT_SPLIT, DEFAULT_TILE_BATCH,
 )
-from pixelwise.inference.drawing import plot_confusion
+from pixelwise.evaluation.confusion_plot import plot_confusion
 # EvaluationResult lived here before 0.2; it stays importable from pixelwise.evaluation.evaluator.
 from pixelwise.evaluation.result import EvaluationResult
 from pixelwise.files import check_can_write, write_all_atomic

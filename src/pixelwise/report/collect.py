@@ -38,13 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelwise.training.callbacks import plot_curves
+from pixelwise.training.curves import plot_curves
 from pixelwise.class_sets import ClassSet, class_set_from_info
 from pixelwise.defaults import (
     DEFAULT_CHECKPOINT, DEFAULT_REPORT_EXAMPLES, PARITY_REPORT_NAME,
     REPORT_EXPORTS_DIR,
 )
-from pixelwise.inference.drawing import plot_confusion
+from pixelwise.evaluation.confusion_plot import plot_confusion
 from pixelwise.evaluation.evaluator import evaluate, evaluate_run, evaluation_paths
 from pixelwise.evaluation.result import recorded_options
 from pixelwise.files import check_can_write_file, write_atomic

@@ -28,7 +28,8 @@ Callbacks that add keys to the logs must come before ``HistoryLogger`` and
 ``EpochTensorBoard`` in the callback list (Keras hands every callback the same dict).
 
 The history.csv helpers (``read_history``, ``best_row``, ...) live in the TF-free
-:mod:`pixelwise.training.history`; the dropout schedule's values in :class:`pixelwise.training.config.DropoutRates`.
+:mod:`pixelwise.training.history`, ``curves.png`` in :mod:`pixelwise.training.curves`; the dropout
+schedule's values in :class:`pixelwise.training.config.DropoutRates`.
 
 Example:
     >>> callback = DropoutSchedule(DropoutRates.parse("0.5,0.1,0.9"))
@@ -46,15 +47,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from pixelwise.class_sets import ClassSet
 from pixelwise.training.config import DropoutRates
-from pixelwise.training.history import (  # noqa: F401  (best_row, truncate_history: the old import path)
-    MONITOR, best_row, read_history, summarize_history, truncate_history,
-)
+from pixelwise.training.curves import plot_curves
+from pixelwise.training.history import MONITOR, read_history, summarize_history
 from pixelwise.metrics import iou_from_confusion
 from pixelwise.models import encoders_in, set_dropout_rate
 
@@ -258,45 +255,6 @@ class ValidationImages(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-# (title, metric name in the logs) of the panels of curves.png
-_CURVES = (("loss", "loss"), ("pixel accuracy", "pixel_accuracy"), ("mean IoU", "mean_iou"))
-
-
-def plot_curves(rows: list[dict], path=None) -> Figure:
-    """Draw ``curves.png``: loss, pixel accuracy and mean IoU, train and validation.
-
-    Uses matplotlib's object API (no pyplot global state).
-
-    Args:
-        rows: ``history.csv`` rows (:func:`~pixelwise.training.history.read_history`).
-        path: Where to write the PNG (default None: nothing is written).
-
-    Returns:
-        The figure: one axes per panel, one line per split (x: the rows' epochs, from 1).
-    """
-    figure = Figure(figsize=(12, 3.6), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(_CURVES))
-    epochs = [r["epoch"] for r in rows]
-    for ax, (title, key) in zip(axes, _CURVES):
-        if rows and key not in rows[0] and key == "pixel_accuracy" and "accuracy" in rows[0]:
-            key = "accuracy"
-        for prefix, label in (("", "train"), ("val_", "validation")):
-            values = [r.get(prefix + key) for r in rows]
-            if any(isinstance(v, float) for v in values):
-                ax.plot(epochs, [v if isinstance(v, float) else np.nan for v in values],
-                        marker="o", markersize=3, label=label)
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.2
-        ax.grid(True, alpha=0.3)
-        if ax.lines:
-            ax.legend()
-    if path is not None:
-        figure.savefig(str(path), dpi=100)
-    return figure
 
 
 class HistoryLogger(keras.callbacks.CSVLogger):

@@ -25,19 +25,17 @@ import re
 from typing import Any
 
 from pixelwise.data.paths import dataset_label, dataset_path
+from pixelwise.data.splits import NO_VALIDATION
+from pixelwise.defaults import LOSS_KINDS
 from pixelwise.runs.folder import RunFolder
 from pixelwise.sizes import normalize_image_size
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "poly")
-#: Loss kinds of :func:`pixelwise.losses.segmentation_loss`.
-LOSS_KINDS = ("ce", "ce+dice", "ce+l2")
 CLASS_WEIGHTS = ("none", "median-frequency")
 #: ``--mixed-precision`` and ``--strategy`` choices (:mod:`pixelwise.training.distribute`).
 MIXED_PRECISION = ("none", "bf16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
-#: ``validation_split`` (and ``groups``) value meaning none.
-NO_VALIDATION = "none"
 
 #: Config keys that may change when a run is resumed; all others must match config.json.
 RESUMABLE_CHANGES = frozenset({
@@ -328,9 +326,7 @@ class TrainConfig:
 # --------------------------------------------------------------------------- files and precedence
 
 
-
-
 __all__ = [
     "TrainConfig", "DropoutRates", "to_number", "RESUMABLE_CHANGES", "OPTIMIZERS",
-    "LR_SCHEDULES", "LOSS_KINDS", "CLASS_WEIGHTS", "MIXED_PRECISION", "STRATEGIES",
+    "LR_SCHEDULES", "CLASS_WEIGHTS", "MIXED_PRECISION", "STRATEGIES",
 ]
