@@ -150,7 +150,8 @@ def test_models_plot_into_an_unwritable_folder_is_one_line_and_leaves_nothing(
 
     for folder in unwritable:
         out = f"{folder}/unet.png"
-        assert main(["models", "plot", "unet", "--out", out, "--model-arg", "base_filters=4"]) == 2
+        assert main(["models", "plot", "unet", "--out", out, "--num-classes", "2",
+                     "--model-arg", "base_filters=4"]) == 2
         line = _one_line(capsys.readouterr().err)
         assert f"Cannot write {out!r}: " in line and "--out" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
