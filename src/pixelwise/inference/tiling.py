@@ -163,7 +163,7 @@ def tile_geometry(model, tile, overlap=None) -> tuple[TileGeometry, TileGeometry
 
     Example:
         >>> from pixelwise.models import build
-        >>> unet = build("unet", input_size=(None, None, 3), base_filters=4)
+        >>> unet = build("unet", input_size=(None, None, 3), num_classes=2, base_filters=4)
         >>> rows, cols = tile_geometry(unet, (128, 192))
         >>> (rows.core, cols.core), (cols.tile, cols.output, cols.crop)
         ((96, 144), (192, 192, 24))
@@ -317,7 +317,7 @@ def covering_tile(model, size) -> tuple[tuple[int, int], tuple[int, int]]:
 
     Example:
         >>> from pixelwise.models import build
-        >>> covering_tile(build("unet", input_size=(None, None, 3), base_filters=4), (100, 150))
+        >>> covering_tile(build("unet", input_size=(None, None, 3), num_classes=2, base_filters=4), (100, 150))
         ((128, 192), (0, 0))
     """
     height, width = as_pair(size, "size")
