@@ -57,7 +57,8 @@ def register(subparsers) -> None:
     )
     add = parser.add_argument
     add("--config", metavar="FILE", help="YAML or JSON file of options (keys as the flags, "
-        "with underscores: learning_rate: 1e-3); flags override it")
+        "with underscores: learning_rate: 1e-3); flags override it"
+        ).python_name = "config_file"  # resolve_config's argument
     add("--resume", action="store_true", default=False,
         help="continue the run in --out from its last finished epoch")
     data = parser.add_argument_group("data")
@@ -95,7 +96,8 @@ def register(subparsers) -> None:
                        help="model name (pixelwise models list)" + _default("model"))
     model.add_argument("--model-arg", action="append", metavar="KEY=VALUE", dest="model_arg",
                        help="model option, repeatable; values typed as int/float/bool/none, "
-                       "e.g. --model-arg base_filters=16 --model-arg batch_norm=true")
+                       "e.g. --model-arg base_filters=16 --model-arg batch_norm=true"
+                       ).python_name = "model_args"  # TrainConfig's field
     fit = parser.add_argument_group("optimisation")
     fit.add_argument("--epochs", type=int, metavar="N", help="epochs" + _default("epochs"))
     fit.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer" + _default("optimizer"))

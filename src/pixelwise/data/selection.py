@@ -145,8 +145,8 @@ def make_validation_share(options: SplitOptions) -> ValidationShare | None:
     if not share.validation:
         raise ValueError(
             f"{label} has no {missing}, and its {len(names)} example(s) in {source!r} are too few "
-            f"to hold out a validation share (fraction {fraction}{whole}); pass --validation-split "
-            "none to train without validation, or add examples."
+            f"to hold out a validation share (fraction {fraction}{whole}); pass "
+            "validation_split='none' to train without validation, or add examples."
         )
     message = (f"{label} has no {missing}: validating on a seeded share of {source!r} "
                f"({len(share.validation)} of {len(names)} examples, fraction {fraction}, seed "

@@ -75,7 +75,7 @@ def split_sample(dataset: str, split: str, num_images: int, channels: int, class
     if classes != class_set.class_names:
         raise ValueError(
             f"Dataset {dataset!r} has classes {list(classes)}, the model predicts "
-            f"{list(class_set.class_names)}; pass the --dataset it was trained on."
+            f"{list(class_set.class_names)}; pass dataset= the one it was trained on."
         )
     images, labels = [], []
     for example in examples.take(num_images).as_numpy_iterator():

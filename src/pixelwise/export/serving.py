@@ -210,8 +210,8 @@ def export_model(
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise FileExistsError(
-            f"Export folder {str(out)!r} already exists and is not empty; choose another --out "
-            "or pass --overwrite."
+            f"Export folder {str(out)!r} already exists and is not empty; choose another out= "
+            "or pass overwrite=True."
         )
     loaded = load_run(model_or_run, class_set, checkpoint)
     model, class_set = loaded.model, loaded.class_set
@@ -221,7 +221,7 @@ def export_model(
     if format == "tflite-int8" and source is None:
         raise ValueError(
             "Expected a dataset to calibrate a tflite-int8 export on, received a model with no "
-            "run dataset; pass --dataset NAME|PATH (Python: dataset=...), or export a --run.")
+            "run dataset; pass dataset= NAME|PATH, or export a run folder.")
     channels = int(model.input_shape[-1])
 
     with staging_dir(out) as staging:
@@ -260,7 +260,7 @@ def export_model(
         raise ParityError(
             f"Export not written to {str(out)!r}: {parity_line(report)}. The artefact and its "
             f"{PARITY_REPORT_NAME} are in {str(kept)!r} for inspection; to ship it anyway, pass "
-            f"--min-agreement {math.floor(100 * report['pixel_agreement']) / 100:.2f} or lower.",
+            f"min_agreement={math.floor(100 * report['pixel_agreement']) / 100:.2f} or lower.",
             report, kept)
     return kept if format == "savedmodel" else kept / artefact.name
 
@@ -269,13 +269,13 @@ def _check_options(format, calibration_images, parity_images, min_agreement) -> 
     """The agreement threshold, after checking the options a user typed."""
     if format not in FORMATS:
         raise ValueError(f"Expected an export format in {list(FORMATS)}, received {format!r}.")
-    for name, value in (("--calibration-images", calibration_images),
-                        ("--parity-images", parity_images)):
+    for name, value in (("calibration_images", calibration_images),
+                        ("parity_images", parity_images)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"Expected {name} to be a whole number of at least 1, received {value!r}.")
+            raise ValueError(f"Expected {name}= a whole number of at least 1, received {value!r}.")
     threshold = DEFAULT_MIN_AGREEMENT[format] if min_agreement is None else min_agreement
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise ValueError(f"Expected --min-agreement between 0 and 1 (a share of pixels, e.g. 0.98), "
+        raise ValueError(f"Expected min_agreement= between 0 and 1 (a share of pixels, e.g. 0.98), "
                          f"received {min_agreement!r}.")
     return float(threshold)
 

@@ -20,7 +20,7 @@ def check_writable(path: Path) -> None:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(
-            f"Run folder {str(path)!r} exists and is not a folder; pass another --out."
+            f"Run folder {str(path)!r} exists and is not a folder; pass another out=."
         )
     ancestor = path
     while not ancestor.exists():
@@ -29,7 +29,7 @@ def check_writable(path: Path) -> None:
         what = "is not writable" if ancestor.is_dir() else "is a file, not a folder"
         raise PermissionError(
             f"Cannot write the run folder {str(path)!r}: {str(ancestor)!r} {what}; "
-            "pass --out to a folder you can write."
+            "pass out= a folder you can write."
         )
     # Permission bits are not the whole story: /proc, a read-only mount or a full disk
     # refuse a new folder that os.access allows (and root passes every access check).
@@ -37,9 +37,9 @@ def check_writable(path: Path) -> None:
         os.rmdir(tempfile.mkdtemp(prefix=".pixelwise-probe-", dir=ancestor))
     except OSError as exc:
         raise type(exc)(
-            f"Cannot write the run folder {str(path)!r} (--out): {str(ancestor)!r} refused a new "
-            f"folder ({exc.strerror or type(exc).__name__}); pass --out to a folder you can write, "
-            "e.g. --out runs/NAME."
+            f"Cannot write the run folder {str(path)!r} (out=): {str(ancestor)!r} refused a new "
+            f"folder ({exc.strerror or type(exc).__name__}); pass out= a folder you can write, "
+            "e.g. out='runs/NAME'."
         ) from None
 
 
@@ -48,8 +48,8 @@ def check_new_run(run: RunFolder) -> None:
     """Raise if ``run`` already holds a run (a new run must not overwrite one)."""
     if run.path.is_dir() and any(p != run.lock_path for p in run.path.iterdir()):
         raise FileExistsError(
-            f"Run folder {str(run.path)!r} already holds a run; pass --resume to continue it, or "
-            "--out runs/NEW_NAME to start another (nothing there was changed)."
+            f"Run folder {str(run.path)!r} already holds a run; pass resume=True to continue it, or "
+            "out='runs/NEW_NAME' to start another (nothing there was changed)."
         )
 
 
@@ -67,7 +67,7 @@ def check_resume(run: RunFolder, config: TrainConfig) -> int:
     if not run.config_path.exists():
         raise FileNotFoundError(
             f"Cannot resume: {str(run.config_path)!r} does not exist, so {str(run.path)!r} holds "
-            "no run to continue. Drop --resume to start a new run there."
+            "no run to continue. Leave out resume=True to start a new run there."
         )
     stored = json.loads(run.config_path.read_text())
     current = config.to_dict()
@@ -78,7 +78,7 @@ def check_resume(run: RunFolder, config: TrainConfig) -> int:
         raise ValueError(
             f"Cannot resume {str(run.path)!r} with a different configuration ({detail}); only "
             f"{sorted(RESUMABLE_CHANGES)} may change. Drop those options, or start a new run "
-            "with --out runs/NEW_NAME."
+            "with out='runs/NEW_NAME'."
         )
     # Keras' BackupAndRestore records the next epoch to train in this file.
     metadata = run.backup_dir / "training_metadata.json"
@@ -86,11 +86,11 @@ def check_resume(run: RunFolder, config: TrainConfig) -> int:
     if not metadata.exists() and read_history(run.history_path):
         raise FileNotFoundError(
             f"Cannot resume {str(run.path)!r}: history.csv records finished epochs but the "
-            f"BackupAndRestore state {str(metadata)!r} is missing. Start a new run with --out."
+            f"BackupAndRestore state {str(metadata)!r} is missing. Start a new run with another out=."
         )
     if finished >= config.epochs:
         raise ValueError(
             f"Run {str(run.path)!r} already finished {finished} of {config.epochs} epochs; pass "
-            f"--epochs N with N > {finished} together with --resume to train further."
+            f"epochs=N with N > {finished} together with resume=True to train further."
         )
     return finished

@@ -65,7 +65,7 @@ class RunFolder:
         except LockedError as exc:
             raise LockedError(
                 f"Run folder {str(self.path)!r} is in use by {exc.holder or 'another process'}; "
-                "wait for that training to end, or pass --out runs/NEW_NAME.", exc.holder
+                "wait for that training to end, or pass out='runs/NEW_NAME'.", exc.holder
             ) from None
         try:
             yield
@@ -82,7 +82,7 @@ class RunFolder:
         if not self.path.is_dir():
             raise FileNotFoundError(
                 f"Expected a run folder written by 'pixelwise train', received {str(self.path)!r}, "
-                "which does not exist; pass --run runs/NAME."
+                "which does not exist; pass run= an existing run folder (e.g. 'runs/NAME')."
             )
 
     def config(self) -> dict:
@@ -127,7 +127,7 @@ class RunFolder:
                 raise FileNotFoundError(
                     f"Run folder {str(self.path)!r} has no {checkpoint} checkpoint "
                     f"(expected {str(path)!r}; found {have or 'no checkpoints'}). "
-                    "Train at least one epoch, or pass --checkpoint FILE.keras."
+                    "Train at least one epoch, or pass checkpoint='FILE.keras'."
                 )
         elif not path.exists():
             raise FileNotFoundError(f"Checkpoint file {str(path)!r} does not exist.")
@@ -166,7 +166,7 @@ class RunFolder:
         others = [name for name in CHECKPOINT_NAMES
                   if self.checkpoint_path(name).resolve() != path.resolve()
                   and zipfile.is_zipfile(self.checkpoint_path(name))]
-        fix = (f"pass --checkpoint {others[0]} to use {str(self.checkpoint_path(others[0]))!r}"
+        fix = (f"pass checkpoint={others[0]!r} to use {str(self.checkpoint_path(others[0]))!r}"
                if others else "train again, or restore the file from a copy")
         return (f"Checkpoint {str(path)!r} is corrupt ({reason}; probably truncated by an "
                 f"interrupted save or copy); {fix}.")

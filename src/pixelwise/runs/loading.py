@@ -129,8 +129,8 @@ def _run_of_model_file(path: Path, class_set: ClassSet | None) -> RunFolder:
     if class_set is None and not run.class_set_path.exists():
         raise ValueError(
             f"Expected a class set with the model file {str(path)!r}, received none and "
-            f"found no class_set.json in {str(folder)!r}; pass --class-set voc|camvid|"
-            "isbi2012|FILE.json (Python: class_set=...)."
+            f"found no class_set.json in {str(folder)!r}; pass class_set= voc|camvid|"
+            "isbi2012|FILE.json."
         )
     return run
 

@@ -134,8 +134,8 @@ class FreezeEncoder(keras.callbacks.Callback):
         if not encoders_in(self.model):
             raise ValueError(
                 f"Model {self.model.name!r} has no pretrained encoder to freeze or to train at "
-                "another learning rate; build it with encoder=NAME (e.g. --model deeplabv3plus "
-                "--model-arg encoder=resnet50)."
+                "another learning rate; build it with an encoder (e.g. model='deeplabv3plus', "
+                "model_args={'encoder': 'resnet50'})."
             )
         self._optimizer()
         self.frozen = None
@@ -322,7 +322,7 @@ class TerminateOnNonFinite(keras.callbacks.Callback):
             raise TrainingDiverged(
                 f"The training loss became {float(loss)} at epoch {epoch + 1}, batch {batch + 1}; "
                 f"that epoch was not saved and the run folder keeps epochs 1..{epoch}. Lower "
-                "--lr, or train in float32 (--mixed-precision none), then --resume."
+                "learning_rate=, or train in float32 (mixed_precision='none'), then resume=True."
             )
 
 

@@ -94,7 +94,7 @@ class DropoutRates:
         if not 0.0 <= start < 1.0 or not 0.0 <= cap < 1.0 or start > cap:
             raise ValueError(
                 "Expected a dropout schedule with 0 <= start <= cap < 1, received "
-                f"start={start}, step={step}, cap={cap}; e.g. --dropout-schedule 0.5,0.1,0.9."
+                f"start={start}, step={step}, cap={cap}; e.g. dropout_schedule=[0.5, 0.1, 0.9]."
             )
         for name, value in (("start", start), ("step", step), ("cap", cap)):
             object.__setattr__(self, name, value)  # frozen: store the floats once

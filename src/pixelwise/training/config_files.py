@@ -41,7 +41,7 @@ def load_config_file(path) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Config file {str(path)!r} does not exist; pass --config FILE.yaml.")
+        raise FileNotFoundError(f"Config file {str(path)!r} does not exist; pass config_file= an existing YAML or JSON file.")
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -110,12 +110,12 @@ def resolve_config(config_file=None, overrides: dict | None = None, resume: bool
     if resume:
         out = next((layer["out"] for layer in reversed(layers) if layer.get("out")), None)
         if out is None:
-            raise ValueError("--resume needs the run folder to continue: pass --out runs/NAME.")
+            raise ValueError("resume=True needs the run folder to continue: pass out='runs/NAME'.")
         stored = RunFolder(out).config_path
         if not stored.exists():
             raise FileNotFoundError(
                 f"Cannot resume: {str(stored)!r} does not exist, so {out!r} holds no run to "
-                "continue. Drop --resume to start a new run there."
+                "continue. Leave out resume=True to start a new run there."
             )
         values.update(json.loads(stored.read_text()))
     for layer in layers:

@@ -127,12 +127,12 @@ def load_training_data(config: TrainConfig, multi_worker: bool = False) -> Train
     if num_val == 0 and config.validates:
         raise ValueError(
             f"Validation split {config.validation_split!r} of {config.dataset!r} is empty; pass "
-            "--validation-split with a split that has examples."
+            "validation_split= a split that has examples."
         )
     if num_train < config.batch_size:
         raise ValueError(
             f"Batch size {config.batch_size} is larger than the {num_train} examples of the "
-            f"training split {config.train_split!r}; pass --batch-size {num_train} or less."
+            f"training split {config.train_split!r}; pass batch_size={num_train} or less."
         )
     train = make_pipeline(
         train_examples, class_set, config.image_size, config.batch_size, training=True,
@@ -203,13 +203,13 @@ def _build_model(config: TrainConfig, data: TrainingData) -> tuple[keras.Model, 
         raise ValueError(
             f"Model {config.model!r} maps {tuple(config.image_size)} inputs to "
             f"{tuple(model.output_shape[1:3])} outputs; training needs outputs of the input size "
-            "(for original_unet pass --model-arg padding=same)."
+            "(for original_unet pass model_args={'padding': 'same'})."
         )
     if _fine_tunes(config) and not models.encoders_in(model):
         raise ValueError(
             f"freeze_encoder_epochs and encoder_lr_multiplier fine-tune a pretrained encoder, "
-            f"but model {config.model!r} was built without one; pass --model-arg encoder=NAME "
-            f"(one of {models.available_encoders()})."
+            f"but model {config.model!r} was built without one; pass model_args={{'encoder': NAME}} "
+            f"(NAME one of {models.available_encoders()})."
         )
     pixel_accuracy, mean_iou = segmentation_metrics(data.class_set)
     model.compile(
@@ -326,7 +326,7 @@ def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks
     if config.batch_size % replicas:
         raise ValueError(
             f"The global batch size {config.batch_size} must split evenly across the {replicas} "
-            f"replicas of --strategy {config.strategy}; pass a multiple of {replicas}."
+            f"replicas of strategy={config.strategy!r}; pass batch_size= a multiple of {replicas}."
         )
     data = load_training_data(config, multi_worker)
 

@@ -301,7 +301,7 @@ def read_layout(tree: SourceTree, name: str, validation_fraction: float, seed: i
     """
     if not 0 <= validation_fraction < 1:
         raise ValueError(f"Expected a validation fraction in [0, 1), received "
-                         f"{validation_fraction!r}; e.g. --validation-fraction 0.1.")
+                         f"{validation_fraction!r}; e.g. validation_fraction=0.1.")
     if isinstance(groups, str):
         groups = GroupRule.parse(groups)
     files = tree.files
