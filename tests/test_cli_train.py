@@ -107,17 +107,20 @@ def test_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path):
     run = tmp_path / "existing"
     run.mkdir()
     (run / "history.csv").write_text("epoch,loss\n0,1.0\n")
-    assert "--resume" in _error(capsys, ["--out", str(run)])
+    exists = _error(capsys, ["--out", str(run)])
+    # The library names the Python arguments; the CLI adds the flag of each.
+    assert "already holds a run; pass resume=True to continue it, or out='runs/NEW_NAME'" in exists
+    assert exists.endswith("(command line: --resume for resume=, --out for out=)")
     assert (run / "history.csv").read_text() == "epoch,loss\n0,1.0\n"
     assert "holds no run" in _error(capsys, ["--resume", "--out", str(tmp_path / "none")])
-    assert "--out" in _error(capsys, ["--resume"])
+    assert "pass out='runs/NAME'" in _error(capsys, ["--resume"])
     assert "KEY=VALUE" in _error(capsys, ["--model-arg", "oops", "--out", str(tmp_path / "a")])
     assert "image size" in _error(capsys, ["--image-size", "big", "--out", str(tmp_path / "b")])
     assert "start <= cap < 1" in _error(capsys, ["--dropout-schedule", "0.5,0.1,1.5"])
     assert "TF_CONFIG" in _error(capsys, ["--strategy", "multi-worker", "--out",
                                           str(tmp_path / "c")])
     missing = _error(capsys, ["--config", str(tmp_path / "nope.yaml")])
-    assert "nope.yaml" in missing
+    assert "nope.yaml" in missing and "(command line: --config for config_file=)" in missing
     assert not any((tmp_path / name).exists() for name in "abc")
 
 
@@ -127,12 +130,39 @@ def test_run_folder_below_a_file(capsys, tmp_path):
     assert "is not a folder" in _error(capsys, ["--out", str(tmp_path / "file")])
 
 
+def test_resume_with_another_config_names_the_python_argument_and_the_flag(capsys, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    stored = TrainConfig(dataset="synthetic_shapes", model="unet", epochs=2,
+                         out=str(run)).validated().to_dict()
+    (run / "config.json").write_text(json.dumps(stored))
+    message = _error(capsys, ["--resume", "--out", str(run), "--model-arg", "base_filters=4",
+                              "--learning-rate", "0.5"])
+    assert f"Cannot resume {str(run)!r} with a different configuration (" in message
+    assert "learning_rate: " in message and "-> 0.5" in message and "model_args: " in message
+    assert "start a new run with out='runs/NEW_NAME'." in message
+    assert message.endswith("(command line: --out for out=)")
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]  # nothing written
+
+
+def test_model_arg_maps_to_model_args_for_the_flag_hint():
+    from pixelwise.cli import command_flags, with_flags
+
+    parser = build_parser()
+    flags = command_flags(parser, parser.parse_args(["train"]))
+    # Every TrainConfig field a message may name has its flag (--model-arg's dest differs).
+    assert set(TrainConfig.fields()) <= set(flags)
+    assert flags["model_args"] == "--model-arg" and flags["learning_rate"] == "--learning-rate"
+    assert with_flags("pass model_args={'encoder': NAME}.", flags) == \
+        "pass model_args={'encoder': NAME}. (command line: --model-arg for model_args=)"
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux' /proc")
 def test_run_folder_where_no_folder_can_be_made(capsys):
     """/proc passes every permission check, as root too, and refuses mkdir with a bare [Errno 2]."""
     message = _error(capsys, ["--out", "/proc/pixelwise-run"])
-    assert "Cannot write the run folder '/proc/pixelwise-run' (--out)" in message
-    assert "pass --out to a folder you can write" in message
+    assert "Cannot write the run folder '/proc/pixelwise-run' (out=)" in message
+    assert "pass out= a folder you can write" in message and "--out for out=" in message
     assert "[Errno" not in message
 
 
