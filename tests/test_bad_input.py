@@ -113,7 +113,8 @@ def test_a_truncated_checkpoint_is_one_line_naming_the_file_and_checkpoint_last(
                  "--out", str(tmp_path / "out")]) == 2
     line = _one_line(capsys.readouterr().err)
     assert line.startswith(f"pixelwise predict: error: Checkpoint {str(best)!r} is corrupt")
-    assert "--checkpoint last" in line and "File not found" not in line
+    assert "pass checkpoint='last' to use" in line and "File not found" not in line
+    assert line.endswith("(command line: --checkpoint for checkpoint=)")
     assert not (tmp_path / "out").exists()
 
 

@@ -170,7 +170,7 @@ def test_fine_tuning_a_model_without_encoder_fails_before_the_run_folder(shapes_
 
     config = _config(shapes_dir, tmp_path / "run", model_args={"base_filters": 4},
                      freeze_encoder_epochs=1)
-    with pytest.raises(ValueError, match="built without one; pass --model-arg encoder=NAME"):
+    with pytest.raises(ValueError, match=r"built without one; pass model_args=\{'encoder': NAME\}"):
         train(config)
     assert not (tmp_path / "run").exists()
 

@@ -51,7 +51,7 @@ def test_loose_keras_file_needs_a_class_set_by_object_name_or_json(tmp_path, run
     loose = tmp_path / "models" / "loose.keras"
     loose.parent.mkdir()
     shutil.copy(run_dir_48x64 / "checkpoints" / "best.keras", loose)
-    with pytest.raises(ValueError, match="--class-set"):
+    with pytest.raises(ValueError, match="found no class_set.json .*; pass class_set= "):
         load_run(loose)
     with pytest.raises(ValueError, match="outputs 3 channels, the class set 'isbi2012' has 2"):
         load_run(loose, class_set="isbi2012")
@@ -95,7 +95,7 @@ def test_loaded_run_passes_through_or_takes_another_class_set(conv_model):
 def test_run_folder_errors_say_what_is_missing(tmp_path, conv_model):
     from pixelwise.runs.loading import load_run
 
-    with pytest.raises(FileNotFoundError, match="does not exist; pass --run"):
+    with pytest.raises(FileNotFoundError, match="does not exist; pass run= an existing run folder"):
         load_run(tmp_path / "nowhere")
     empty = write_run(tmp_path / "empty", conv_model, checkpoints=())
     with pytest.raises(FileNotFoundError, match="no best checkpoint"):
@@ -127,7 +127,7 @@ def test_a_truncated_checkpoint_is_called_corrupt_and_names_the_sound_one(tmp_pa
         load_run(run)
     message = str(raised.value)
     assert f"Checkpoint {str(best)!r} is corrupt" in message and "truncated" in message
-    assert f"pass --checkpoint last to use {str(last)!r}" in message
+    assert f"pass checkpoint='last' to use {str(last)!r}" in message
     assert "File not found" not in message
     _same_outputs(load_run(run, checkpoint="last").model, conv_model)  # the fix the message gives works
 
@@ -135,7 +135,7 @@ def test_a_truncated_checkpoint_is_called_corrupt_and_names_the_sound_one(tmp_pa
     for checkpoint in ("best", "last", str(last)):
         with pytest.raises(ValueError, match="is corrupt") as raised:
             load_run(run, checkpoint=checkpoint)
-        assert "--checkpoint" not in str(raised.value) and "train again" in str(raised.value)
+        assert "checkpoint=" not in str(raised.value) and "train again" in str(raised.value)
 
 
 def test_a_keras_zip_with_a_truncated_weights_file_is_called_corrupt(tmp_path, run_dir_48x64):
@@ -151,5 +151,5 @@ def test_a_keras_zip_with_a_truncated_weights_file_is_called_corrupt(tmp_path, r
         for name in source.namelist():
             data = source.read(name)
             damaged.writestr(name, data[:len(data) // 2] if name.endswith(".h5") else data)
-    with pytest.raises(ValueError, match=r"is corrupt \(.*truncated file.*--checkpoint last"):
+    with pytest.raises(ValueError, match=r"is corrupt \(.*truncated file.*checkpoint='last'"):
         load_run(run)

@@ -250,7 +250,7 @@ def test_interrupted_run_resumes_from_last_finished_epoch(voc, tmp_path):
     assert json.loads((run.backup_dir / "training_metadata.json").read_text())["epoch"] == 2
     last_before = run.checkpoint_path("last").read_bytes()
 
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(FileExistsError, match="pass resume=True to continue it"):
         train(config)
     assert run.checkpoint_path("last").read_bytes() == last_before  # nothing overwritten
     with pytest.raises(ValueError, match="image_size"):
