@@ -50,7 +50,8 @@ found["not_compiled"] = {
     "max_difference": float(np.abs(plain.predict(x, verbose=0) - expected).max()),
 }
 
-loaded = pixelwise.runs.load_run(pixelwise.runs.RunFolder(run))
+from pixelwise.runs import RunFolder
+loaded = pixelwise.load_run(RunFolder(run))
 found["run"] = {
     "classes": list(loaded.class_set.class_names),
     "image_size": list(loaded.image_size),

@@ -25,6 +25,7 @@ import keras
 
 from pixelwise.models.geometry import Geometry
 from pixelwise.models.layers import ScheduledDropout
+from pixelwise.models.unet import ArgumentsConfig
 
 #: Max-pooling steps of the paper's U-Net.
 DEPTH = 4
@@ -217,7 +218,7 @@ def decoder_block(x, skip, filters: int, crop: int, padding: str, batch_norm: bo
 
 
 @keras.saving.register_keras_serializable(package="pixelwise")
-class OriginalUNet(keras.Model):
+class OriginalUNet(ArgumentsConfig, keras.Model):
     """Ronneberger et al.'s U-Net as a functional model that stores its arguments.
 
     Args:
@@ -268,23 +269,9 @@ class OriginalUNet(keras.Model):
                                      dtype="float32", name="logits")(x)
         super().__init__(inputs=inputs, outputs=logits, name=name, **kwargs)
 
-        self.input_size = input_size
-        self.num_classes = num_classes
-        self.padding = padding
-        self.base_filters = base_filters
-        self.batch_norm = batch_norm
-        self.dropout_rate = dropout_rate
-
-    def get_config(self):
-        return {
-            "input_size": list(self.input_size),
-            "num_classes": self.num_classes,
-            "padding": self.padding,
-            "base_filters": self.base_filters,
-            "batch_norm": self.batch_norm,
-            "dropout_rate": self.dropout_rate,
-            "name": self.name,
-        }
+        self.keep_arguments(input_size=input_size, num_classes=num_classes, padding=padding,
+                            base_filters=base_filters, batch_norm=batch_norm,
+                            dropout_rate=dropout_rate)
 
     @classmethod
     def from_config(cls, config):

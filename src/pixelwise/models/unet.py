@@ -160,8 +160,27 @@ def decoder_block(x, skip, filters: int, batch_norm: bool = False, name: str | N
     return keras.layers.Concatenate(name=None if name is None else f"{name}_concat")([x, skip])
 
 
+class ArgumentsConfig:
+    """``get_config`` of a functional model that keeps its constructor arguments.
+
+    The constructor calls ``self.keep_arguments(input_size=..., ...)`` after building: each
+    becomes an attribute, and ``get_config`` returns them all (``input_size`` as a list: JSON
+    has no tuples) with the name, so ``from_config`` calls the constructor with the same ones.
+    """
+
+    def keep_arguments(self, **arguments) -> None:
+        self._argument_names = tuple(arguments)
+        for key, value in arguments.items():
+            setattr(self, key, value)
+
+    def get_config(self):
+        config = {key: getattr(self, key) for key in self._argument_names}
+        config["input_size"] = list(config["input_size"])
+        return {**config, "name": self.name}
+
+
 @keras.saving.register_keras_serializable(package="pixelwise")
-class UNet(keras.Model):
+class UNet(ArgumentsConfig, keras.Model):
     """The chapter's U-Net as a functional model that stores its arguments.
 
     Args:
@@ -207,21 +226,8 @@ class UNet(keras.Model):
             dtype="float32", name="logits")(x)
         super().__init__(inputs=inputs, outputs=logits, name=name, **kwargs)
 
-        self.input_size = input_size
-        self.num_classes = num_classes
-        self.base_filters = base_filters
-        self.batch_norm = batch_norm
-        self.dropout_rate = dropout_rate
-
-    def get_config(self):
-        return {
-            "input_size": list(self.input_size),
-            "num_classes": self.num_classes,
-            "base_filters": self.base_filters,
-            "batch_norm": self.batch_norm,
-            "dropout_rate": self.dropout_rate,
-            "name": self.name,
-        }
+        self.keep_arguments(input_size=input_size, num_classes=num_classes, base_filters=base_filters,
+                            batch_norm=batch_norm, dropout_rate=dropout_rate)
 
     @classmethod
     def from_config(cls, config):

@@ -44,10 +44,10 @@ class EncoderUNet(EncoderDecoder):
     """U-Net decoder on a pretrained encoder (segmentation_models' Unet).
 
     Args:
-        input_size: (height, width, channels), default (256, 256, 3). Sides are
-            multiples of 32 or None; channels 3 or 1.
-        num_classes: int, required. Channels of the output logits.
-        encoder: str, default "resnet50". One of ``available_encoders()``.
+        input_size: (height, width, channels) with sides multiples of 32 or None and 3 or 1
+            channels; default (256, 256, 3).
+        num_classes: int, required: the output logits' channels.
+        encoder: str, one of ``available_encoders()``; default "resnet50".
         encoder_weights: None (default), "imagenet" or a weights-file path.
         decoder_filters: five ints, default (256, 128, 64, 32, 16): the blocks at strides
             16, 8, 4, 2 and 1.
