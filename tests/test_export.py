@@ -104,7 +104,7 @@ def test_existing_output_is_kept_and_bad_runs_write_nothing(tmp_path, unet_model
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="choose another out= or pass overwrite=True"):
         export_model(unet_run_dir, out, "savedmodel")
     assert (out / "keep.txt").read_text() == "mine"
 

@@ -180,7 +180,8 @@ def test_a_broken_export_exits_2_leaves_out_alone_and_is_kept_as_failed(
     assert "\n" not in err and err.startswith(
         f"pixelwise export: error: Export not written to {str(out)!r}: parity FAILED: 0.00 % of "
         "pixels agree")
-    assert "at least 98.00 % needed" in err and "onnx.FAILED" in err and "--min-agreement" in err
+    assert "at least 98.00 % needed" in err and "onnx.FAILED" in err and "pass min_agreement=0.00 or lower" in err
+    assert err.endswith("(command line: --min-agreement for min_agreement=)")
     assert (out / "model.onnx").read_text() == "the export that was there before"
     failed = tmp_path / "onnx.FAILED"
     report = json.loads((failed / "parity.json").read_text())
@@ -225,13 +226,14 @@ def test_bad_options_and_int8_without_a_dataset_are_one_line_errors(tmp_path, vo
     classes = tmp_path / "classes.json"
     classes.write_text(TINY_CLASSES.to_json())
     cases = [
-        (["--run", voc_run, "--min-agreement", "1.5"], "--min-agreement between 0 and 1"),
+        (["--run", voc_run, "--min-agreement", "1.5"], "min_agreement= between 0 and 1"),
         (["--run", voc_run, "--parity-images", "0"],
-         "--parity-images to be a whole number of at least 1"),
+         "parity_images= a whole number of at least 1, received 0. "
+         "(command line: --parity-images for parity_images=)"),
         (["--run", voc_run, "--format", "tflite-int8", "--calibration-images", "-1"],
-         "--calibration-images"),
+         "(command line: --calibration-images for calibration_images=)"),
         (["--checkpoint", bare, "--class-set", classes, "--format", "tflite-int8"],
-         "pass --dataset NAME|PATH"),
+         "pass dataset= NAME|PATH, or export a run folder. (command line: --dataset for dataset=)"),
     ]
     for args, message in cases:
         code = main(["export", *map(str, args), "--out", str(tmp_path / "out")])
