@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from pixelwise.class_sets import ClassSet
 from pixelwise.inference.drawing import draw_boxes, place_labels
 from pixelwise.evaluation.confusion_plot import confusion_figure
-from pixelwise.inference.prediction import Box
+from pixelwise.inference.boxes import Box
 
 CLASSES = ClassSet(name="tiny", class_names=("background", "person", "bicycle", "car"),
                    palette=((0, 0, 0), (255, 0, 0), (0, 200, 0), (0, 0, 255)))

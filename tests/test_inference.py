@@ -187,7 +187,7 @@ def test_predict_files_writes_outputs_at_input_size(tmp_path, run_dir, random_im
 
 
 def test_find_boxes_regions_areas_and_confidence():
-    from pixelwise.inference.prediction import find_boxes
+    from pixelwise.inference.boxes import find_boxes
 
     labels = np.zeros((20, 30), np.uint8)
     labels[2:6, 3:9] = 1            # disc, 24 px
@@ -212,7 +212,7 @@ def test_find_boxes_regions_areas_and_confidence():
 
 def test_draw_boxes_draws_box_edges_in_class_colour():
     from pixelwise.inference.drawing import draw_boxes
-    from pixelwise.inference.prediction import Box
+    from pixelwise.inference.boxes import Box
 
     image = np.full((40, 60, 3), 128, np.uint8)
     box = Box(class_id=2, class_name="square", box=(10, 15, 30, 35), area=400, mean_confidence=0.9)

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pixelwise.class_sets import ClassSet
 
 if TYPE_CHECKING:
-    from pixelwise.inference.prediction import Box
+    from pixelwise.inference.boxes import Box
 
 
 def colorize(labels, palette) -> np.ndarray:
@@ -64,7 +64,7 @@ def draw_boxes(image: np.ndarray, boxes: list[Box], class_set: ClassSet) -> np.n
 
     Args:
         image: uint8 (H, W, 1|3|4) image.
-        boxes: From :func:`pixelwise.inference.prediction.find_boxes`.
+        boxes: From :func:`pixelwise.inference.boxes.find_boxes`.
         class_set: Gives each box its class colour.
 
     Returns:
@@ -107,7 +107,7 @@ def place_labels(boxes, sizes, width: int, height: int) -> list[tuple[int, int, 
     free place left does a label overlap (above its box).
 
     Args:
-        boxes: ``(x_min, y_min, x_max, y_max)`` per box (:class:`~pixelwise.inference.prediction.Box`).
+        boxes: ``(x_min, y_min, x_max, y_max)`` per box (:class:`~pixelwise.inference.boxes.Box`).
         sizes: ``(width, height)`` of each label, in pixels.
         width, height: The image's size.
 
