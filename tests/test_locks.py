@@ -48,7 +48,7 @@ def test_a_second_training_into_one_run_folder_is_refused_at_once(tmp_path, caps
     assert len(lines) == 1, lines
     assert f"Run folder {str(run.path)!r} is in use by pid {holder.pid} on host " \
            f"{socket.gethostname()}" in lines[0]
-    assert "--out runs/NEW_NAME" in lines[0]
+    assert "or pass out='runs/NEW_NAME'. (command line: --out for out=)" in lines[0]
     # Refused before anything else: the holder's lock is all there is, nothing was built.
     assert written == ["train.lock"]
     assert not (tmp_path / "tfds").exists()
