@@ -243,3 +243,16 @@ def test_an_abbreviation_is_refused_not_taken_for_a_longer_option(capsys):
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["train", "--encoder", "mobilenetv3small"])
     assert exited.value.code == 2
+
+
+@pytest.mark.parametrize("argv", [["export", "--run", "r", "--out", "o"], ["evaluate", "--run", "r"],
+                                  ["predict", "--run", "r", "--out", "o", "x.png"]])
+def test_a_message_naming_model_size_gets_the_input_size_flag(argv):
+    # The Python name of "the size the model sees" is model_size (PredictOptions,
+    # export_model); its flag is --input-size, so the CLI must map one to the other.
+    from pixelwise.cli import build_parser, command_flags, with_flags
+
+    parser = build_parser()
+    flags = command_flags(parser, parser.parse_args(argv))
+    assert with_flags("Expected model_size=256.", flags).endswith(
+        "(command line: --input-size for model_size=)")

@@ -85,7 +85,8 @@ def register(subparsers) -> None:
                       "it, as in training (default: native, each label's own size)")
     data.add_argument("--input-size", metavar=SIZE_METAVAR, type=parse_image_size, default=None,
                       help="size the model sees at native resolution (default: the model's fixed "
-                      "input, else the run's training --image-size, else each image's own size)")
+                      "input, else the run's training --image-size, else each image's own size)"
+                      ).python_name = "model_size"  # PredictOptions' field
     prediction = evaluate.add_argument_group("prediction")
     add_mode_and_tta(prediction)
     prediction.add_argument("--tile", type=parse_tile, default=None, metavar=TILE_METAVAR,

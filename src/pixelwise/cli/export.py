@@ -76,6 +76,7 @@ def register(subparsers) -> None:
         help="size the model sees: the graph resizes each image to it, its probabilities back "
         "(default: the model's fixed input, else the run's training --image-size, else "
         f"{DEFAULT_EXPORT_SIZE})")
+    size.python_name = "model_size"  # export_model's argument
     add_hidden_alias(export, "--size", size)  # pixelwise 0.1.0's spelling
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     check = export.add_argument_group("calibration and parity check")

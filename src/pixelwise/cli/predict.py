@@ -75,6 +75,7 @@ def register(subparsers) -> None:
         metavar=f"{SIZE_METAVAR}|native",
         help="size the model sees in a whole-image prediction; native: each image's own size "
         "(ignored with a fixed-size model or --tile)")
+    size.python_name = "model_size"  # PredictOptions' field
     add_hidden_alias(options, "--size", size)  # pixelwise 0.1.0's spelling
     options.add_argument("--tile", type=parse_tile, default=None, metavar=TILE_METAVAR,
                          help="predict at native resolution in overlapping NxN or HxW tiles, for "
