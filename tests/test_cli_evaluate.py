@@ -86,6 +86,7 @@ def test_help_states_defaults(capsys):
     assert "(default: 512)" in text and "(default: 100)" in text and "(default: best)" in text
 
 
+@pytest.mark.slow  # ~3 s: a SavedModel export
 def test_export_cli_savedmodel(tmp_path, capsys):
     import tensorflow as tf
 

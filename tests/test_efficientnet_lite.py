@@ -91,7 +91,9 @@ def test_every_decoder_takes_the_lite_encoders(name):
     assert keras.ops.convert_to_numpy(logits).shape == (1, 64, 64, 3)
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+# ~2 s each on 2 shared cores: the fast suite checks lite0.
+@pytest.mark.parametrize("variant", [variant if variant == "efficientnet_lite0" else
+                                     pytest.param(variant, marks=pytest.mark.slow) for variant in VARIANTS])
 def test_each_checkpoint_fills_every_weight_of_its_variant(variant):
     if not installed(variant):
         pytest.skip(f"{lite_weights.CHECKPOINTS[variant][0]} is not installed "
@@ -127,6 +129,7 @@ def _photo(name: str, side: int):
 
 
 @needs_wheel("efficientnet_lite0")
+@pytest.mark.slow  # ~3 s: a whole classifier on real photos
 def test_imagenet_encoder_with_the_wheels_classifier_sees_a_cat_and_an_espresso():
     """The done-when proof: encoder_weights='imagenet' through models.Encoder, as models use it."""
     encoder = Encoder("efficientnet_lite0", input_size=(224, 224, 3), weights="imagenet")

@@ -111,7 +111,9 @@ def test_counter_named_layers_get_names_in_graph_order():
     assert strides["expanded_conv_8_depthwise"] == 16 and strides["conv_1"] == 32
 
 
-@pytest.mark.parametrize("name", ["mobilenetv3small", "efficientnetv2b0", "resnet50"])
+# ~3 s each on 2 shared cores (a whole application): the fast suite checks the smallest.
+@pytest.mark.parametrize("name", ["mobilenetv3small", pytest.param("efficientnetv2b0", marks=pytest.mark.slow),
+                                  pytest.param("resnet50", marks=pytest.mark.slow)])
 def test_batchnorm_momentum_is_at_most_keras_default(name):
     # MobileNetV3 ships 0.999: trained from scratch, its moving statistics lag the data for
     # thousands of steps and the model predicts one class in inference mode (CamVid LR-ASPP:

@@ -105,6 +105,7 @@ def test_every_text_field_is_escaped(payload):
 @given(names=st.lists(st.text(alphabet=st.sampled_from('<>&"\'/=$ ascriptonerr\\;`'), min_size=1,
                               max_size=14), min_size=1, max_size=4, unique=True),
        text=st.text(alphabet=st.sampled_from('<>&"\'/=$ ascriptonerr\\;`'), min_size=1, max_size=20))
+@pytest.mark.slow  # ~5 s: generated reports
 def test_generated_names_are_escaped(names, text):
     from pixelwise.report.html import render_html
 

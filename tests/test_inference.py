@@ -301,6 +301,7 @@ def test_fixed_size_valid_unet_predicts_its_output_size_mirrored(random_image):
     np.testing.assert_array_equal(prediction.labels, expected)
 
 
+@pytest.mark.slow  # ~3 s: real CamVid images
 def test_real_camvid_images_tiled_agree_with_whole_image(tmp_path, camvid_dir):
     """Real CamVid RGB PNGs (480x360) through predict_files, once whole at native size and
     once in 128-px tiles, same model: the tiny conv model's receptive radius is 2 px, so the
@@ -329,6 +330,7 @@ def test_real_camvid_images_tiled_agree_with_whole_image(tmp_path, camvid_dir):
         assert len(np.unique(labels)) > 1  # a real prediction, not a constant map
 
 
+@pytest.mark.slow  # ~3 s: a real ISBI slice
 def test_real_isbi_slice_tiled_equals_one_mirrored_pass(tmp_path, isbi_dir):
     """A real ISBI EM slice (512x512 grayscale) and the valid-padding original U-Net: 300-px
     tiles (the default overlap keeps 112-px cores on one pooling grid) give the same labels as

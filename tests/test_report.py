@@ -130,6 +130,7 @@ def test_report_is_one_self_contained_page_that_renders_in_headless_chromium(voc
     assert (pixels.min(axis=-1) > 240).mean() > 0.3  # on a light page
 
 
+@pytest.mark.slow  # ~5 s: an evaluation and a report
 def test_worst_and_best_images_match_numpy_and_the_evaluation_file_is_kept(voc_run, voc2007_built):
     """eval-validation.json exists without per-image values: the report ranks the images by
     predicting them again with the file's options, and leaves the file as it was."""

@@ -66,7 +66,8 @@ def test_tiled_confidence_and_probabilities_match_softmax(random_image):
     np.testing.assert_allclose(result.confidence, result.probabilities.max(-1))
 
 
-@pytest.mark.parametrize("tile, cores", [(204, (16, 16)), ((204, 220), (16, 32))])
+@pytest.mark.parametrize("tile, cores", [pytest.param(204, (16, 16), marks=pytest.mark.slow),  # ~3 s
+                                         ((204, 220), (16, 32))])
 def test_valid_unet_tiles_equal_one_mirrored_tile_exactly(tile, cores, random_image):
     """The original U-Net (valid padding): stitched tiles, square or not, equal the model run
     once on the whole image mirror-padded with NumPy (independent of the tiling code)."""
