@@ -32,19 +32,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 # -- tiny models, run folders, random images --------------------------------------------------
-# The models are shared by the whole session: tests call them, never fit or change them.
+# The models are shared by the whole session: tests call them, never fit or change them (a test
+# that trains builds its own with run_fixture.tiny_conv_model(); weights_kept checks).
+
+@contextlib.contextmanager
+def weights_kept(model):
+    """Fail on exit if ``model``'s weights differ from what they were on entry."""
+    before = [np.array(w) for w in model.get_weights()]
+    yield model
+    changed = [w.path for w, old in zip(model.weights, before, strict=True)
+               if not np.array_equal(np.asarray(w), old)]
+    assert not changed, (f"a test changed the weights of the shared {model.name}: {changed[:5]}; "
+                         "build a model of your own (run_fixture.tiny_conv_model()) to train")
+
 
 @pytest.fixture(scope="session")
 def conv_model():
     """:func:`run_fixture.tiny_conv_model`: two same-padded 3x3 convolutions, any size, 3 classes."""
-    return tiny_conv_model()
+    with weights_kept(tiny_conv_model()) as model:
+        yield model
 
 
 @pytest.fixture(scope="session")
 def unet_model():
     """:func:`run_fixture.tiny_unet`: the chapter's U-Net at 4 filters, input (None, None, 3),
     3 classes (sides must be multiples of 64)."""
-    return tiny_unet()
+    with weights_kept(tiny_unet()) as model:
+        yield model
 
 
 @pytest.fixture(scope="session")
