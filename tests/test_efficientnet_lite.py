@@ -219,6 +219,30 @@ def test_encoder_weights_path_takes_a_pth_and_keras_weights(tmp_path):
         rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name, content", [
+    ("lite0.weights.h5", b"not an HDF5 file" * 8),      # damaged or not HDF5 at all
+    ("lite0.bin", b"\x00" * 16),                        # a kind of file it cannot be
+])
+def test_an_unreadable_weights_file_is_one_clear_error(tmp_path, name, content):
+    # Needs no wheel: the file is refused before any ImageNet weights are read.
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as caught:
+        lite_weights.application("efficientnet_lite0", weights=str(path), input_shape=(32, 32, 3))
+    message = str(caught.value)
+    assert message.startswith("Expected encoder_weights None, 'imagenet', a legacy PyTorch .pth")
+    assert repr(str(path)) in message and "encoder_weights='imagenet'" in message
+    assert "\n" not in message
+
+
+def test_weights_of_another_model_are_one_clear_error(tmp_path):
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    path = tmp_path / "other.weights.h5"
+    other.save_weights(path)
+    with pytest.raises(ValueError, match=r"cannot be loaded into it .*save the file again"):
+        lite_weights.application("efficientnet_lite0", weights=str(path), input_shape=(32, 32, 3))
+
+
 class _RunsCommand:
     def __init__(self, command):
         self.command = command

@@ -180,8 +180,21 @@ def load_weights(model, variant: str, weights) -> None:
             )
         if path.suffix in (".pth", ".pt"):
             assign_state_dict(model, read_state_dict(path), source=str(path))
-        else:
+            return
+        expected = (f"Expected encoder_weights None, 'imagenet', a legacy PyTorch .pth state_dict "
+                    f"of {variant} or a Keras .weights.h5 saved from a {variant} encoder")
+        if not path.name.endswith(".h5"):
+            raise ValueError(f"{expected}; received {str(path)!r}, which is neither. Pass "
+                             "encoder_weights='imagenet' or a file of one of those kinds.")
+        try:
             model.load_weights(str(path))
+        except (OSError, ValueError) as exc:  # not HDF5, truncated, or another model's weights
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(
+                f"{expected}; received {str(path)!r}, which cannot be loaded into it ({reason}). "
+                "Pass encoder_weights='imagenet', or save the file again with "
+                "model.save_weights(...) from the same encoder."
+            ) from None
         return
     cached = cache_path(variant, include_top)
     if cached.is_file():
