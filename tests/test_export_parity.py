@@ -205,7 +205,7 @@ def test_a_broken_export_exits_2_leaves_out_alone_and_is_kept_as_failed(
 def test_onnx_without_the_export_extra_is_one_error_naming_it(tmp_path, voc_run, monkeypatch, capsys,
                                                               missing):
     from pixelwise.cli import main
-    from pixelwise.export.onnx import MissingExtraError
+    from pixelwise.extras import MissingExtraError
     from pixelwise.export.serving import export_model
 
     monkeypatch.setitem(sys.modules, missing, None)  # what `import` meets when it is not installed

@@ -9,5 +9,4 @@ from pixelwise._lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(__name__, {
     "export_model": "serving",
     "measure_parity": "parity",
-    "MissingExtraError": "onnx",
 })

@@ -2,7 +2,7 @@
 
 tf2onnx, onnx and onnxruntime are pixelwise's optional ``export`` extra
 (``pip install -e ".[export]"``): they are imported when an ONNX export is asked for,
-and their absence is one :class:`MissingExtraError` naming the extra. The graph is
+and their absence is one :class:`~pixelwise.extras.MissingExtraError` naming the extra. The graph is
 converted at opset :data:`ONNX_OPSET`; the class names travel in the model's
 ``metadata_props`` (key ``class_names``, a JSON list) and in ``class_names.txt``.
 
@@ -13,38 +13,21 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import numpy as np
 
+from pixelwise import extras
 from pixelwise.export.tflite import available_cpus
 
 #: ONNX opset of the exported graph: ONNX 1.12+ and onnxruntime 1.12+ run it, and tf2onnx
 #: 1.16+ converts every op of the serving graph at it (Resize, ArgMax, Softmax, Pad reflect).
 ONNX_OPSET = 17
-#: The optional extra that holds the ONNX converter and runtime, as pip installs it.
-EXPORT_EXTRA_INSTALL = 'pip install -e ".[export]"'
-
-
-class MissingExtraError(ModuleNotFoundError, ValueError):
-    """A module of the optional ``export`` extra is not installed.
-
-    An ``ImportError`` for Python callers, and a ``ValueError`` (unusable input: the
-    format asked for) for the CLI, which prints it as one line and exits 2.
-    """
 
 
 def import_extra(module: str):
-    """Import ``module`` of the ``export`` extra, or raise :class:`MissingExtraError` saying how to get it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingExtraError(
-            f"Expected the Python package {module!r} for format='onnx', received an "
-            f"environment without it; it is in pixelwise's optional 'export' extra: "
-            f"{EXPORT_EXTRA_INSTALL} (or pip install 'pixelwise[export]').", name=module,
-        ) from exc
+    """Import ``module`` of the ``export`` extra, or raise :class:`~pixelwise.extras.MissingExtraError`."""
+    return extras.import_extra(module, extra="export", needed_for="format='onnx'")
 
 
 def require_export_extra() -> None:

@@ -201,7 +201,7 @@ def export_model(
     Raises:
         FileExistsError: ``out`` exists, is not empty, and ``overwrite`` is False.
         ValueError: Bad options; ``tflite-int8`` with no dataset to calibrate on.
-        MissingExtraError: ``onnx`` without the ``export`` extra (also a ValueError).
+        pixelwise.extras.MissingExtraError: ``onnx`` without the ``export`` extra (also a ValueError).
         ParityError: The agreement is below ``min_agreement`` (a ValueError).
     """
     threshold = _check_options(format, calibration_images, parity_images, min_agreement)
