@@ -18,7 +18,7 @@ from own_data_fixture import write_images_masks
 from pixelwise.cli import main
 from pixelwise.datasets import api
 from pixelwise.locks import FileLock, Holder, LockedError, StaleLockWarning
-from pixelwise.runs import RunFolder
+from pixelwise.runs.folder import RunFolder
 
 HOLD = ("import sys; from pixelwise.locks import FileLock; "
         "FileLock(sys.argv[1], sys.argv[2]).acquire(); print('held', flush=True); sys.stdin.read()")

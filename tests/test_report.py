@@ -165,11 +165,11 @@ def test_images_are_predicted_with_the_options_the_evaluation_recorded(voc_run, 
     result, paths, _ = evaluate_run(voc_run, options=options, progress=False)
     evaluated = result.per_image_mean_iou
     data = collect_report(voc_run, num_examples=2)
-    shown = data.worst + data.best
     # What evaluate wrote, read back as the same object: the tile, and the overlap in effect.
     assert data.predict_options == result.options == PredictOptions(
         mode="slide", tile=64, overlap=16, tta="flip")
     assert data.image_size is None
+    shown = data.worst + data.best
     assert sorted(s.index for s in shown) == list(range(len(evaluated)))  # 3 images: 2 + 1
     for image in shown:
         assert image.mean_iou == pytest.approx(evaluated[image.index], abs=1e-9)

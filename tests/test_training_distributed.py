@@ -19,7 +19,7 @@ import pytest
 from pixelwise.training.callbacks import iou_key
 from pixelwise.class_sets import VOC
 from pixelwise.training.history import read_history
-from pixelwise.runs import RunFolder
+from pixelwise.runs.folder import RunFolder
 from training_fixture import TINY
 
 pytestmark = pytest.mark.slow
