@@ -122,7 +122,7 @@ def test_freeze_encoder_needs_an_encoder_and_a_multiplier_optimizer():
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     chapter = models.build("unet", input_size=(64, 64, 3), num_classes=2, base_filters=4)
     chapter.compile(make_optimizer("adam", 1e-3), loss, run_eagerly=True)
-    with pytest.raises(ValueError, match="no pretrained encoder.*encoder=NAME"):
+    with pytest.raises(ValueError, match="no pretrained encoder.*model_args={'encoder': 'resnet50'}"):
         chapter.fit(images, labels, epochs=1, verbose=0, callbacks=[FreezeEncoder(1)])
     model = models.build("lraspp", input_size=(64, 64, 3), num_classes=2,
                          encoder="mobilenetv3small", head_filters=8)

@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import pixelwise.datasets as pd
+from pixelwise.class_sets import CAMVID, VOC
 from pixelwise.datasets.decoding import InvalidExampleError, decode_label
 from voc_fixture import TAR_NAMES, VOID_COLOR, voc_colormap
 
@@ -195,39 +196,39 @@ def ids():
 
 def test_palette_png_gives_indices_not_luminance(ids):
     data = _png(ids, "P", voc_colormap().flatten().tolist())
-    np.testing.assert_array_equal(decode_label(data, pd.VOC)[..., 0], ids)
+    np.testing.assert_array_equal(decode_label(data, VOC)[..., 0], ids)
     # What the chapter's Image(shape=(None, None, 1)) on the file would store instead:
     luminance = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
     assert not np.array_equal(luminance, ids)
 
 
 def test_grayscale_png_gives_values(ids):
-    np.testing.assert_array_equal(decode_label(_png(ids, "L"), pd.VOC)[..., 0], ids)
+    np.testing.assert_array_equal(decode_label(_png(ids, "L"), VOC)[..., 0], ids)
 
 
 def test_rgb_and_rgba_png_go_through_the_palette(ids):
     colors = voc_colormap()
     colors[255] = VOID_COLOR
     rgb = colors[ids]
-    np.testing.assert_array_equal(decode_label(_png(rgb, "RGB"), pd.VOC)[..., 0], ids)
+    np.testing.assert_array_equal(decode_label(_png(rgb, "RGB"), VOC)[..., 0], ids)
     rgba = np.concatenate([rgb, np.full(ids.shape + (1,), 255, np.uint8)], axis=-1)
-    np.testing.assert_array_equal(decode_label(_png(rgba, "RGBA"), pd.VOC)[..., 0], ids)
+    np.testing.assert_array_equal(decode_label(_png(rgba, "RGBA"), VOC)[..., 0], ids)
 
 
 def test_foreign_values_and_colours_are_rejected(ids):
     bad = ids.copy()
     bad[3, 3] = 100
     with pytest.raises(InvalidExampleError, match=r"100 \(1 px\)"):
-        decode_label(_png(bad, "P", voc_colormap().flatten().tolist()), pd.VOC)
+        decode_label(_png(bad, "P", voc_colormap().flatten().tolist()), VOC)
     rgb = voc_colormap()[ids]
     rgb[2, 2] = (1, 2, 3)
     with pytest.raises(InvalidExampleError, match=r"\(1, 2, 3\) 1 px"):
-        decode_label(_png(rgb, "RGB"), pd.VOC)
+        decode_label(_png(rgb, "RGB"), VOC)
     with pytest.raises(InvalidExampleError, match="mode 'I;16'"):
-        decode_label(_png(ids.astype(np.uint16) * 300, "I;16"), pd.VOC)
+        decode_label(_png(ids.astype(np.uint16) * 300, "I;16"), VOC)
 
 
 def test_value_map_applies_before_validation():
     stored = np.array([[0, 11], [3, 11]], dtype=np.uint8)
-    out = decode_label(_png(stored, "L"), pd.CAMVID, value_map={11: 255})
+    out = decode_label(_png(stored, "L"), CAMVID, value_map={11: 255})
     np.testing.assert_array_equal(out[..., 0], [[0, 255], [3, 255]])
