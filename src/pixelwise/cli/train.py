@@ -132,7 +132,8 @@ def register(subparsers) -> None:
     run.add_argument("--mixed-precision", choices=MIXED_PRECISION,
                      help="bf16: mixed_bfloat16 policy" + _default("mixed_precision"))
     run.add_argument("--strategy", choices=STRATEGIES,
-                     help="tf.distribute strategy; multi-worker reads TF_CONFIG"
+                     help="tf.distribute strategy (mirrored under KERAS_BACKEND=jax: "
+                          "keras.distribution.DataParallel); multi-worker reads TF_CONFIG"
                      + _default("strategy"))
     run.add_argument("--jit-compile", choices=("auto", "true", "false"),
                      help="XLA compilation" + _default("jit_compile"))

@@ -168,7 +168,8 @@ class TrainConfig:
         early_stopping_patience: Epochs without a better ``val_mean_iou`` before stopping
             (default 10); 0 disables early stopping.
         mixed_precision: ``"none"`` (default) or ``"bf16"`` (``mixed_bfloat16`` policy).
-        strategy: ``"default"``, ``"mirrored"`` or ``"multi-worker"`` (cluster from TF_CONFIG).
+        strategy: ``"default"``, ``"mirrored"`` (under JAX: ``keras.distribution.DataParallel``)
+            or ``"multi-worker"`` (cluster from TF_CONFIG; TensorFlow only).
         jit_compile: ``"auto"`` (Keras: XLA on GPU without tf.distribute), True or False.
         seed: Seed of weights, shuffling and augmentation (default 0); None: unseeded.
         image_summaries: Validation images drawn to TensorBoard each epoch (default 4).

@@ -1,18 +1,22 @@
-"""Where training runs: tf.distribute strategies and the mixed-precision policy.
+"""Where training runs: tf.distribute strategies, Keras' JAX distribution, the dtype policy.
 
 - ``default``: one device (TF's default strategy).
-- ``mirrored``: ``tf.distribute.MirroredStrategy`` over the visible GPUs, or over
-  all logical CPU devices when there is no GPU.
+- ``mirrored``: synchronous data parallelism over this machine's devices. On TensorFlow,
+  ``tf.distribute.MirroredStrategy`` over the visible GPUs, or over all logical CPU devices
+  when there is no GPU; under ``KERAS_BACKEND=jax``, ``keras.distribution.DataParallel``
+  over ``keras.distribution.list_devices()`` (:class:`DataParallelStrategy`).
 - ``multi-worker``: ``tf.distribute.MultiWorkerMirroredStrategy``, cluster and
-  task from ``TF_CONFIG``; worker 0 (or the ``chief``) writes the run folder.
+  task from ``TF_CONFIG``; worker 0 (or the ``chief``) writes the run folder. TensorFlow only.
 
-In every case the batch size of the pipeline is the *global* batch; tf.distribute
+In every case the batch size of the pipeline is the *global* batch; the strategy
 splits it across the replicas.
 
 Example:
     >>> strategy = make_strategy("mirrored")          # doctest: +SKIP
-    >>> with dtype_policy("bf16"), strategy.scope():  # doctest: +SKIP
-    ...     model = build_model()
+    >>> with dtype_policy("bf16"), fit_scope(strategy):  # doctest: +SKIP
+    ...     with strategy.scope():
+    ...         model = build_model()
+    ...     model.fit(batches)
 """
 
 from __future__ import annotations
@@ -59,14 +63,56 @@ class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         return tf.nest.map_structure(reduce_one, value)
 
 
+class DataParallelStrategy:
+    """``mirrored`` under JAX: ``keras.distribution.DataParallel`` with a strategy's face.
+
+    The weights are replicated on every device and each batch is split along its first
+    axis; JAX's SPMD compiler all-reduces the gradients (and BatchNorm's batch statistics,
+    which are those of the global batch, as on one device). Variables must be created in
+    :meth:`scope`, and ``fit`` must run in :func:`fit_scope`, where Keras shards the batches.
+
+    Args:
+        devices: JAX devices (default None: ``keras.distribution.list_devices()``, the GPUs
+            or TPUs, else the CPUs, e.g. 2 with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``).
+    """
+
+    def __init__(self, devices=None):
+        devices = list(devices or keras.distribution.list_devices())
+        self.distribution = keras.distribution.DataParallel(devices=devices)
+        self.num_replicas_in_sync = len(devices)
+
+    def scope(self):
+        """Make the distribution current (it is restored on leaving the block)."""
+        return self.distribution.scope()
+
+
+def fit_scope(strategy):
+    """The context ``fit`` runs in: a Keras distribution must be current while ``fit``
+    shards the batches; a ``tf.distribute`` strategy needs none (Keras finds the one
+    the model was built in)."""
+    if isinstance(strategy, DataParallelStrategy):
+        return strategy.scope()
+    return contextlib.nullcontext()
+
+
 def make_strategy(name: str):
-    """The ``tf.distribute`` strategy for ``--strategy`` (create it before any other TF op).
+    """The strategy for ``--strategy`` (create it before any other TF op).
 
     ``mirrored`` replicates over the visible GPUs, or over all logical CPU devices when
-    there is no GPU; ``multi-worker`` reads the cluster from ``TF_CONFIG``.
+    there is no GPU (under JAX: :class:`DataParallelStrategy` over all JAX devices);
+    ``multi-worker`` reads the cluster from ``TF_CONFIG``.
     """
+    jax = keras.backend.backend() == "jax"
     if name == "default":
         return tf.distribute.get_strategy()
+    if name == "mirrored" and jax:
+        return DataParallelStrategy()
+    if name == "multi-worker" and jax:
+        raise ValueError(
+            "strategy='multi-worker' is TensorFlow's MultiWorkerMirroredStrategy, but Keras "
+            "runs on JAX (KERAS_BACKEND=jax); pass strategy='mirrored' (DataParallel over this "
+            "machine's devices) or train with KERAS_BACKEND=tensorflow."
+        )
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([d.name for d in devices])

@@ -49,7 +49,7 @@ from pixelwise.class_sets import ClassSet, class_set_from_info
 from pixelwise.training.config import TrainConfig
 from pixelwise.runs.checks import check_new_run, check_resume, check_writable
 from pixelwise.data.pipeline import make_pipeline
-from pixelwise.training.distribute import dtype_policy, is_chief, make_strategy
+from pixelwise.training.distribute import dtype_policy, fit_scope, is_chief, make_strategy
 from pixelwise.training.history import MONITOR, best_row, read_history, truncate_history
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import MeanIoU, segmentation_metrics
@@ -335,7 +335,7 @@ def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks
     workdir = run if chief else RunFolder(tempfile.mkdtemp(prefix=f"pixelwise-worker{task_id}-"))
     backup_dir = run.backup_dir if chief else run.backup_dir / f"worker-{task_id}"
     try:
-        with dtype_policy(config.mixed_precision):
+        with dtype_policy(config.mixed_precision), fit_scope(strategy):
             with strategy.scope():
                 model, mean_iou = _build_model(config, data)
             # All checks passed: now, and only now, write to the run folder.
