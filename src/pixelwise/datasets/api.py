@@ -20,7 +20,7 @@ from tensorflow_datasets.core.download.download_manager import NonMatchingChecks
 
 from pixelwise.data.paths import dataset_path
 from pixelwise.datasets import folder
-from pixelwise.datasets.folders import building, make_folder, tidied
+from pixelwise.datasets.output_dirs import building, make_folder, tidied
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import skipped_examples
 from pixelwise.datasets.tfds_adapters import ADAPTERS, adapter_for

@@ -29,7 +29,7 @@ from matplotlib.patches import Patch
 from pixelwise.class_sets import ClassSet, class_set_from_info
 from pixelwise.defaults import BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT
 from pixelwise.datasets import api
-from pixelwise.datasets.folders import make_folder, tidied
+from pixelwise.datasets.output_dirs import make_folder, tidied
 from pixelwise.inference.drawing import overlay
 from pixelwise.files import write_all_atomic
 

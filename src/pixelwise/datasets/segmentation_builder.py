@@ -58,7 +58,7 @@ from pixelwise.class_sets import ClassSet
 from pixelwise.datasets.decoding import (
     InvalidExampleError, decode_image, decode_label, read_bytes, short_path,
 )
-from pixelwise.datasets.folders import tidied
+from pixelwise.datasets.output_dirs import tidied
 from pixelwise.datasets.split_plan import (
     SKIPPED_KEY, ExamplePair, SplitPlan, format_skip_summary, plan_skip_report, skipped_examples,
 )
@@ -224,7 +224,7 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         pixelwise datasets are not on GCS; the lookup would make every offline build
         wait on the network. TFDS' temporary download folders are removed, and when
         the build fails, so are the empty dataset and download folders it made
-        (:func:`~pixelwise.datasets.folders.tidied`); downloaded archives are kept.
+        (:func:`~pixelwise.datasets.output_dirs.tidied`); downloaded archives are kept.
         """
         config = download_config or tfds.download.DownloadConfig()
         if config.try_download_gcs:

@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 from pixelwise.datasets.folder.folder_dataset_builder import (
     Builder, folder_builder, stored_source, version_dir,
 )
-from pixelwise.datasets.folders import building
+from pixelwise.datasets.output_dirs import building
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def prepare(builder: Builder) -> Builder:
     An unchanged export is never rebuilt. A changed one is rebuilt by a new builder; the
     old copy is set aside and restored if the build fails. While another process builds
     it, this one waits, then reads what that one built
-    (:func:`~pixelwise.datasets.folders.building`).
+    (:func:`~pixelwise.datasets.output_dirs.building`).
 
     Returns:
         A prepared builder (``builder`` itself, or a new one after a rebuild).
