@@ -25,7 +25,7 @@ import keras
 
 from pixelwise.models.geometry import Geometry
 from pixelwise.models.layers import ScheduledDropout
-from pixelwise.models.unet import ArgumentsConfig
+from pixelwise.models.unet import ArgumentsConfig, check_options
 
 #: Max-pooling steps of the paper's U-Net.
 DEPTH = 4
@@ -244,13 +244,7 @@ class OriginalUNet(ArgumentsConfig, keras.Model):
         if padding not in ("valid", "same"):
             raise ValueError(f"Expected padding 'valid' or 'same', received {padding!r}.")
         input_size = check_input_size(input_size, padding)
-        for label, value in (("num_classes", num_classes), ("base_filters", base_filters)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Expected a positive int for {label}=, received {value!r}.")
-        if dropout_rate is not None and not 0.0 <= float(dropout_rate) < 1.0:
-            raise ValueError(
-                f"Expected dropout_rate None (no dropout) or in [0, 1), received {dropout_rate!r}."
-            )
+        check_options(num_classes, base_filters, dropout_rate)
         crops = skip_crops() if padding == "valid" else [0] * DEPTH
 
         inputs = keras.Input(input_size, name="image")

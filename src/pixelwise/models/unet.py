@@ -144,7 +144,8 @@ def check_input_size(input_size) -> tuple:
     return (height, width, channels)
 
 
-def _check_options(num_classes, base_filters, dropout_rate):
+def check_options(num_classes, base_filters, dropout_rate):
+    """Raise ValueError unless the U-Nets' common options are valid (positive ints, a rate in [0, 1))."""
     for label, value in (("num_classes", num_classes), ("base_filters", base_filters)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"Expected a positive int for {label}=, received {value!r}.")
@@ -206,7 +207,7 @@ class UNet(ArgumentsConfig, keras.Model):
                  batch_norm: bool = False, dropout_rate: float | None = None,
                  name: str = "unet", **kwargs):
         input_size = check_input_size(input_size)
-        _check_options(num_classes, base_filters, dropout_rate)
+        check_options(num_classes, base_filters, dropout_rate)
         filters = encoder_filters(base_filters)
 
         inputs = keras.Input(input_size, name="image")
