@@ -32,6 +32,9 @@ MEANINGS = {
     "--alpha": "opacity of a label drawn over its image",
     "--name": "the dataset name of an export (folder or .zip)",
     "--validation-fraction": "share of an export's examples that becomes its validation split",
+    # datasets build, predict: Apache Beam
+    "--beam": "run the command's work as an Apache Beam pipeline",
+    "--beam-options": "Apache Beam pipeline options passed to the runner",
     # train
     "--config": "YAML/JSON file of training options",
     "--resume": "continue the run in --out",

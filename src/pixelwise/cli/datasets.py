@@ -78,7 +78,8 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         builder = api.build(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir,
                             download_dir=args.download_dir, dataset_name=args.dataset_name,
-                            validation_fraction=args.validation_fraction, groups=args.groups)
+                            validation_fraction=args.validation_fraction, groups=args.groups,
+                            beam=args.beam, beam_options=args.beam_options)
     except (ConnectionError, NonMatchingChecksumError) as exc:
         # The CLI reports user-fixable errors as one line (see pixelwise.cli.main).
         raise ValueError(" ".join(str(exc).split())) from exc
@@ -119,6 +120,16 @@ def _add_build(subparsers) -> None:
     parser.add_argument("--download-dir", default=None, metavar="DIR",
                         help="where downloads and extracted archives go (default: "
                         "DATA_DIR/downloads)")
+    parser.add_argument("--beam", action="store_true",
+                        help="build on Apache Beam through TFDS (DirectRunner, one worker "
+                        "process per core): the same examples and skip report as a plain "
+                        "build; needs pip install \"pixelwise[beam]\" (see docs/scale.md)")
+    parser.add_argument("--beam-options", default=None, metavar="OPTIONS",
+                        help="Beam pipeline options passed to the runner, as one string after "
+                        "'=', e.g. --beam-options=\"--direct_num_workers=2\" or "
+                        "--beam-options=\"--runner=DataflowRunner --project=P --region=R "
+                        "--temp_location=gs://B/tmp\"; implies --beam (default: DirectRunner, "
+                        "one worker per core)")
     parser.set_defaults(func=run_build)
 
 

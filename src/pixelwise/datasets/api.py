@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tensorflow_datasets.core.download.download_manager import NonMatchingChecks
 
 from pixelwise.data.paths import dataset_path
 from pixelwise.datasets import folder
+from pixelwise.datasets.beam import download_config
 from pixelwise.datasets.output_dirs import building, make_folder, tidied
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import skipped_examples
@@ -189,7 +191,8 @@ def _first_line(error: BaseException) -> str:
 def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
           download: bool = True, dataset_name: str | None = None,
           validation_fraction: float | None = None,
-          groups: str | None = None) -> tfds.core.DatasetBuilder:
+          groups: str | None = None, beam: bool = False,
+          beam_options: str | list[str] | None = None) -> tfds.core.DatasetBuilder:
     """Dataset ``name``, prepared: built first (downloaded, or read from ``manual_dir``) if missing.
 
     The one place pixelwise builds a dataset that is not there yet
@@ -220,6 +223,14 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
             whose first group names an example's group, e.g. ``'^(.+?)_frame'``, or a
             ``filename,group`` CSV): that share is then made of whole groups;
             ``"none"`` for no groups (default None: as last built, else none).
+        beam: Build on Apache Beam through TFDS' Beam support (default False): the
+            same examples and skip report as a plain build, decoded by worker processes
+            (DirectRunner, one per core; :mod:`pixelwise.datasets.beam`). Needs the
+            ``beam`` extra. A dataset already prepared is not rebuilt.
+        beam_options: Beam pipeline options as on a command line, e.g.
+            ``"--direct_num_workers=2"`` or ``"--runner=DataflowRunner --project=P
+            --region=R --temp_location=gs://B/tmp"`` (default None: DirectRunner with one
+            worker per core); given, they mean ``beam=True``.
 
     Returns:
         The prepared ``tfds.core.DatasetBuilder``; ``builder.as_dataset(split=...)``
@@ -240,6 +251,8 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
         >>> builder = build("voc2007_semantic", data_dir="/tmp/tfds", manual_dir="~/voc")  # doctest: +SKIP
         >>> ds = builder.as_dataset(split="train")  # doctest: +SKIP
     """
+    # Made first, so that a Beam build without apache-beam fails before any work.
+    config = download_config(beam=beam, beam_options=beam_options, try_download_gcs=False)
     if dataset_name is not None or validation_fraction is not None or groups is not None:
         if dataset_path(name) is None and not Path(name).exists():
             raise ValueError(
@@ -247,11 +260,11 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
                 f"{name!r} is not a path. Pass the export's path, e.g. ./{name}.")
         return folder.prepare(folder.folder_builder(
             name, _expand(data_dir), name=dataset_name, validation_fraction=validation_fraction,
-            groups=groups))
+            groups=groups), config)
     builder = check_readable(name, data_dir)
     if isinstance(builder, folder.Builder):
         # Built from its own files, never downloaded; rebuilt when they changed.
-        return folder.prepare(builder)
+        return folder.prepare(builder, config)
     if builder.is_prepared():
         return builder
     where, how = builder.data_dir, _how_to_build(name, data_dir)
@@ -268,7 +281,7 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
             f"does not exist; expected a folder holding {expected}. Create it and put the files "
             "there, or leave out manual_dir to download."
         )
-    config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
+    config = dataclasses.replace(config, manual_dir=manual_dir)
     context = f"Dataset {name!r} is not built in {where} and could not be built"
     root = Path(builder.data_dir_root)
     downloads = Path(_expand(download_dir)) if download_dir is not None else root / "downloads"

@@ -17,8 +17,12 @@ splits (:meth:`SegmentationBuilder._plan_splits`: a
 anything is decoded) and, when its files are not one image and one label file per
 example, says how a pair becomes an example (:meth:`SegmentationBuilder._load_pair`,
 raising :class:`~pixelwise.datasets.decoding.InvalidExampleError` for an unusable
-pair). The shared ``_generate_examples`` yields the pairs that load and leaves out
-the others, with no side effect. Bad examples never abort a build: after it, the
+pair). One per-example step, :meth:`SegmentationBuilder.example_or_skip`, turns a pair
+into an example or a skip reason; the shared ``_generate_examples`` yields the pairs
+that load and leaves out the others, with no side effect. A build given Beam options
+(``DownloadConfig(beam_options=...)``) runs the same step as a Beam ``PTransform``
+(:mod:`pixelwise.datasets.beam`) and writes the same examples. Bad examples never abort
+a build: after it, plain or Beam, the
 skip report (keys listed twice, and every planned pair missing from the written
 split with the reason its loading gives) goes to ``info.metadata["skipped"]``,
 which TFDS writes next to the dataset (``metadata.json``;
@@ -55,6 +59,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from pixelwise.class_sets import ClassSet
+from pixelwise.datasets.beam import examples_transform, is_beam_build
 from pixelwise.datasets.decoding import (
     InvalidExampleError, decode_image, decode_label, read_bytes, short_path,
 )
@@ -100,6 +105,8 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
     #: How examples group (frames of one video...), as a :class:`pixelwise.data.groups.GroupRule`
     #: string applied to ``image/filename``; None when the examples are independent.
     GROUP_RULE: str | None = None
+    #: Whether the running build is a Beam one (set from its DownloadConfig when it starts).
+    _beam_build: bool = False
 
     def _segmentation_info(self, homepage: str | None = None, **kwargs) -> tfds.core.DatasetInfo:
         """``DatasetInfo`` with pixelwise's features and the class set as metadata.
@@ -138,7 +145,21 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         plans = self._plan_splits(dl_manager)
         # Kept for the skip report that _download_and_prepare computes after the build.
         self._split_plans = plans
+        if self._beam_build:
+            return {split: examples_transform(self, plan) for split, plan in plans.items()}
         return {split: self._generate_examples(plan) for split, plan in plans.items()}
+
+    def example_or_skip(self, pair: ExamplePair) -> tuple[str, dict | None, str | None]:
+        """The one per-example step of every build, plain or Beam, and of the skip report.
+
+        Returns:
+            ``(key, example, None)`` when the pair loads, ``(key, None, reason)`` when
+            :meth:`_load_pair` refuses it (:class:`InvalidExampleError`).
+        """
+        try:
+            return pair.key, self._load_pair(pair), None
+        except InvalidExampleError as exc:
+            return pair.key, None, str(exc)
 
     def _generate_examples(self, plan: SplitPlan):
         """Yields ``(key, example)`` for each planned pair that loads; the others are left out.
@@ -152,18 +173,20 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         """
         pairs, loaded, first_error = plan.pairs(), 0, None
         for pair in pairs:
-            try:
-                example = self._load_pair(pair)
-            except InvalidExampleError as exc:
-                first_error = first_error or f"{pair.key}: {exc}"
+            key, example, reason = self.example_or_skip(pair)
+            if example is None:
+                first_error = first_error or f"{key}: {reason}"
                 continue
             loaded += 1
-            yield pair.key, example
+            yield key, example
         if pairs and not loaded:
-            raise ValueError(
-                f"{self.name}: none of the {len(pairs)} example(s) listed in {plan.source} can be "
-                f"used; the first: {first_error}. Check the files named there."
-            )
+            raise self._nothing_loads(plan, first_error)
+
+    def _nothing_loads(self, plan: SplitPlan, first_error: str | None) -> ValueError:
+        return ValueError(
+            f"{self.name}: none of the {len(plan.pairs())} example(s) listed in {plan.source} can "
+            f"be used; the first: {first_error}. Check the files named there."
+        )
 
     def _load_pair(self, pair: ExamplePair) -> dict:
         """Decode and check one image file and its label file.
@@ -196,11 +219,7 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
     # -- after the build: the skip report ---------------------------------------------------
 
     def _skip_reason(self, pair: ExamplePair) -> str | None:
-        try:
-            self._load_pair(pair)
-        except InvalidExampleError as exc:
-            return str(exc)
-        return None
+        return self.example_or_skip(pair)[2]
 
     def _written_filenames(self, split: str) -> list[str]:
         only_filenames = tfds.decode.PartialDecoding({"image/filename": True})
@@ -240,7 +259,13 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
 
     def _download_and_prepare(self, dl_manager, download_config=None):
         self._split_plans = {}
+        self._beam_build = is_beam_build(download_config)
         super()._download_and_prepare(dl_manager, download_config)
+        if self._beam_build:  # a Beam split that wrote nothing fails as a plain build does
+            for split, plan in self._split_plans.items():
+                if plan.pairs() and not self.info.splits[split].num_examples:
+                    first = plan.pairs()[0]
+                    raise self._nothing_loads(plan, f"{first.key}: {self._skip_reason(first)}")
         max_examples = download_config.max_examples_per_split if download_config else None
         # TFDS writes info.metadata after this returns.
         self.info.metadata[SKIPPED_KEY] = self._skip_report(self._split_plans, max_examples)

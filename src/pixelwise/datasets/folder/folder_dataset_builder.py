@@ -148,6 +148,12 @@ class Builder(SegmentationBuilder, skip_registration=True):
         super().__init__(data_dir=data_dir, **kwargs)
         self._original_state["source"] = source  # TFDS re-creates builders from this state
 
+    def __reduce__(self):
+        # The class is made at run time (builder_class): pickle (Beam sends the builder to
+        # its workers) names it by the export's name, never copies it by value, which would
+        # register a second class of that name.
+        return _reopen_builder, (self.name, dict(self._original_state))
+
     def _info(self) -> tfds.core.DatasetInfo:
         info = self._segmentation_info()
         info.metadata[SOURCE_KEY] = self.source.metadata()
@@ -231,6 +237,10 @@ def builder_class(name: str) -> type[Builder]:
             "__doc__": f"The export {name!r} read by pixelwise (folder or zip).",
         }),
     )
+
+
+def _reopen_builder(name: str, state: dict) -> Builder:
+    return builder_class(name)(**state)
 
 
 def version_dir(data_dir, name: str) -> Path:

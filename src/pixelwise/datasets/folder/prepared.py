@@ -34,13 +34,18 @@ def prepared_builder(name: str, data_dir=None):
 
 
 
-def prepare(builder: Builder) -> Builder:
+def prepare(builder: Builder, download_config=None) -> Builder:
     """``builder``'s dataset, prepared from the export as it is now; rebuilt if it changed.
 
     An unchanged export is never rebuilt. A changed one is rebuilt by a new builder; the
     old copy is set aside and restored if the build fails. While another process builds
     it, this one waits, then reads what that one built
     (:func:`~pixelwise.datasets.output_dirs.building`).
+
+    Args:
+        builder: The export's builder (:func:`folder_builder`).
+        download_config: How to build when a build is needed (default None: a plain
+            build; :func:`pixelwise.datasets.beam.download_config` makes a Beam one).
 
     Returns:
         A prepared builder (``builder`` itself, or a new one after a rebuild).
@@ -50,14 +55,14 @@ def prepare(builder: Builder) -> Builder:
     with building(builder.data_dir_root, builder.name):
         if builder.is_prepared():  # by another process, while this one waited
             return type(builder)(source=builder.source, data_dir=builder.data_dir_root)
-        return _prepare(builder)
+        return _prepare(builder, download_config)
 
 
 
-def _prepare(builder: Builder) -> Builder:
+def _prepare(builder: Builder, download_config) -> Builder:
     reason = builder.stale_reason()
     if reason is None:
-        _build(builder)
+        _build(builder, download_config)
         return builder
     logger.warning("%s: the export changed since it was built (%s); rebuilding from %s.",
                    builder.name, reason, builder.source.tree.root)
@@ -67,7 +72,7 @@ def _prepare(builder: Builder) -> Builder:
     data_path.rename(aside)
     try:
         fresh = type(builder)(source=builder.source, data_dir=builder.data_dir_root)
-        _build(fresh)
+        _build(fresh, download_config)
     except BaseException:
         shutil.rmtree(data_path, ignore_errors=True)
         aside.rename(data_path)
@@ -77,8 +82,8 @@ def _prepare(builder: Builder) -> Builder:
 
 
 
-def _build(builder: Builder) -> None:
+def _build(builder: Builder, download_config) -> None:
     logger.info("%s: building from %s.", builder.name, builder.source.tree.root)
     # The skip report is logged by the shared base when the build ends.
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+        download_config=download_config or tfds.download.DownloadConfig(try_download_gcs=False))
