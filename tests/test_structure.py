@@ -17,7 +17,7 @@ PACKAGE = SRC / "pixelwise"
 
 # Modules that must import without TensorFlow, Keras or TFDS (docs/architecture.md, "Imports").
 TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.training.config", "pixelwise.runs", "pixelwise.runs.folder", "pixelwise.runs.checks", "pixelwise.runs.loading",
-           "pixelwise.training.history", "pixelwise.training.config_files", "pixelwise.training.curves", "pixelwise.files", "pixelwise.defaults", "pixelwise.data.paths",
+           "pixelwise.training.history", "pixelwise.training.config_files", "pixelwise.training.precision", "pixelwise.training.curves", "pixelwise.files", "pixelwise.defaults", "pixelwise.data.paths",
            "pixelwise.data.groups", "pixelwise.data.splits", "pixelwise.locks", "pixelwise.sizes", "pixelwise._lazy",
            "pixelwise.extras",
            # PredictOptions: the CLI builds it before a model is loaded.

@@ -130,7 +130,9 @@ def register(subparsers) -> None:
                      + _default("seed", none="unseeded"))
     run = parser.add_argument_group("execution")
     run.add_argument("--mixed-precision", choices=MIXED_PRECISION,
-                     help="bf16: mixed_bfloat16 policy" + _default("mixed_precision"))
+                     help="bf16: mixed_bfloat16 policy; auto: bf16 where the CPU or GPU has "
+                          "bf16 units, else none (metrics.json says which and why)"
+                     + _default("mixed_precision"))
     run.add_argument("--strategy", choices=STRATEGIES,
                      help="tf.distribute strategy (mirrored under KERAS_BACKEND=jax: "
                           "keras.distribution.DataParallel); multi-worker reads TF_CONFIG"

@@ -279,17 +279,19 @@ class RunSummary(keras.callbacks.Callback):
 
     Args:
         history_path, curves_path, metrics_path: Files of the run folder.
+        extra: dict, default None. Further keys of ``metrics.json`` (the precision chosen).
     """
 
-    def __init__(self, history_path, curves_path, metrics_path):
+    def __init__(self, history_path, curves_path, metrics_path, extra=None):
         super().__init__()
+        self.extra = dict(extra or {})
         self.history_path = Path(history_path)
         self.curves_path = Path(curves_path)
         self.metrics_path = Path(metrics_path)
 
     def write(self) -> dict:
         rows = read_history(self.history_path)
-        summary = summarize_history(rows)
+        summary = {**summarize_history(rows), **self.extra}
         self.metrics_path.write_text(json.dumps(summary, indent=2) + "\n")
         plot_curves(rows, self.curves_path)
         return summary

@@ -34,7 +34,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "poly")
 CLASS_WEIGHTS = ("none", "median-frequency")
 #: ``--mixed-precision`` and ``--strategy`` choices (:mod:`pixelwise.training.distribute`).
-MIXED_PRECISION = ("none", "bf16")
+MIXED_PRECISION = ("none", "bf16", "auto")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
 #: Config keys that may change when a run is resumed; all others must match config.json.
@@ -167,7 +167,9 @@ class TrainConfig:
             (exercise 19, :class:`DropoutRates`). Adds encoder dropout to the model if it has none.
         early_stopping_patience: Epochs without a better ``val_mean_iou`` before stopping
             (default 10); 0 disables early stopping.
-        mixed_precision: ``"none"`` (default) or ``"bf16"`` (``mixed_bfloat16`` policy).
+        mixed_precision: ``"none"`` (default), ``"bf16"`` (``mixed_bfloat16`` policy) or
+            ``"auto"``: bf16 where the CPU or GPU has bf16 units, else none
+            (:mod:`pixelwise.training.precision`; metrics.json records the choice and why).
         strategy: ``"default"``, ``"mirrored"`` (under JAX: ``keras.distribution.DataParallel``)
             or ``"multi-worker"`` (cluster from TF_CONFIG; TensorFlow only).
         jit_compile: ``"auto"`` (Keras: XLA on GPU without tf.distribute), True or False.

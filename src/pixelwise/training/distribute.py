@@ -34,7 +34,16 @@ from pixelwise.training.config import STRATEGIES
 
 @contextlib.contextmanager
 def dtype_policy(mixed_precision: str):
-    """Set Keras' global dtype policy for the duration of a ``with`` block, then restore it."""
+    """Set Keras' global dtype policy for the duration of a ``with`` block, then restore it.
+
+    ``mixed_precision`` is ``"none"`` or ``"bf16"``; ``"auto"`` is resolved first by
+    :func:`pixelwise.training.precision.choose_mixed_precision`.
+    """
+    if mixed_precision not in ("none", "bf16"):
+        raise ValueError(
+            f"Expected mixed_precision 'none' or 'bf16', received {mixed_precision!r}; resolve "
+            "'auto' with pixelwise.training.precision.choose_mixed_precision first."
+        )
     previous = keras.config.dtype_policy()
     if mixed_precision == "bf16":
         keras.config.set_dtype_policy("mixed_bfloat16")

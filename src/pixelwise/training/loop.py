@@ -54,6 +54,7 @@ from pixelwise.training.history import MONITOR, best_row, read_history, truncate
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import MeanIoU, segmentation_metrics
 from pixelwise.training.optimizers import learning_rate_schedule, make_optimizer
+from pixelwise.training.precision import choose_mixed_precision
 from pixelwise.runs.folder import RunFolder
 from pixelwise.data.selection import select_examples
 from pixelwise.data.splits import SplitOptions
@@ -223,7 +224,7 @@ def _build_model(config: TrainConfig, data: TrainingData) -> tuple[keras.Model, 
 
 
 def _callbacks(config: TrainConfig, run: RunFolder, backup_dir: Path, data: TrainingData,
-               mean_iou: MeanIoU, resume_rows: list, chief: bool) -> list:
+               mean_iou: MeanIoU, resume_rows: list, chief: bool, summary_extra: dict) -> list:
     best = best_row(resume_rows)
     listed = []
     if config.dropout_rates is not None:
@@ -251,7 +252,8 @@ def _callbacks(config: TrainConfig, run: RunFolder, backup_dir: Path, data: Trai
         images, labels = data.summary_images
         listed.append(cb.ValidationImages(run.tensorboard_dir / "images", images, labels,
                                           data.class_set))
-    listed.append(cb.RunSummary(run.history_path, run.curves_path, run.metrics_path))
+    listed.append(cb.RunSummary(run.history_path, run.curves_path, run.metrics_path,
+                                summary_extra))
     if config.early_stopping_patience:
         listed.append(cb.ResumableEarlyStopping(resume_rows, config.early_stopping_patience,
                                                 verbose=1))
@@ -329,13 +331,18 @@ def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks
             f"replicas of strategy={config.strategy!r}; pass batch_size= a multiple of {replicas}."
         )
     data = load_training_data(config, multi_worker)
+    precision, reason = choose_mixed_precision(config.mixed_precision)
+    if config.mixed_precision == "auto":
+        print(f"mixed_precision auto: {precision} ({reason})")
+    # config.json keeps "auto", as asked; metrics.json says what it became on this machine.
+    summary_extra = {"mixed_precision_chosen": precision, "mixed_precision_reason": reason}
 
     # Non-chief workers train in lock step with the chief but write to a scratch
     # folder (TF's multi-worker recipe), except their backup, which --resume needs.
     workdir = run if chief else RunFolder(tempfile.mkdtemp(prefix=f"pixelwise-worker{task_id}-"))
     backup_dir = run.backup_dir if chief else run.backup_dir / f"worker-{task_id}"
     try:
-        with dtype_policy(config.mixed_precision), fit_scope(strategy):
+        with dtype_policy(precision), fit_scope(strategy):
             with strategy.scope():
                 model, mean_iou = _build_model(config, data)
             # All checks passed: now, and only now, write to the run folder.
@@ -346,7 +353,8 @@ def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks
                 # Rows of epochs after the backup will be trained again: drop them.
                 truncate_history(workdir.history_path, finished)
             resume_rows = read_history(workdir.history_path) if chief else []
-            listed = _callbacks(config, workdir, backup_dir, data, mean_iou, resume_rows, chief)
+            listed = _callbacks(config, workdir, backup_dir, data, mean_iou, resume_rows, chief,
+                                summary_extra)
             with warnings.catch_warnings():
                 # A frozen encoder has no gradients on purpose (FreezeEncoder).
                 warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
@@ -359,6 +367,7 @@ def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks
         if not chief:
             shutil.rmtree(workdir.path, ignore_errors=True)
     rows = read_history(run.history_path) if chief else []
-    summary = cb.RunSummary(run.history_path, run.curves_path, run.metrics_path).write() if chief else {}
+    summary = (cb.RunSummary(run.history_path, run.curves_path, run.metrics_path, summary_extra)
+               .write() if chief else {})
     return TrainResult(run=run, history=rows, final=summary.get("final"),
                        best=summary.get("best"), model=model, num_replicas=replicas)
