@@ -77,6 +77,7 @@ MEANINGS = {
     "--tile": "tile side of overlap-tile prediction",
     "--overlap": "tile overlap",
     "--min-area": "smallest region that gets a box",
+    "--file-list": "text file naming the input images, one per line",
     "--boundary-ratio": "band width of boundary IoU",
     "--bootstrap-resamples": "resamples of the mean-IoU interval",
     "--format": "export format",

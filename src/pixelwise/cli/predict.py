@@ -4,6 +4,7 @@ Examples (also in ``pixelwise predict --help``)::
 
     pixelwise predict photo.jpg street.png --run runs/camvid --out predictions/
     pixelwise predict big.png --run runs/isbi --tile 572 --out predictions/
+    pixelwise predict --beam "photos/*.jpg" --run runs/camvid --out predictions/
 """
 
 from __future__ import annotations
@@ -32,21 +33,44 @@ def _report(result) -> None:
 
 
 def run_predict(args) -> int:
-    from pixelwise.inference.files import predict_files
     from pixelwise.inference.options import PredictOptions
 
     # Refused once, before the model is loaded, not once per image.
     options = PredictOptions(model_size=args.input_size, mode=args.mode, tile=args.tile,
                              overlap=args.overlap, tta=args.tta)
     model_or_run, class_set, checkpoint = model_source(args)
+    if args.beam or args.beam_options:
+        return _run_beam(args, model_or_run, class_set, checkpoint, options)
+    from pixelwise.inference.files import predict_files, read_file_list
+
+    images = list(args.images) + read_file_list(args.file_list)
+    if not images:
+        raise ValueError("Expected IMAGE arguments or --file-list PATH, received neither.")
     results = predict_files(
-        model_or_run, args.images, args.out, class_set=class_set, checkpoint=checkpoint,
+        model_or_run, images, args.out, class_set=class_set, checkpoint=checkpoint,
         options=options, min_area=args.min_area, batch_size=args.batch_size, on_result=_report,
     )
     failed = [r for r in results if r.error is not None]
     if failed:
         print(f"pixelwise predict: {len(failed)} of {len(results)} images failed: "
               + ", ".join(str(r.path) for r in failed), file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run_beam(args, model_or_run, class_set, checkpoint, options) -> int:
+    from pixelwise.inference.beam import predict_beam
+
+    summary = predict_beam(
+        model_or_run, args.images, args.out, file_list=args.file_list, class_set=class_set,
+        checkpoint=checkpoint, options=options, min_area=args.min_area, batch_size=args.batch_size,
+        beam_options=args.beam_options or "",
+    )
+    print(f"{summary.images} images: {summary.predicted} predicted, {summary.skipped} already "
+          f"complete, {summary.failed} failed; counts in {summary.counts_path}")
+    if summary.failed:
+        print(f"pixelwise predict: {summary.failed} of {summary.images} images failed; their "
+              f"reasons are in {summary.dead_letter_path}", file=sys.stderr)
         return 2
     return 0
 
@@ -60,12 +84,21 @@ def register(subparsers) -> None:
         "NAME.json (pixel counts by class name, boxes of connected regions with area and mean "
         "confidence), all at the image's own size. A bad image is reported and skipped; the "
         "others are still processed and the exit status is 2.\n\n"
+        "With --beam the images go through an Apache Beam pipeline (RunInference; the run "
+        "loaded once per worker): IMAGE may be a quoted glob, images whose four outputs exist "
+        "are skipped (a killed job resumes), and OUT gets counts.jsonl (pixel counts per "
+        "image) and dead-letter.jsonl (each failed image with its reason).\n\n"
         "Examples:\n"
         "  pixelwise predict photo.jpg street.png --run runs/camvid --out predictions/\n"
-        "  pixelwise predict big.png --run runs/isbi --tile 572 --out predictions/",
+        "  pixelwise predict big.png --run runs/isbi --tile 572 --out predictions/\n"
+        "  pixelwise predict --beam 'photos/*.jpg' --run runs/camvid --out predictions/",
     )
-    predict.add_argument("images", nargs="+", metavar="IMAGE",
-                         help="JPEG, PNG, BMP, GIF (first frame) or WebP files")
+    predict.add_argument("images", nargs="*", metavar="IMAGE",
+                         help="JPEG, PNG, BMP, GIF (first frame) or WebP files; with --beam also "
+                         "glob patterns (quoted), local, gs:// or s3://")
+    predict.add_argument("--file-list", default=None, metavar="PATH",
+                         help="text file naming one image per line (blank lines and # comments "
+                         "skipped), added to the IMAGE arguments")
     add_model_options(predict)
     options = predict.add_argument_group("prediction")
     options.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -87,4 +120,15 @@ def register(subparsers) -> None:
                          help="connected regions smaller than this get no box")
     options.add_argument("--batch-size", type=int, default=DEFAULT_TILE_BATCH, metavar="N",
                          help="tiles per forward pass")
+    beam = predict.add_argument_group("Apache Beam (pip install \"pixelwise[beam]\")")
+    beam.add_argument("--beam", action="store_true",
+                      help="predict in an Apache Beam pipeline with RunInference, the run "
+                      "loaded once per worker; needs pip install \"pixelwise[beam]\" (see "
+                      "docs/scale.md)")
+    beam.add_argument("--beam-options", default=None, metavar="OPTIONS",
+                      help="Beam pipeline options passed to the runner, as one string after "
+                      "'=', e.g. --beam-options=\"--direct_num_workers=2\" or "
+                      "--beam-options=\"--runner=DataflowRunner --project=P --region=R "
+                      "--temp_location=gs://B/tmp\"; implies --beam (default: DirectRunner, "
+                      "multi-processing, one worker per core)")
     predict.set_defaults(func=run_predict)

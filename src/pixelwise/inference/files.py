@@ -32,7 +32,7 @@ from pixelwise.class_sets import ClassSet
 from pixelwise.files import make_dirs
 from pixelwise.inference.images import read_image, to_channels
 from pixelwise.inference.options import PredictOptions, as_options
-from pixelwise.inference.outputs import save_prediction
+from pixelwise.inference.outputs import output_names, save_prediction
 from pixelwise.inference.prediction import Prediction, memory_per_pixel, predict_array
 from pixelwise.runs.loading import load_run
 from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_TILE_BATCH
@@ -148,7 +148,7 @@ def predict_files(model_or_run, paths, out_dir, *, class_set: ClassSet | str | N
     make_dirs(out_dir)
     channels = loaded.model.input_shape[-1]
     need = memory_per_pixel(loaded.class_set.num_classes, options)
-    names = _output_names([Path(p) for p in paths])
+    names = output_names(paths)
     results = []
     for path, name in zip(map(Path, paths), names):
         try:
@@ -168,12 +168,19 @@ def predict_files(model_or_run, paths, out_dir, *, class_set: ClassSet | str | N
     return results
 
 
-def _output_names(paths: list[Path]) -> list[str]:
-    """Input stems, made unique (``a/x.png`` and ``b/x.jpg`` -> ``x``, ``x-2``)."""
-    seen: dict[str, int] = {}
-    names = []
-    for path in paths:
-        stem = path.stem or "image"
-        seen[stem] = seen.get(stem, 0) + 1
-        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
-    return names
+def read_file_list(path) -> list[str]:
+    r"""The images a file list names (``--file-list``); ``[]`` for ``None``.
+
+    Example:
+        >>> file_list_entries("a.png\n\n# broken, see #12\n  b.jpg \n")
+        ['a.png', 'b.jpg']
+    """
+    if path is None:
+        return []
+    return file_list_entries(Path(path).read_text(encoding="utf-8"))
+
+
+def file_list_entries(text: str) -> list[str]:
+    """The lines of a file list: one image path per line; blank lines and ``#`` comments skipped."""
+    return [line.strip() for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
