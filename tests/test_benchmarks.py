@@ -160,3 +160,23 @@ def test_bench_backends_quick_measures_every_backend(tmp_path, capfd):
         assert results["backends"]["jax"]["keras_backend"] == "jax"
     table = capfd.readouterr().out
     assert f"| {model} | tensorflow | " in table and "1.00× / 1.00×" in table
+
+
+@pytest.mark.slow
+def test_bench_beam_build_quick_builds_plain_and_on_beam_with_the_same_skips(tmp_path):
+    """``--quick``: 24 generated pairs (4 broken), built plainly and on 1 and 2 Beam workers."""
+    pytest.importorskip("apache_beam")
+    import bench_beam_build
+
+    out = tmp_path / "beam_build.json"
+    bench_beam_build.main(["--quick", "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    assert results["quick"] and results["export"]["num_pairs"] == 24
+    assert results["export"]["broken"] == 4
+    for name in bench_beam_build.BUILDS:
+        figures = results[name]
+        assert figures["examples"] == 20, name
+        assert figures["skip_report_names_every_broken_pair"], name
+        assert figures["examples_per_s"] > 0 and figures["tree_peak_rss_mib"] > 0
+    assert results["plain"]["speed_vs_plain"] == 1.0
