@@ -145,3 +145,24 @@ def test_without_apache_beam_one_error_names_the_extra(tmp_path, run_dir, monkey
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert 'pip install "pixelwise[beam]"' in err and "'apache_beam'" in err
+
+
+def test_a_worker_stages_a_run_folder_or_checkpoint_locally_and_loads_it(tmp_path, run_dir):
+    """What a worker does with a ``gs://`` run (here through FileSystems' local paths)."""
+    import numpy as np
+
+    from pixelwise.inference.beam_steps import stage_run
+    from pixelwise.runs.loading import load_run
+
+    staged = stage_run(str(run_dir), str(tmp_path / "folder"))
+    assert sorted(p.name for p in (tmp_path / "folder").rglob("*") if p.is_file()) == [
+        "best.keras", "class_set.json", "config.json", "last.keras"]
+    checkpoint = stage_run(str(run_dir / "checkpoints" / "last.keras"), str(tmp_path / "file"))
+    assert checkpoint == str(tmp_path / "file" / "checkpoints" / "last.keras")
+    batch = np.random.default_rng(0).random((1, 8, 8, 3), dtype=np.float32)
+    original = load_run(run_dir)
+    for path in (staged, checkpoint):
+        loaded = load_run(path)
+        assert loaded.class_set == original.class_set
+        assert np.array_equal(loaded.model.predict_on_batch(batch),
+                              original.model.predict_on_batch(batch))

@@ -84,7 +84,10 @@ class PixelwiseModelHandler(ModelHandler):
         self._batch_size = batch_size
 
     def load_model(self) -> LoadedRun:
-        return load_run(self._run, self._class_set, self._checkpoint)
+        if not is_remote(self._run):
+            return load_run(self._run, self._class_set, self._checkpoint)
+        with tempfile.TemporaryDirectory(prefix="pixelwise-run-") as folder:
+            return load_run(stage_run(self._run, folder), self._class_set, self._checkpoint)
 
     def run_inference(self, batch: Sequence[ImageItem], model: LoadedRun,
                       inference_args=None) -> Iterator[PredictionResult]:
@@ -199,6 +202,38 @@ def is_remote(path: str) -> bool:
     return "://" in str(path)
 
 
+#: What a worker copies of a remote run folder: its class set and config (which say how to
+#: load it) and the checkpoints ``best`` and ``last`` (``best`` is ``last`` without validation).
+RUN_FILES = ("config.json", "class_set.json", "checkpoints/best.keras", "checkpoints/last.keras")
+
+
+def stage_run(run: str, folder: str) -> str:
+    """A local copy, in ``folder``, of a run folder or ``.keras`` file on a Beam file system
+    (``gs://``, ``s3://``): Keras and :func:`~pixelwise.runs.load_run` read local files.
+
+    Returns the local path to load (the copied folder, or the ``.keras`` file in it, with the
+    run's ``class_set.json`` beside it when it sits in ``checkpoints/``).
+    """
+    run = run.rstrip("/")
+    if run.endswith(".keras"):
+        parent = run.rsplit("/", 1)[0]
+        root = parent.rsplit("/", 1)[0] if parent.endswith("/checkpoints") else parent
+        relative = run[len(root) + 1:]
+        names = (relative, "class_set.json", "config.json")
+    else:
+        root, relative, names = run, None, RUN_FILES
+    for name in names:
+        source = f"{root}/{name}"
+        if not FileSystems.exists(source):
+            continue
+        target = Path(folder, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileSystems.open(source) as reader, open(target, "wb") as writer:
+            while chunk := reader.read(1 << 24):
+                writer.write(chunk)
+    return os.path.join(folder, relative) if relative else folder
+
+
 @contextlib.contextmanager
 def local_file(path: str) -> Iterator[str]:
     """``path`` itself, or a local copy of a remote one (removed afterwards) for Pillow to read."""
@@ -214,4 +249,4 @@ def local_file(path: str) -> Iterator[str]:
 
 __all__ = ["COUNTERS", "NAMESPACE", "RUN_INFERENCE_NAMESPACE", "ImageItem", "PixelwiseModelHandler", "ReadImage", "SkipComplete",
            "WriteOutputs", "counts_line",
-           "dead_letter_line", "is_remote", "local_file", "write_outputs"]
+           "dead_letter_line", "is_remote", "local_file", "stage_run", "write_outputs"]
