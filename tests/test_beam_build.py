@@ -106,3 +106,25 @@ def test_beam_without_apache_beam_is_one_error_naming_the_extra(monkeypatch, tmp
     assert code == 2
     assert 'pixelwise[beam]' in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_voc_beam_build_matches_the_plain_build(voc2007, voc2007_built, tmp_path):
+    plain = api.get_builder("voc2007_semantic", data_dir=voc2007_built["data_dir"])
+    beam = api.build("voc2007_semantic", data_dir=tmp_path, manual_dir=voc2007.root,
+                     beam_options=IN_PROCESS)
+    assert example_hashes(beam) == example_hashes(plain)
+    assert skipped_examples(beam.info) == skipped_examples(plain.info)
+    assert any(skipped_examples(plain.info).values())  # the fixture has broken pairs
+
+
+@pytest.mark.slow
+def test_beam_split_with_no_usable_pair_fails_as_the_plain_build_does(tmp_path):
+    export = write_images_masks(tmp_path / "all_broken", num_good=0)
+    errors = []
+    for data_dir, options in ((tmp_path / "plain", None), (tmp_path / "beam", IN_PROCESS)):
+        with pytest.raises(ValueError, match="none of the 5 example") as error:
+            api.build(str(export.path), data_dir=data_dir, beam_options=options)
+        errors.append(str(error.value))
+        assert not data_dir.exists() or not any(data_dir.rglob("*.tfrecord*"))
+    assert errors[0] == errors[1]

@@ -221,6 +221,19 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
     def _skip_reason(self, pair: ExamplePair) -> str | None:
         return self.example_or_skip(pair)[2]
 
+    def _raise_if_a_split_has_nothing_to_load(self, error: Exception) -> None:
+        """The plain build's error for a split none of whose pairs loads, if there is one."""
+        for plan in self._split_plans.values():
+            first_error = None
+            for pair in plan.pairs():
+                reason = self._skip_reason(pair)
+                if reason is None:
+                    break
+                first_error = first_error or f"{pair.key}: {reason}"
+            else:
+                if plan.pairs():
+                    raise self._nothing_loads(plan, first_error) from error
+
     def _written_filenames(self, split: str) -> list[str]:
         only_filenames = tfds.decode.PartialDecoding({"image/filename": True})
         dataset = self.as_dataset(split=split, decoders=only_filenames)
@@ -260,12 +273,12 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
     def _download_and_prepare(self, dl_manager, download_config=None):
         self._split_plans = {}
         self._beam_build = is_beam_build(download_config)
-        super()._download_and_prepare(dl_manager, download_config)
-        if self._beam_build:  # a Beam split that wrote nothing fails as a plain build does
-            for split, plan in self._split_plans.items():
-                if plan.pairs() and not self.info.splits[split].num_examples:
-                    first = plan.pairs()[0]
-                    raise self._nothing_loads(plan, f"{first.key}: {self._skip_reason(first)}")
+        try:
+            super()._download_and_prepare(dl_manager, download_config)
+        except Exception as exc:
+            if self._beam_build:  # TFDS' Beam writer only says that a split is empty
+                self._raise_if_a_split_has_nothing_to_load(exc)
+            raise
         max_examples = download_config.max_examples_per_split if download_config else None
         # TFDS writes info.metadata after this returns.
         self.info.metadata[SKIPPED_KEY] = self._skip_report(self._split_plans, max_examples)
