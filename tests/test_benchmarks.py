@@ -180,3 +180,27 @@ def test_bench_beam_build_quick_builds_plain_and_on_beam_with_the_same_skips(tmp
         assert figures["skip_report_names_every_broken_pair"], name
         assert figures["examples_per_s"] > 0 and figures["tree_peak_rss_mib"] > 0
     assert results["plain"]["speed_vs_plain"] == 1.0
+
+
+@pytest.mark.slow
+def test_bench_predict_beam_quick_completes_the_good_images_and_resumes_without_redoing(tmp_path):
+    """``--quick``: 24 images (3 broken) through plain predict, Beam with 1 and 2 workers, and a
+    2-worker job killed halfway then re-run (~2 min on 2 busy cores: five TensorFlow starts)."""
+    pytest.importorskip("apache_beam")
+    import bench_predict_beam
+
+    out = tmp_path / "predict_beam.json"
+    bench_predict_beam.main(["--quick", "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    assert results["quick"] and results["inputs"]["num_images"] == 24
+    for name in bench_predict_beam.MEASUREMENTS:
+        assert results[name]["complete"] == 21, name
+        assert results[name]["images_per_s"] > 0
+    assert results["beam_1_worker"]["dead_letter_lines"] == 3
+    assert results["beam_2_workers"]["dead_letter_lines"] == 3
+    assert results["plain"]["speed_vs_plain"] == 1.0
+    resumed = results["kill_and_resume"]
+    assert resumed["redone_completed"] == 0 and resumed["complete_after_rerun"] == 21
+    assert resumed["rerun"]["predicted"] + resumed["rerun"]["skipped"] == 21
+    assert resumed["rerun"]["skipped"] == resumed["complete_at_kill"]
