@@ -100,6 +100,7 @@ def test_beam_without_apache_beam_is_one_error_naming_the_extra(monkeypatch, tmp
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # as if not installed
     with pytest.raises(MissingExtraError, match=r'pip install "pixelwise\[beam\]"'):
         download_config(beam=True)
+    assert download_config().beam_options is None  # a plain build needs no Beam
     code = cli.main(["datasets", "build", "synthetic_shapes", "--data-dir", str(tmp_path),
                      "--beam"])
     err = capsys.readouterr().err
