@@ -38,11 +38,11 @@ from collections.abc import Sequence
 from pixelwise.defaults import DEFAULT_CHECKPOINT, DEFAULT_MIN_AREA, DEFAULT_TILE_BATCH
 from pixelwise.extras import import_extra
 from pixelwise.files import make_dirs
-from pixelwise.inference.files import file_list_entries, read_file_list as read_local_file_list
 from pixelwise.inference.beam_steps import (
     COUNTERS, NAMESPACE, RUN_INFERENCE_NAMESPACE, PixelwiseModelHandler, ReadImage, SkipComplete,
     WriteOutputs, is_remote,
 )
+from pixelwise.inference.files import file_list_entries, read_file_list as read_local_file_list
 from pixelwise.inference.options import PredictOptions, as_options
 from pixelwise.inference.outputs import output_names
 from pixelwise.runs.folder import RunFolder
