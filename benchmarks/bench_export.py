@@ -84,7 +84,8 @@ def _graph_input(model, size) -> list[int]:
     return list(tile)
 
 
-def _artefacts(module, tflite_module, class_set, folder: Path, calibration, formats) -> dict:
+def _artefacts(module, tflite_module, int8_module, class_set, folder: Path, calibration,
+               formats) -> dict:
     """Write each format's artefact into ``folder``; ``{format: (path, label function)}``."""
     from pixelwise.export.onnx import (
         MissingExtraError, convert_onnx, onnx_labels, require_export_extra,
@@ -104,8 +105,9 @@ def _artefacts(module, tflite_module, class_set, folder: Path, calibration, form
             made[format] = (path, onnx_labels(path))
         else:
             path = folder / f"{format}.tflite"
-            path.write_bytes(convert_tflite(tflite_module, TFLITE_PRECISIONS[format],
-                                            calibration if format == "tflite-int8" else None))
+            int8 = format == "tflite-int8"  # converted from the float-input twin, as export does
+            path.write_bytes(convert_tflite(int8_module if int8 else tflite_module,
+                                            TFLITE_PRECISIONS[format], calibration if int8 else None))
             made[format] = (path, tflite_labels(path))
     return made
 
@@ -119,6 +121,8 @@ def bench_model(model, class_set, config, size, args, folder: Path) -> dict:
     module = serving_module(model, class_set, size, antialias=False)
     tflite_module = serving_module(model, class_set, size, antialias=False,
                                    batch_size=TFLITE_BATCH_SIZE)
+    int8_module = serving_module(model, class_set, size, antialias=False,
+                                 batch_size=TFLITE_BATCH_SIZE, float_input=True)
     channels = int(model.input_shape[-1])
     source = None
     if config and config.get("dataset"):
@@ -129,7 +133,8 @@ def bench_model(model, class_set, config, size, args, folder: Path) -> dict:
                                    data_dir=source["data_dir"], manual_dir=source["manual_dir"])
     else:
         calibration = noise_sample(args.calibration_images, size, channels)
-    made = _artefacts(module, tflite_module, class_set, folder, calibration.images, args.formats)
+    made = _artefacts(module, tflite_module, int8_module, class_set, folder, calibration.images,
+                      args.formats)
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (1, *size, channels), dtype=np.uint8)

@@ -240,3 +240,52 @@ def test_bad_options_and_int8_without_a_dataset_are_one_line_errors(tmp_path, vo
         err = capsys.readouterr().err.strip()
         assert code == 2 and "\n" not in err and message in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.keras", "classes.json"]
+
+
+def _rescaling_model():
+    """A model whose first layers rescale its [0, 1] input, as EfficientNet-Lite's do (* 255,
+    then (x - 127) / 128): the shape that int8 conversion of the uint8 graph broke. Its class
+    is the image's strongest colour channel, so every pixel has a clear answer."""
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(255.0)(inputs)
+    x = keras.layers.Rescaling(1 / 128, offset=-127 / 128)(x)
+    # Padded as EfficientNet-Lite's stem is (TF "same" padding made explicit): the rescaling
+    # cannot be folded into the convolution.
+    x = keras.layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
+    x = keras.layers.Conv2D(3, 1, use_bias=False, kernel_initializer=keras.initializers.Constant(
+        4 * np.eye(3)[None, None]))(x)
+    outputs = keras.layers.Cropping2D(((0, 1), (0, 1)))(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_int8_keeps_parity_for_a_model_that_rescales_its_input(tmp_path):
+    import tensorflow as tf
+
+    from pixelwise.class_sets import ClassSet
+    from pixelwise.export.serving import TFLITE_BATCH_SIZE, serving_module
+    from pixelwise.export.tflite import convert_tflite
+
+    model = _rescaling_model()
+    class_set = ClassSet("rgb", ("red", "green", "blue"), ((0, 0, 0), (255, 0, 0), (0, 255, 0)))
+    rng = np.random.default_rng(0)
+    # Smooth images (what photographs are like), uint8, some of another size than the model's.
+    images = [np.clip(rng.normal(128, 60, (h, w, 3)), 0, 255).astype(np.uint8)
+              for h, w in [(32, 32)] * 6 + [(40, 48)] * 2]
+    reference = serving_module(model, class_set, (32, 32), antialias=False)
+    twin = serving_module(model, class_set, (32, 32), antialias=False,
+                          batch_size=TFLITE_BATCH_SIZE, float_input=True)
+    with pytest.raises(ValueError, match="float-input serving graph"):
+        convert_tflite(reference, "int8", calibration_images=images)
+    path = tmp_path / "model.tflite"
+    path.write_bytes(convert_tflite(twin, "int8", calibration_images=images))
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    details = interpreter.get_input_details()[0]
+    assert details["dtype"] == np.uint8  # the uint8 interface, read exactly: pixel / 255
+    assert details["quantization"] == pytest.approx((1 / 255, 0))
+    run = _tflite_runner(path)
+    agreement = np.mean([np.mean(run(image) == reference.serve(image[None])["labels"].numpy()[0])
+                         for image in images])
+    assert agreement >= 0.95  # converting the uint8 graph (before the fix): 67 % here
+

@@ -73,7 +73,8 @@ TFLITE_BATCH_SIZE = 1
 
 
 def serving_module(model, class_set: ClassSet, model_size: tuple[int, int], antialias: bool = True,
-                   asset_dir: Path | None = None, batch_size: int | None = None):
+                   asset_dir: Path | None = None, batch_size: int | None = None,
+                   float_input: bool = False):
     """The ``tf.Module`` every artefact is made from: ``serve(images)`` -> ``{"labels"}``.
 
     Args:
@@ -86,6 +87,9 @@ def serving_module(model, class_set: ClassSet, model_size: tuple[int, int], anti
             SavedModel assets.
         batch_size: Fixed batch size of ``images``; None: any (TFLite exports use 1, see
             :data:`TFLITE_BATCH_SIZE`).
+        float_input: ``images`` are float32 in [0, 1] (``uint8 / 255``) instead of uint8:
+            the graph an int8 TFLite export is converted from, whose converter then makes
+            the input uint8 again with the exact scale 1/255 (:func:`~pixelwise.export.tflite.convert_tflite`).
 
     Returns:
         A ``tf.Module`` with ``serve`` (uint8 ``images`` ``[B, H, W, C]`` in, ``labels``
@@ -124,14 +128,19 @@ def serving_module(model, class_set: ClassSet, model_size: tuple[int, int], anti
                 self.class_set_file = tf.saved_model.Asset(str(asset_dir / "class_set.json"))
                 self.class_names_file = tf.saved_model.Asset(str(asset_dir / "class_names.txt"))
 
-        @tf.function(input_signature=[
-            tf.TensorSpec([batch_size, None, None, channels], tf.uint8, name="images")])
+        @tf.function(input_signature=[tf.TensorSpec([batch_size, None, None, channels],
+                                                    tf.float32 if float_input else tf.uint8,
+                                                    name="images")])
         def serve(self, images):
             original = tf.shape(images)[1:3]
-            x = tf.image.resize(tf.cast(images, tf.float32), (height, width), method="bilinear",
-                                antialias=antialias)
-            # Same rounding as the training pipeline, which stores resized images as uint8.
-            x = tf.clip_by_value(tf.round(x), 0.0, 255.0) / 255.0
+            if float_input:  # int8: the resize runs on the quantized [0, 1] input, exactly
+                x = tf.image.resize(images, (height, width), method="bilinear",
+                                    antialias=antialias)
+            else:
+                x = tf.image.resize(tf.cast(images, tf.float32), (height, width),
+                                    method="bilinear", antialias=antialias)
+                # Same rounding as the training pipeline, which stores resized images as uint8.
+                x = tf.clip_by_value(tf.round(x), 0.0, 255.0) / 255.0
             if tile is not None:
                 x = tf.pad(x, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]], mode="REFLECT")
             outputs = self.model(x, training=False)
@@ -236,8 +245,11 @@ def export_model(
         module = serving_module(model, class_set, size, antialias=format == "savedmodel",
                                 asset_dir=metadata_dir if format == "savedmodel" else None,
                                 batch_size=TFLITE_BATCH_SIZE if format in TFLITE_PRECISIONS else None)
-        artefact, details = _write_artefact(format, module, class_set, result_dir, metadata_dir, source,
-                                            channels, calibration_images)
+        # int8 is converted from a float-input twin of the graph (serving_module's float_input).
+        converted = module if format != "tflite-int8" else serving_module(
+            model, class_set, size, antialias=False, batch_size=TFLITE_BATCH_SIZE, float_input=True)
+        artefact, details = _write_artefact(format, converted, class_set, result_dir, metadata_dir,
+                                            source, channels, calibration_images)
         measured = measure_parity(lambda images: module.serve(images)["labels"].numpy(),
                                   _artefact_labels(format, artefact), sample, class_set)
         report = {
