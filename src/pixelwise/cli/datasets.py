@@ -16,6 +16,7 @@ import logging
 
 from pixelwise.class_sets import class_set_from_info
 from pixelwise.cli import HelpFormatter, without_tensorflow
+from pixelwise.cli.options import add_beam_options
 from pixelwise.data.paths import DEFAULT_VALIDATION_FRACTION
 from pixelwise.defaults import (
     ADAPTED_DATASET_NAMES, BROWSE_ALPHA, BROWSE_NUM_EXAMPLES, BROWSE_SPLIT, DATASET_NAMES,
@@ -120,16 +121,8 @@ def _add_build(subparsers) -> None:
     parser.add_argument("--download-dir", default=None, metavar="DIR",
                         help="where downloads and extracted archives go (default: "
                         "DATA_DIR/downloads)")
-    parser.add_argument("--beam", action="store_true",
-                        help="build on Apache Beam through TFDS (DirectRunner, one worker "
-                        "process per core): the same examples and skip report as a plain "
-                        "build; needs pip install \"pixelwise[beam]\" (see docs/scale.md)")
-    parser.add_argument("--beam-options", default=None, metavar="OPTIONS",
-                        help="Beam pipeline options passed to the runner, as one string after "
-                        "'=', e.g. --beam-options=\"--direct_num_workers=2\" or "
-                        "--beam-options=\"--runner=DataflowRunner --project=P --region=R "
-                        "--temp_location=gs://B/tmp\"; implies --beam (default: DirectRunner, "
-                        "one worker per core)")
+    add_beam_options(parser, "build on Apache Beam through TFDS (DirectRunner, one worker "
+                     "process per core): the same examples and skip report as a plain build")
     parser.set_defaults(func=run_build)
 
 

@@ -206,3 +206,15 @@ def add_mode_and_tta(group) -> None:
         help="test-time augmentation: none, flip, scales=S,S,... or both, e.g. "
         "flip,scales=0.75,1,1.25; the softmax of every view is resized back to the image's "
         "size and averaged before the argmax (each view costs one more pass)")
+
+
+def add_beam_options(parser, what: str) -> None:
+    """``--beam`` (``what`` it does on Beam) and ``--beam-options``, as the commands share them."""
+    parser.add_argument("--beam", action="store_true",
+                        help=f"{what}; needs pip install \"pixelwise[beam]\" (see docs/scale.md)")
+    parser.add_argument("--beam-options", default=None, metavar="OPTIONS",
+                        help="Beam pipeline options passed to the runner, as one string after "
+                        "'=', e.g. --beam-options=\"--direct_num_workers=2\" or "
+                        "--beam-options=\"--runner=DataflowRunner --project=P --region=R "
+                        "--temp_location=gs://B/tmp\"; implies --beam (default: DirectRunner, "
+                        "multi-processing, one worker per core)")

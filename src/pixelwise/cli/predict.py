@@ -13,7 +13,8 @@ import sys
 
 from pixelwise.cli import HelpFormatter
 from pixelwise.cli.options import (
-    SIZE_METAVAR, TILE_METAVAR, add_hidden_alias, add_mode_and_tta, add_model_options, model_source,
+    SIZE_METAVAR, TILE_METAVAR, add_beam_options, add_hidden_alias, add_mode_and_tta,
+    add_model_options, model_source,
     parse_input_size_or_native, parse_tile,
 )
 from pixelwise.defaults import DEFAULT_MIN_AREA, DEFAULT_PREDICT_SIZE, DEFAULT_TILE_BATCH
@@ -121,14 +122,6 @@ def register(subparsers) -> None:
     options.add_argument("--batch-size", type=int, default=DEFAULT_TILE_BATCH, metavar="N",
                          help="tiles per forward pass")
     beam = predict.add_argument_group("Apache Beam (pip install \"pixelwise[beam]\")")
-    beam.add_argument("--beam", action="store_true",
-                      help="predict in an Apache Beam pipeline with RunInference, the run "
-                      "loaded once per worker; needs pip install \"pixelwise[beam]\" (see "
-                      "docs/scale.md)")
-    beam.add_argument("--beam-options", default=None, metavar="OPTIONS",
-                      help="Beam pipeline options passed to the runner, as one string after "
-                      "'=', e.g. --beam-options=\"--direct_num_workers=2\" or "
-                      "--beam-options=\"--runner=DataflowRunner --project=P --region=R "
-                      "--temp_location=gs://B/tmp\"; implies --beam (default: DirectRunner, "
-                      "multi-processing, one worker per core)")
+    add_beam_options(beam, "predict in an Apache Beam pipeline with RunInference, the run "
+                     "loaded once per worker")
     predict.set_defaults(func=run_predict)
