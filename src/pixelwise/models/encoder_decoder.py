@@ -22,6 +22,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from pixelwise.models.atrous import AtrousConv2D
 from pixelwise.models.encoders import Encoder
 from pixelwise.models.geometry import Geometry
 
@@ -71,10 +72,15 @@ def encode(input_size, encoder: str, encoder_weights, output_stride: int = 32):
 
 
 def conv_bn_relu(x, filters: int, kernel_size: int, name: str, dilation_rate: int = 1):
-    """Conv (no bias) + BatchNorm + ReLU, layers named ``name_conv``, ``name_bn``, ``name_relu``."""
-    x = keras.layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation_rate,
-                            use_bias=False, kernel_initializer="he_normal",
-                            name=f"{name}_conv")(x)
+    """Conv (no bias) + BatchNorm + ReLU, layers named ``name_conv``, ``name_bn``, ``name_relu``.
+
+    A dilated conv is an :class:`~pixelwise.models.atrous.AtrousConv2D` (a ``Conv2D`` with
+    the same weights, computed as a matmul over its in-bounds taps: TensorFlow's CPU
+    dilated convolution is many times slower).
+    """
+    conv = AtrousConv2D if dilation_rate != 1 else keras.layers.Conv2D
+    x = conv(filters, kernel_size, padding="same", dilation_rate=dilation_rate,
+             use_bias=False, kernel_initializer="he_normal", name=f"{name}_conv")(x)
     x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
