@@ -59,13 +59,14 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from pixelwise.class_sets import ClassSet
-from pixelwise.datasets.beam import examples_transform, is_beam_build
+from pixelwise.datasets.beam import examples_transform, is_beam_build, lost_examples_error
 from pixelwise.datasets.decoding import (
     InvalidExampleError, decode_image, decode_label, read_bytes, short_path,
 )
 from pixelwise.datasets.output_dirs import tidied
 from pixelwise.datasets.split_plan import (
-    SKIPPED_KEY, ExamplePair, SplitPlan, format_skip_summary, plan_skip_report, skipped_examples,
+    LOADS_NOW, SKIPPED_KEY, ExamplePair, SplitPlan, format_skip_summary, plan_skip_report,
+    skipped_examples,
 )
 
 logger = logging.getLogger(__name__)
@@ -240,12 +241,30 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         return [example["image/filename"].decode() for example in tfds.as_numpy(dataset)]
 
     def _skip_report(self, plans: Mapping[str, SplitPlan], max_examples: int | None):
+        """``{split: entries}`` of :func:`plan_skip_report`; a Beam build that lost examples raises.
+
+        Raises:
+            pixelwise.datasets.beam.LostExamplesError: Beam builds only: a pair that loads
+                was not written, or a shard file the runner reported is missing.
+        """
         report = {}
         for split, plan in plans.items():
-            entries = plan_skip_report(
-                plan, self.info.splits[split].num_examples,
-                functools.partial(self._written_filenames, split), self._skip_reason, max_examples,
-            )
+            try:
+                entries = plan_skip_report(
+                    plan, self.info.splits[split].num_examples,
+                    functools.partial(self._written_filenames, split), self._skip_reason,
+                    max_examples,
+                )
+            except tf.errors.NotFoundError as exc:
+                if not self._beam_build:
+                    raise
+                raise lost_examples_error(
+                    self.name, split, [],
+                    f"a shard file it reported is missing ({exc.message.strip()[-200:]})",
+                ) from None
+            lost = [entry["id"] for entry in entries if entry["reason"] == LOADS_NOW]
+            if lost and self._beam_build:
+                raise lost_examples_error(self.name, split, lost)
             if entries:
                 report[split] = entries
         return report

@@ -85,6 +85,12 @@ class SplitPlan:
         return f"listed more than once in {self.source}; only the first is used"
 
 
+#: The skip reason of a planned pair the build did not write though it loads when asked
+#: again: in a plain build, a file changed while it ran; in a Beam build, the runner lost it
+#: (which fails the build, :class:`~pixelwise.datasets.beam.LostExamplesError`).
+LOADS_NOW = "not written, yet it loads now (did it change during the build?)"
+
+
 def plan_skip_report(
     plan: SplitPlan,
     num_written: int,
@@ -123,7 +129,7 @@ def plan_skip_report(
             continue
         seen.add(pair.key)
         if pair.key in missing:
-            reason = skip_reason(pair) or "not written, yet it loads now (did it change during the build?)"
+            reason = skip_reason(pair) or LOADS_NOW
             report.append({"id": pair.key, "reason": reason})
     return report
 
