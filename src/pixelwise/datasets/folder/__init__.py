@@ -5,5 +5,5 @@ is unchanged); :mod:`pixelwise.datasets.api` does this for any dataset argument 
 a path.
 """
 
-from pixelwise.datasets.folder.folder_dataset_builder import SOURCE_KEY, Builder, FolderSource, builder_class, folder_builder, read_class_set, stored_source
+from pixelwise.datasets.folder.folder_dataset_builder import SOURCE_KEY, Builder, FolderSource, builder_class, folder_builder, read_class_set, stored_source  # noqa: F401
 from pixelwise.datasets.folder.prepared import prepare, prepared_builder  # noqa: F401
