@@ -183,7 +183,7 @@ def test_evaluate_cli_on_a_bare_keras_file_equals_numpy(voc2007, tmp_path, capsy
     # A class set other than the dataset's is refused, nothing written.
     code, _, stderr = _main(["evaluate", "--checkpoint", model_file, *data, "--class-set", "camvid",
                              "--out", tmp_path / "o2"], capsys)
-    assert code == 2 and "leave out --class-set" in stderr and not (tmp_path / "o2").exists()
+    assert code == 2 and "leave class_set= out" in stderr and "--class-set for class_set=" in stderr and not (tmp_path / "o2").exists()
 
 
 def test_predict_with_a_keras_file_finds_its_run_or_asks_for_a_class_set(tmp_path, run_dir, capsys, random_image_file):

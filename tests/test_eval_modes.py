@@ -144,7 +144,7 @@ def test_mode_and_tta_errors_say_what_to_do(conv_model):
         predict_array(conv_model, image, PredictOptions(mode="slide", model_size="native"))
     with pytest.raises(ValueError, match="flip,scales=0.75,1,1.25"):
         PredictOptions(tta="mirror")
-    with pytest.raises(ValueError, match=r"only takes 64x128; pass --tile 64x128"):
+    with pytest.raises(ValueError, match=r"only takes 64x128; pass tile=\(64, 128\)"):
         predict_array(tiny_unet(input_size=(64, 128)), image, PredictOptions(mode="slide", tile=64))
 
 

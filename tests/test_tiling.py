@@ -187,7 +187,7 @@ def test_tile_sizes_the_model_cannot_take_are_explained(random_image):
     # A fixed-size model takes its input and nothing else, larger or smaller.
     fixed = tiny_unet(input_size=(64, 128))
     for tile in (128, (128, 256), 64):
-        with pytest.raises(ValueError, match=r"only takes 64x128; pass --tile 64x128"):
+        with pytest.raises(ValueError, match=r"only takes 64x128; pass tile=\(64, 128\)"):
             predict_tiled(fixed, random_image(100, 150), tile)
     for tile, overlap in ((0, None), ((64, 128, 3), None), ("64", None), (64, -2), (64, (1, 2, 3))):
         with pytest.raises(ValueError, match=r"\(height, width\) pair"):

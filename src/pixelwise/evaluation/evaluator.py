@@ -235,7 +235,7 @@ def evaluate_run(run, dataset: str | None = None, split: str | None = None, *,
     config = loaded.config
     dataset = dataset or config.get("dataset")
     if not dataset:
-        raise ValueError(f"Run {str(run.path)!r} does not name its dataset in config.json; pass --dataset.")
+        raise ValueError(f"Run {str(run.path)!r} does not name its dataset in config.json; pass dataset=NAME.")
     examples, info, split, shared = evaluation_examples(config, dataset, split, data_dir, manual_dir)
     dataset_class_set = class_set_from_info(info)
     if dataset_class_set.class_names != loaded.class_set.class_names:
@@ -298,15 +298,15 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(
-            f"Expected a .keras model file, received {str(path)!r}; pass --run runs/NAME for a "
-            "run folder, or a file saved with model.save('NAME.keras')."
+            f"Expected a .keras model file, received {str(path)!r}; for a run folder use "
+            "evaluate_run(run='runs/NAME'), or pass a file saved with model.save('NAME.keras')."
         )
     if not path.is_file():
         raise FileNotFoundError(f"Model file {str(path)!r} does not exist.")
     if out is None:
         raise ValueError(
-            f"Expected --out DIR for the results of {str(path)!r}, received none; without --run "
-            "there is no run folder to write eval-SPLIT.json to."
+            f"Expected out=DIR for the results of {str(path)!r}, received none; without a run "
+            "folder there is no run folder to write eval-SPLIT.json to."
         )
     check_can_write(out)
     class_set = resolve_class_set(class_set)
@@ -319,14 +319,14 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
     if class_set is None:
         if dataset_class_set is None:
             raise ValueError(
-                f"Dataset {dataset!r} stores no class set in its metadata; pass --class-set "
-                "voc|camvid|isbi2012|FILE.json (Python: class_set=...)."
+                f"Dataset {dataset!r} stores no class set in its metadata; pass "
+                "class_set='voc', 'camvid', 'isbi2012' or a FILE.json."
             )
         class_set = dataset_class_set
     elif dataset_class_set is not None and dataset_class_set.class_names != class_set.class_names:
         raise ValueError(
             f"Dataset {dataset!r} has classes {list(dataset_class_set.class_names)}, the class set "
-            f"{class_set.name!r} has {list(class_set.class_names)}; leave out --class-set to use "
+            f"{class_set.name!r} has {list(class_set.class_names)}; leave class_set= out to use "
             "the dataset's."
         )
     result = evaluate(path, examples, class_set, image_size=image_size, options=options,

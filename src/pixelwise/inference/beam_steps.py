@@ -105,7 +105,7 @@ class PixelwiseModelHandler(ModelHandler):
                 yield PredictionResult(item, str(exc))
             except MemoryError:
                 yield PredictionResult(item, f"Ran out of memory predicting {item.path!r}; "
-                                       "downscale or crop it, or pass --tile.")
+                                       "downscale or crop it, or pass tile=(H, W).")
             else:
                 yield PredictionResult(item, prediction)
 

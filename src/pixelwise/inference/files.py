@@ -161,7 +161,7 @@ def predict_files(model_or_run, paths, out_dir, *, class_set: ClassSet | str | N
             result = FileResult(path=path, error=str(exc))
         except MemoryError:  # the estimate of memory_per_pixel fell short: the next image may fit
             result = FileResult(path=path, error=f"Ran out of memory predicting {str(path)!r}; "
-                                "downscale or crop it, or pass --tile.")
+                                "downscale or crop it, or pass tile=(H, W).")
         results.append(result)
         if on_result is not None:
             on_result(result)

@@ -130,8 +130,8 @@ def _refusal(model, tile: tuple[int, int]) -> ValueError:
     """Why ``model`` cannot take ``tile``, with tiles that work."""
     fixed = fixed_input(model)
     if fixed is not None:
-        hint = (f"this model only takes {fixed[0]}x{fixed[1]}; pass --tile {pair_text(fixed)} "
-                "or leave --tile out (the default is the model's input)")
+        hint = (f"this model only takes {fixed[0]}x{fixed[1]}; pass tile={fixed} "
+                "or leave tile= out (the default is the model's input)")
     else:
         if tile[0] == tile[1]:
             near = _accepted_sizes_near(model, tile[0])
@@ -180,7 +180,7 @@ def tile_geometry(model, tile, overlap=None) -> tuple[TileGeometry, TileGeometry
             raise ValueError(
                 f"Expected an overlap in 0..{o - 1} for {pair_text(tile)}px tiles (model output "
                 f"{o}px along the {side}), received {pair_text(overlap)}; use a smaller "
-                "--overlap or a larger --tile."
+                "overlap= or a larger tile=."
             )
     rows, cols = (TileGeometry(tile=t, output=o, crop=lap // 2)
                   for t, o, lap in zip(tile, output, overlap))
@@ -328,8 +328,8 @@ def covering_tile(model, size) -> tuple[tuple[int, int], tuple[int, int]]:
             return fixed, (0, 0)
         raise ValueError(
             f"This model only takes {fixed[0]}x{fixed[1]} inputs, whose output does not cover "
-            f"{height}x{width}; predict in tiles of its input (--mode slide, --tile "
-            f"{pair_text(fixed)})."
+            f"{height}x{width}; predict in tiles of its input (mode='slide', "
+            f"tile={fixed})."
         )
     (tile_h, overlap_h), (tile_w, overlap_w) = _covering_side(model, height), _covering_side(model, width)
     output = output_shape(model, tile_h, tile_w)
@@ -358,5 +358,5 @@ def _covering_side(model, side: int) -> tuple[int, int]:
             return candidate, 0
     raise ValueError(
         f"Found no input size up to {_MAX_SEARCH}px for which the model's output covers "
-        f"{side}px; pass --tile to predict in tiles."
+        f"{side}px; pass tile=(H, W) to predict in tiles."
     )

@@ -95,8 +95,8 @@ class TTA:
 
 def _spec_error(spec, token: str) -> ValueError:
     return ValueError(
-        f"Expected a TTA spec none, flip, scales=S,S,... or flip,scales=S,S,... (e.g. --tta "
-        f"flip,scales=0.75,1,1.25), received {spec!r}, in which {token!r} is not understood."
+        f"Expected a TTA spec none, flip, scales=S,S,... or flip,scales=S,S,... (e.g. tta="
+        f"'flip,scales=0.75,1,1.25'), received {spec!r}, in which {token!r} is not understood."
     )
 
 

@@ -161,7 +161,7 @@ def collect_report(run, *, split: str | None = None, data_dir=None, manual_dir=N
                    progress: bool = False) -> ReportData:
     """Gather what the report shows (evaluating first if needed); see :func:`build_report`."""
     if int(num_examples) != num_examples or num_examples < 1:
-        raise ValueError(f"Expected at least 1 example to show (--num-examples), received {num_examples!r}.")
+        raise ValueError(f"Expected num_examples= of at least 1 example to show, received {num_examples!r}.")
     run = run if isinstance(run, RunFolder) else RunFolder(run)
     config = run.config()
     dataset = config.get("dataset")
@@ -188,7 +188,7 @@ def collect_report(run, *, split: str | None = None, data_dir=None, manual_dir=N
     if class_set_from_info(info).class_names != loaded.class_set.class_names:
         raise ValueError(
             f"Dataset {dataset!r} has classes {list(class_set_from_info(info).class_names)}, the "
-            f"run was trained on {list(loaded.class_set.class_names)}; pass the --data-dir the "
+            f"run was trained on {list(loaded.class_set.class_names)}; pass the data_dir= the "
             "run was trained with."
         )
     if per_image is None:
@@ -328,7 +328,7 @@ def _export_paths(run: RunFolder, exports) -> list[Path]:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(
-            f"Expected --exports to name parity report files or folders holding "
+            f"Expected exports= to name parity report files or folders holding "
             f"{PARITY_REPORT_NAME}, received {missing[0]!r}, which does not exist."
         )
     return paths
