@@ -104,6 +104,19 @@ def fit_scope(strategy):
     return contextlib.nullcontext()
 
 
+def _without_remapper() -> None:
+    """Turn off Grappler's remapper (op fusion) for replicas on logical CPU devices.
+
+    On an AVX-512 CPU (issue 24), Mirrored training over two logical CPUs failed every time
+    with "remapper failed ... LeakyReluGrad" and then "input depth must be evenly
+    divisible by filter depth: 3 vs 4". That is a graph rewrite gone wrong, not the model.
+    This is a defensive measure: it could not be reproduced on the AVX2 machines this
+    project was tested on, where the same test passes with and without it. The remapper only
+    fuses ops for speed; mirrored replicas on one CPU are for testing and small jobs.
+    """
+    tf.config.optimizer.set_experimental_options({"remapping": False})
+
+
 def make_strategy(name: str):
     """The strategy for ``--strategy`` (create it before any other TF op).
 
@@ -123,7 +136,10 @@ def make_strategy(name: str):
             "machine's devices) or train with KERAS_BACKEND=tensorflow."
         )
     if name == "mirrored":
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        gpus = tf.config.list_logical_devices("GPU")
+        if not gpus:
+            _without_remapper()
+        devices = gpus or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multi-worker":
         if not os.environ.get("TF_CONFIG"):
