@@ -20,12 +20,14 @@ import numpy as np
 import pytest
 
 from layer_testing import run_layer_test
+from pixelwise.models.atrous import AtrousConv2D
 from pixelwise.models.encoder_decoder import BilinearUpsampling, BroadcastLike
 from pixelwise.models.encoder_graph import LayerScale
 from pixelwise.models.encoders import CaffePreprocessing
 from pixelwise.models.layers import ScheduledDropout
 
-TESTED = {ScheduledDropout, CaffePreprocessing, LayerScale, BilinearUpsampling, BroadcastLike}
+TESTED = {ScheduledDropout, CaffePreprocessing, LayerScale, BilinearUpsampling, BroadcastLike,
+          AtrousConv2D}
 
 
 def _x(*shape, seed=0):
@@ -83,6 +85,21 @@ def test_broadcast_like(tmp_path):
                    tmp_path=tmp_path)
 
 
+def test_atrous_conv2d(tmp_path):
+    # All-ones 3x3 kernel dilated 3: each output is the sum, over channels, of the input at
+    # the nine offsets (0, +-3) x (0, +-3) that fall inside the 4x7 map (NumPy, not the layer).
+    x = _x(2, 4, 7, 2)
+    padded = np.pad(x.sum(-1), ((0, 0), (3, 3), (3, 3)))
+    summed = sum(padded[:, 3 + dy:7 + dy, 3 + dx:10 + dx] for dy in (-3, 0, 3) for dx in (-3, 0, 3))
+    expected = np.repeat(summed[..., None], 5, axis=-1)
+    run_layer_test(AtrousConv2D, {"filters": 5, "kernel_size": 3, "dilation_rate": 3,
+                                  "padding": "same", "use_bias": False,
+                                  "kernel_initializer": "ones"},
+                   x, (2, 4, 7, 5), expected_output_data=expected,
+                   expected_num_trainable_weights=1, expected_num_non_trainable_weights=0,
+                   tmp_path=tmp_path, atol=1e-4)
+
+
 def test_every_registered_layer_is_tested():
     """Scans the sources of pixelwise.models for the decorator, so a new file counts too."""
     import pixelwise.models
@@ -110,6 +127,7 @@ def test_a_fresh_process_finds_every_layer_after_import_pixelwise(tmp_path):
     x = LayerScale(init_values=0.5, projection_dim=3)(x)
     pooled = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
     x = keras.layers.Concatenate()([x, BroadcastLike()([pooled, x])])
+    x = AtrousConv2D(3, 3, dilation_rate=2, padding="same")(x)
     model = keras.Model(image, BilinearUpsampling(2)(x))
     inputs = np.random.default_rng(3).uniform(0, 255, (1, 3, 5, 3)).astype("float32")
     model.save(tmp_path / "layers.keras")
