@@ -88,6 +88,9 @@ def test_crop_alignment_skip_centre_lands_on_decoder_centre():
 def test_crops_are_centred_mirror_symmetric_weights_give_mirrored_output():
     # With every kernel equal to its own left-right mirror the network commutes with a
     # horizontal flip, unless a crop (or anything else) is off-centre.
+    # Seeded: with unseeded weights at base_filters=2 every ReLU died in one fresh-clone run
+    # (an all-zero output), and the output's scale, and so its rounding, varied by run.
+    keras.utils.set_random_seed(0)
     model = original_unet((188, 188, 1), num_classes=2, base_filters=2)
     for layer in model.layers:
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
@@ -97,7 +100,8 @@ def test_crops_are_centred_mirror_symmetric_weights_give_mirrored_output():
     output = np.asarray(model(image))
     mirrored = np.asarray(model(image[:, :, ::-1]))
     assert output.std() > 0
-    np.testing.assert_allclose(mirrored, output[:, :, ::-1], atol=1e-5)
+    # float32 sums in another order on the mirrored image: a tolerance relative to the scale.
+    np.testing.assert_allclose(mirrored, output[:, :, ::-1], atol=1e-5 * max(1.0, np.abs(output).max()))
 
 
 def test_size_helpers_are_inverse_and_match_the_model():
