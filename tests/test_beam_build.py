@@ -143,7 +143,8 @@ _LOADED_EXAMPLE = beam_module._loaded_example
 
 
 @pytest.mark.slow
-def test_beam_build_whose_runner_loses_an_example_fails_and_keeps_nothing(tmp_path, monkeypatch):
+def test_beam_build_whose_runner_loses_an_example_fails_and_keeps_nothing(tmp_path, monkeypatch,
+                                                                        capsys):
     # The local multi-processing DirectRunner lost examples on 2 of 3 builds of 20,000
     # pairs (docs/scale.md); a loss must fail the build, not leave a dataset without them.
     export = write_images_masks(tmp_path / "cells")
@@ -151,3 +152,9 @@ def test_beam_build_whose_runner_loses_an_example_fails_and_keeps_nothing(tmp_pa
     with pytest.raises(LostExamplesError, match=r"lost examples of split .*img_000"):
         api.build(str(export.path), data_dir=tmp_path / "data", beam_options=IN_PROCESS)
     assert not any((tmp_path / "data").rglob("*.tfrecord*"))
+    # The command line: one line, exit 2, nothing kept.
+    code = cli.main(["datasets", "build", str(export.path), "--data-dir", str(tmp_path / "cli"),
+                     f"--beam-options={IN_PROCESS}"])
+    stderr = capsys.readouterr().err
+    assert code == 2 and "lost examples of split" in stderr and "Traceback" not in stderr
+    assert not any((tmp_path / "cli").rglob("*.tfrecord*"))

@@ -21,7 +21,7 @@ from tensorflow_datasets.core.download.download_manager import NonMatchingChecks
 
 from pixelwise.data.paths import dataset_path
 from pixelwise.datasets import folder
-from pixelwise.datasets.beam import download_config
+from pixelwise.datasets.beam import LostExamplesError, download_config
 from pixelwise.datasets.output_dirs import building, make_folder, tidied
 from pixelwise.datasets.segmentation_builder import SegmentationBuilder
 from pixelwise.datasets.split_plan import skipped_examples
@@ -298,7 +298,7 @@ def build(name: str, data_dir=None, manual_dir=None, download_dir=None, *,
 def _download_and_prepare(builder, download_dir: Path, config, context: str, how: str) -> None:
     try:
         builder.download_and_prepare(download_dir=download_dir, download_config=config)
-    except NonMatchingChecksumError:
+    except (NonMatchingChecksumError, LostExamplesError):
         raise
     except Exception as error:  # tfds raises many types here (network, asserts, IO)
         if isinstance(error, OSError) and error.errno is not None:

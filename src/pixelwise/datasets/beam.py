@@ -18,7 +18,7 @@ one decode per skipped pair. It is also the check that the runner lost nothing: 
 missing from the written split that loads when asked again, or a shard file the runner
 reported but never wrote, fails the build (:class:`LostExamplesError`) instead of leaving a
 dataset that silently lacks examples. On this project's 2-core machine the local
-DirectRunner in multi-processing mode did lose examples on 2 of 3 builds of 20,000 pairs
+DirectRunner in multi-processing mode lost examples in 4 of 5 builds of 20,000 pairs
 (docs/scale.md). The workers still count written and skipped examples
 (Beam counters ``pixelwise/examples_written``, ``pixelwise/examples_skipped``), which a
 runner's console shows while the build runs.
@@ -120,11 +120,12 @@ def _loaded_example(pair, builder):
     yield key, example
 
 
-class LostExamplesError(RuntimeError):
+class LostExamplesError(OSError):
     """A Beam build whose runner wrote fewer examples than its workers loaded.
 
     Raised after the pipeline, before TFDS moves the build into place, so the incomplete
-    dataset is never kept.
+    dataset is never kept. An ``OSError`` (an incomplete write), so the command line prints
+    it as one line and exits 2.
     """
 
 
@@ -135,6 +136,6 @@ def lost_examples_error(name: str, split: str, lost: Sequence[str], detail: str 
         f"{name}: the Beam runner lost examples of split {split!r}: "
         + (detail or f"{len(lost)} pair(s) load but were not written ({shown})")
         + ". The dataset was not kept. This is the runner, not your data: build again, "
-        "or build without --beam (on one machine the plain build is faster); see "
+        "or build without Beam (on one machine the plain build is faster); see "
         "docs/scale.md."
     )

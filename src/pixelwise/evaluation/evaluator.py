@@ -305,8 +305,8 @@ def evaluate_model_file(path, dataset: str, split: str | None = None, *, out,
         raise FileNotFoundError(f"Model file {str(path)!r} does not exist.")
     if out is None:
         raise ValueError(
-            f"Expected out=DIR for the results of {str(path)!r}, received none; without a run "
-            "folder there is no run folder to write eval-SPLIT.json to."
+            f"Expected out=DIR for the results of {str(path)!r}, received none; a model file "
+            "has no run folder to write eval-SPLIT.json to."
         )
     check_can_write(out)
     class_set = resolve_class_set(class_set)
