@@ -42,7 +42,6 @@ import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -134,7 +133,7 @@ def markdown_table(models: dict) -> list[str]:
 
 # --------------------------------------------------------------------------- the worker
 
-class Worker:
+class Worker(harness.WorkerProcess):
     """One backend's process: builds the models once, then times them on request.
 
     Protocol (JSON lines): the parent writes the setup, the worker answers what it built;
@@ -144,31 +143,7 @@ class Worker:
 
     def __init__(self, label: str):
         keras_backend, self.jit_compile = BACKENDS[label]
-        self.label = label
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", label], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, cwd=harness.PROJECT_ROOT,
-            env={**os.environ, "KERAS_BACKEND": keras_backend, "TF_CPP_MIN_LOG_LEVEL": "2"})
-
-    def send(self, message: dict) -> None:
-        self.process.stdin.write(json.dumps(message) + "\n")
-        self.process.stdin.flush()
-
-    def receive(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            code = self.process.wait()
-            raise RuntimeError(f"the {self.label} worker ended (exit {code}); its error is "
-                               "above, on stderr")
-        return json.loads(line)
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait()
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        super().__init__(__file__, label, {"KERAS_BACKEND": keras_backend})
 
 
 def _compile(model, step: dict, jit_compile: bool) -> bool:

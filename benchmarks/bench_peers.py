@@ -60,7 +60,6 @@ import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -294,38 +293,13 @@ def run_worker(framework: str) -> None:
         protocol.flush()
 
 
-class Worker:
+class Worker(harness.WorkerProcess):
     """The parent's handle on one framework's worker process (JSON lines over pipes)."""
 
     def __init__(self, framework: str):
         self.framework = framework
         backend = FRAMEWORKS[framework]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        if backend:
-            env["KERAS_BACKEND"] = backend
-        self.process = subprocess.Popen([sys.executable, __file__, "--worker", framework],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, cwd=harness.PROJECT_ROOT, env=env)
-
-    def send(self, message: dict) -> None:
-        self.process.stdin.write(json.dumps(message) + "\n")
-        self.process.stdin.flush()
-
-    def receive(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            code = self.process.wait()
-            raise RuntimeError(f"the {self.framework} worker ended (exit {code}); its error "
-                               "is above, on stderr")
-        return json.loads(line)
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait()
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        super().__init__(__file__, framework, {"KERAS_BACKEND": backend} if backend else None)
 
 
 # --------------------------------------------------------------------------- the parent

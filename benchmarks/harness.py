@@ -169,3 +169,40 @@ def run_isolated(args: list[str], timeout: float | None = None) -> dict:
             f"isolated run {args} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
         )
     return json.loads(lines[-1])
+
+
+class WorkerProcess:
+    """A benchmark's worker process, spoken to in JSON lines over its stdin and stdout.
+
+    ``bench_backends.py`` and ``bench_peers.py`` start one per backend or framework
+    (``python SCRIPT --worker LABEL``, with ``env`` added to this process's environment),
+    send it a setup, then ask it to measure round by round. The worker's stderr is this
+    process's.
+    """
+
+    def __init__(self, script: str, label: str, env: dict[str, str] | None = None):
+        self.label = label
+        self.process = subprocess.Popen(
+            [sys.executable, script, "--worker", label], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+
+    def send(self, message: dict) -> None:
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+
+    def receive(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait()
+            raise RuntimeError(f"the {self.label} worker ended (exit {code}); its error is "
+                               "above, on stderr")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
