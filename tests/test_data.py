@@ -361,3 +361,84 @@ def test_real_camvid_images_through_the_augmented_pipeline(camvid_dir):
     for image, label in pipeline:
         assert image.shape == (2, 96, 128, 3) and label.shape == (2, 96, 128, 1)
         assert set(np.unique(label.numpy())) <= set(range(CAMVID.num_classes)) | {VOID}
+
+
+# --------------------------------------------------------------------------- void padding (issue 24)
+
+
+def _examples(count: int, size=(8, 8)) -> tf.data.Dataset:
+    rng = np.random.default_rng(count)
+    return tf.data.Dataset.from_tensor_slices({
+        "image": rng.integers(0, 256, (count, *size, 3)).astype(np.uint8),
+        "label": rng.integers(0, 3, (count, *size, 1)).astype(np.uint8)})
+
+
+@pytest.mark.parametrize("count, multiple, padding", [(5, 2, 1), (6, 2, 0), (5, 4, 3), (1, 4, 3)])
+def test_evaluation_pipeline_pads_with_void_examples_to_a_multiple_of_the_replicas(
+        count, multiple, padding):
+    from pixelwise.class_sets import VOC
+    from pixelwise.data.pipeline import make_pipeline
+
+    plain = list(make_pipeline(_examples(count), VOC, 8, 4, training=False).unbatch())
+    padded = list(make_pipeline(_examples(count), VOC, 8, 4, training=False,
+                                pad_to_multiple=multiple).unbatch())
+    assert len(padded) == count + padding and len(padded) % multiple == 0
+    for (image, label), (same_image, same_label) in zip(plain, padded):  # real ones unchanged
+        np.testing.assert_array_equal(image, same_image)
+        np.testing.assert_array_equal(label, same_label)
+    for image, label in padded[count:]:
+        assert float(tf.reduce_max(image)) == 0.0
+        assert set(np.unique(label.numpy())) == {VOC.ignore_label}
+
+
+@pytest.mark.parametrize("count, batch, replicas, sizes", [
+    (5, 2, 2, [2, 2, 2]), (5, 4, 4, [4, 4]), (11, 4, 2, [4, 4, 2, 2]), (7, 4, 4, [4, 4])])
+def test_padded_batches_end_with_one_example_per_replica(count, batch, replicas, sizes):
+    """No replica's share of a batch mixes real and void examples (nor is empty)."""
+    from pixelwise.class_sets import VOC
+    from pixelwise.data.pipeline import make_pipeline
+
+    padded = make_pipeline(_examples(count), VOC, 8, batch, training=False,
+                           pad_to_multiple=replicas)
+    batches = [labels.numpy() for _, labels in padded]
+    assert [len(labels) for labels in batches] == sizes
+    void = [bool((label == VOC.ignore_label).all()) for labels in batches for label in labels]
+    assert void == [False] * count + [True] * (sum(sizes) - count)
+    assert len(batches[-1]) == replicas  # the void examples' batch: one example per replica
+
+
+def test_void_padding_changes_no_metric_and_val_loss_is_scaled_back_exactly():
+    """Evaluated share by share (batch 1 = one example per replica, as the padded tail is):
+    metrics unchanged, the loss times (N + P) / N equal to the unpadded one."""
+    import keras
+
+    from pixelwise.class_sets import VOC
+    from pixelwise.data.pipeline import make_pipeline
+    from pixelwise.losses import segmentation_loss
+    from pixelwise.metrics import segmentation_metrics
+    from pixelwise.training.callbacks import ScaleLogs
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(VOC.num_classes, 3, padding="same")(inputs))
+    model.compile(loss=segmentation_loss(VOC), metrics=segmentation_metrics(VOC))
+    plain = model.evaluate(make_pipeline(_examples(5), VOC, 8, 1, training=False),
+                           return_dict=True, verbose=0)
+    padded = model.evaluate(
+        make_pipeline(_examples(5), VOC, 8, 4, training=False, pad_to_multiple=4).unbatch().batch(1),
+        return_dict=True, verbose=0)
+    for name in plain:
+        if name != "loss":
+            assert padded[name] == pytest.approx(plain[name], rel=1e-6), name
+    assert padded["loss"] == pytest.approx(plain["loss"] * 5 / 8, rel=1e-5)
+    logs = {"val_loss": padded["loss"]}
+    ScaleLogs("val_loss", (5 + 3) / 5).on_epoch_end(0, logs)
+    assert logs["val_loss"] == pytest.approx(plain["loss"], rel=1e-5)
+
+
+def test_pad_to_multiple_is_for_evaluation_only():
+    from pixelwise.class_sets import VOC
+    from pixelwise.data.pipeline import make_pipeline
+
+    with pytest.raises(ValueError, match="pad_to_multiple=2 pads evaluation batches"):
+        make_pipeline(_examples(3), VOC, 8, 2, training=True, pad_to_multiple=2)

@@ -113,5 +113,8 @@ def test_auto_run_records_the_choice_and_its_reason(voc2007_built, tmp_path, cap
     metrics = json.loads(run.metrics_path.read_text())
     assert metrics["mixed_precision_chosen"] == chosen
     assert metrics["mixed_precision_reason"] == reason
+    from pixelwise.onednn import onednn_enabled
+
+    assert metrics["onednn"] is onednn_enabled()  # whether TensorFlow ran oneDNN's kernels
     assert result.model.dtype_policy.name == ("mixed_bfloat16" if chosen == "bf16" else "float32")
     assert capsys.readouterr().out.count(f"mixed_precision auto: {chosen} ({reason})") == 1

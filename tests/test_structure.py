@@ -19,7 +19,7 @@ PACKAGE = SRC / "pixelwise"
 TF_FREE = ("pixelwise", "pixelwise.cli", "pixelwise.class_sets", "pixelwise.training.config", "pixelwise.runs", "pixelwise.runs.folder", "pixelwise.runs.checks", "pixelwise.runs.loading",
            "pixelwise.training.history", "pixelwise.training.config_files", "pixelwise.training.precision", "pixelwise.training.curves", "pixelwise.files", "pixelwise.defaults", "pixelwise.data.paths",
            "pixelwise.data.groups", "pixelwise.data.splits", "pixelwise.locks", "pixelwise.sizes", "pixelwise._lazy",
-           "pixelwise.extras",
+           "pixelwise.extras", "pixelwise.onednn",
            # PredictOptions: the CLI builds it before a model is loaded.
            "pixelwise.inference.options", "pixelwise.inference.tta",
            # Every package's __init__ exports lazily: importing one costs nothing.

@@ -19,6 +19,11 @@ Example:
 
 __version__ = "0.1.0"
 
+# Before anything imports TensorFlow: oneDNN's kernels on every x86 CPU (see pixelwise.onednn).
+from pixelwise.onednn import enable_onednn as _enable_onednn  # noqa: E402
+
+_enable_onednn()
+
 # Public name -> (module, attribute in it; None: the module itself). Functions are read
 # from their package's own lazy exports, so a move inside a package changes nothing here.
 _PUBLIC = {

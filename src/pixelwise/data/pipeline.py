@@ -205,6 +205,7 @@ def make_pipeline(
     drop_remainder: bool | None = None,
     scale_range=DEFAULT_SCALE_RANGE,
     photometric: bool = True,
+    pad_to_multiple: int = 1,
 ) -> tf.data.Dataset:
     """Batches of ``(image, label)`` ready for ``model.fit``/``evaluate``.
 
@@ -232,6 +233,13 @@ def make_pipeline(
         scale_range: ``(min, max)`` random scale factor of augmentation.
         photometric: Jitter brightness/contrast (and saturation/hue for RGB) when
             augmenting.
+        pad_to_multiple: Evaluation only: append all-void examples (black image, every
+            label pixel ``class_set.ignore_label``) until the number of examples is a
+            multiple of this, so that no replica of a distribution strategy gets an empty
+            share of the last batch (:func:`void_padding`). The last batch then holds
+            exactly ``pad_to_multiple`` examples, one per replica, so void examples share no
+            replica's batch with real ones. Void pixels count in no metric; the loss of a
+            void-only share is 0, with weight 1 in Keras' ``val_loss``.
 
     Returns:
         A dataset of ``(image, label)``: float32 ``(B, H, W, C)`` in ``[0, 1]`` and int32
@@ -279,6 +287,14 @@ def make_pipeline(
         deterministic = seed is not None or not training
 
     size = int(examples.cardinality())
+    if pad_to_multiple != 1:
+        if training or image_size is None:
+            raise ValueError(
+                f"pad_to_multiple={pad_to_multiple} pads evaluation batches of a fixed image size; "
+                f"received training={training}, image_size={image_size}. Pass pad_to_multiple=1."
+            )
+        if size < 0:
+            size = int(examples.reduce(0, lambda count, _: count + 1))
     if drop_remainder and 0 <= size < batch_size:
         raise ValueError(
             f"The split has {size} examples, fewer than the batch size {batch_size}, so dropping "
@@ -312,11 +328,45 @@ def make_pipeline(
         dataset = dataset.map(lambda image, label: (image, tf.cast(label, tf.int32)))
     else:
         dataset = dataset.map(_to_float_pair, num_parallel_calls=AUTOTUNE)
+        padding = void_padding(size, pad_to_multiple)
+        if padding:
+            # Batches of batch_size, the last holding a multiple of pad_to_multiple, then one
+            # batch of pad_to_multiple: the last real examples and the void ones, one per
+            # replica, so that no replica's share mixes real and void examples.
+            whole = size - size % pad_to_multiple
+            image = tf.zeros((*image_size, num_channels), tf.float32)
+            label = tf.fill((*image_size, 1), tf.constant(class_set.ignore_label, tf.int32))
+            tail = dataset.skip(whole).concatenate(
+                tf.data.Dataset.from_tensors((image, label)).repeat(padding))
+            dataset = dataset.take(whole).batch(batch_size).concatenate(
+                tail.batch(pad_to_multiple))
+            return dataset.prefetch(AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(AUTOTUNE)
 
 
+def void_padding(num_examples: int, multiple: int) -> int:
+    """All-void examples to append so that ``num_examples`` becomes a multiple of ``multiple``.
+
+    Why: a distribution strategy splits each batch across its replicas, and the last,
+    incomplete batch of an evaluation split can leave a replica an *empty* share. With
+    oneDNN on (TensorFlow's default on AVX-512 VNNI/BF16 and AMX CPUs, and pixelwise's on
+    all x86 CPUs, :mod:`pixelwise.onednn`), TensorFlow 2.21's convolution of an
+    empty batch returns its input unchanged (shape ``(0, H, W, C_in)``), so the next
+    convolution fails with "input depth must be evenly divisible by filter depth" (issue 24).
+    A split whose size is a multiple of the replica count gives every replica at least one
+    example in every batch, as long as the global batch size is a multiple of it too.
+
+    Example:
+        >>> void_padding(101, 2), void_padding(100, 2), void_padding(5, 4), void_padding(7, 1)
+        (1, 0, 3, 0)
+    """
+    if multiple < 1:
+        raise ValueError(f"Expected pad_to_multiple >= 1, received {multiple}.")
+    return -num_examples % multiple
+
+
 __all__ = [
     "AUTOTUNE", "DEFAULT_SHUFFLE_BUFFER", "load_split", "split_filenames", "keep_filenames",
-    "make_pipeline",
+    "make_pipeline", "void_padding",
 ]

@@ -162,6 +162,28 @@ class FreezeEncoder(keras.callbacks.Callback):
             logs["encoder_frozen"] = float(epoch < self.epochs)
 
 
+class ScaleLogs(keras.callbacks.Callback):
+    """Multiplies one logged value by a constant at the end of each epoch, for the callbacks after it.
+
+    The training loop puts it first, to undo the share of padding examples in ``val_loss``
+    (see ``loop._unpadded_validation_loss``).
+
+    Example:
+        >>> logs = {"val_loss": 0.5}
+        >>> ScaleLogs("val_loss", 1.5).on_epoch_end(0, logs)
+        >>> logs
+        {'val_loss': 0.75}
+    """
+
+    def __init__(self, key: str, factor: float):
+        super().__init__()
+        self.key, self.factor = key, float(factor)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self.key in logs:
+            logs[self.key] = float(logs[self.key]) * self.factor
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds the optimizer's learning rate at the end of the epoch as ``learning_rate``."""
 

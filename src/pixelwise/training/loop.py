@@ -48,13 +48,14 @@ from pixelwise import models
 from pixelwise.class_sets import ClassSet, class_set_from_info
 from pixelwise.training.config import TrainConfig
 from pixelwise.runs.checks import check_new_run, check_resume, check_writable
-from pixelwise.data.pipeline import make_pipeline
+from pixelwise.data.pipeline import make_pipeline, void_padding
 from pixelwise.training.distribute import dtype_policy, fit_scope, is_chief, make_strategy
 from pixelwise.training.history import MONITOR, best_row, read_history, truncate_history
 from pixelwise.losses import median_frequency_weights, segmentation_loss
 from pixelwise.metrics import MeanIoU, segmentation_metrics
 from pixelwise.training.optimizers import learning_rate_schedule, make_optimizer
 from pixelwise.training.precision import choose_mixed_precision
+from pixelwise.onednn import onednn_enabled
 from pixelwise.runs.folder import RunFolder
 from pixelwise.data.selection import select_examples
 from pixelwise.data.splits import SplitOptions
@@ -102,9 +103,12 @@ class TrainingData:
     steps_per_epoch: int
     class_weights: list[float] | None = None
     summary_images: tuple[np.ndarray, np.ndarray] | None = None
+    num_validation: int = 0
+    validation_padding: int = 0
 
 
-def load_training_data(config: TrainConfig, multi_worker: bool = False) -> TrainingData:
+def load_training_data(config: TrainConfig, multi_worker: bool = False,
+                       replicas: int = 1) -> TrainingData:
     """Load ``config``'s splits, check their sizes and build the pipelines.
 
     Validation is ``config.validation_groups`` held out, whole, from the training split;
@@ -115,6 +119,9 @@ def load_training_data(config: TrainConfig, multi_worker: bool = False) -> Train
         config: A validated :class:`~pixelwise.training.config.TrainConfig`; its ``batch_size``
             is the global batch.
         multi_worker: Shard by example for ``MultiWorkerMirroredStrategy`` (default False).
+        replicas: The strategy's replicas in sync. Above 1, the validation split is padded
+            with all-void examples to a multiple of it (``validation_padding`` of them), so
+            that no replica gets an empty batch (:func:`pixelwise.data.pipeline.void_padding`).
 
     Raises:
         ValueError: the validation split is empty, or the training split is smaller
@@ -141,6 +148,7 @@ def load_training_data(config: TrainConfig, multi_worker: bool = False) -> Train
     )
     validation = None if val_examples is None else make_pipeline(
         val_examples, class_set, config.image_size, config.batch_size, training=False,
+        pad_to_multiple=replicas,
     )
     if multi_worker:
         # TFDS splits can have fewer files than workers: shard examples, not files.
@@ -165,7 +173,8 @@ def load_training_data(config: TrainConfig, multi_worker: bool = False) -> Train
         train=train, validation=validation, class_set=class_set,
         input_size=(*config.image_size, info.features["image"].shape[-1]),
         steps_per_epoch=num_train // config.batch_size, class_weights=class_weights,
-        summary_images=summary_images,
+        summary_images=summary_images, num_validation=num_val,
+        validation_padding=void_padding(num_val, replicas) if val_examples is not None else 0,
     )
 
 
@@ -221,6 +230,21 @@ def _build_model(config: TrainConfig, data: TrainingData) -> tuple[keras.Model, 
         jit_compile=config.jit_compile,
     )
     return model, mean_iou
+
+
+def _unpadded_validation_loss(data: TrainingData) -> list[keras.callbacks.Callback]:
+    """The callback that undoes the void padding's share of ``val_loss`` (first of all).
+
+    Keras' ``val_loss`` is the mean of each replica's share of each batch (its loss over
+    the share's non-void pixels), weighted by the share's examples. The padded pipeline
+    puts each void example alone in its share, whose loss is 0 and weight 1, so padding N
+    examples with P void ones scales ``val_loss`` by N / (N + P) exactly, against the same
+    shares without them. Metrics ignore void pixels and need no correction.
+    """
+    if not data.validation_padding:
+        return []
+    return [cb.ScaleLogs("val_loss", (data.num_validation + data.validation_padding)
+                         / data.num_validation)]
 
 
 def _callbacks(config: TrainConfig, run: RunFolder, backup_dir: Path, data: TrainingData,
@@ -330,12 +354,13 @@ def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks
             f"The global batch size {config.batch_size} must split evenly across the {replicas} "
             f"replicas of strategy={config.strategy!r}; pass batch_size= a multiple of {replicas}."
         )
-    data = load_training_data(config, multi_worker)
+    data = load_training_data(config, multi_worker, replicas)
     precision, reason = choose_mixed_precision(config.mixed_precision)
     if config.mixed_precision == "auto":
         print(f"mixed_precision auto: {precision} ({reason})")
     # config.json keeps "auto", as asked; metrics.json says what it became on this machine.
-    summary_extra = {"mixed_precision_chosen": precision, "mixed_precision_reason": reason}
+    summary_extra = {"mixed_precision_chosen": precision, "mixed_precision_reason": reason,
+                     "onednn": onednn_enabled() if keras.backend.backend() == "tensorflow" else None}
 
     # Non-chief workers train in lock step with the chief but write to a scratch
     # folder (TF's multi-worker recipe), except their backup, which --resume needs.
@@ -360,7 +385,7 @@ def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks
                 warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
                 model.fit(
                     data.train, validation_data=data.validation, epochs=config.epochs,
-                    callbacks=[*callbacks, *listed], verbose=fit_verbosity(config.verbose),
+                    callbacks=[*_unpadded_validation_loss(data), *callbacks, *listed], verbose=fit_verbosity(config.verbose),
                     shuffle=False,
                 )
     finally:
