@@ -107,12 +107,13 @@ def fit_scope(strategy):
 def _without_remapper() -> None:
     """Turn off Grappler's remapper (op fusion) for replicas on logical CPU devices.
 
-    On an AVX-512 CPU (issue 24), Mirrored training over two logical CPUs failed every time
-    with "remapper failed ... LeakyReluGrad" and then "input depth must be evenly
-    divisible by filter depth: 3 vs 4". That is a graph rewrite gone wrong, not the model.
-    This is a defensive measure: it could not be reproduced on the AVX2 machines this
-    project was tested on, where the same test passes with and without it. The remapper only
-    fuses ops for speed; mirrored replicas on one CPU are for testing and small jobs.
+    With oneDNN on (pixelwise's default on x86, TensorFlow's on AVX-512 VNNI/BF16 CPUs),
+    the remapper fails on the replicated graph ("remapper failed: ... fanout
+    '.../LeakyReluGrad' exist for missing node '.../BiasAdd'") and logs it as an error.
+    The failure is harmless (the graph runs unfused) but reads like the cause of issue 24,
+    which it was not: that was oneDNN's convolution of an empty replica batch, fixed by
+    padding validation (:func:`pixelwise.data.pipeline.void_padding`). The remapper only
+    fuses ops for speed, and mirrored replicas on one CPU are for tests and small jobs.
     """
     tf.config.optimizer.set_experimental_options({"remapping": False})
 
