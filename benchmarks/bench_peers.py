@@ -1,7 +1,10 @@
 """Peer benchmark: the same architectures in pixelwise (TensorFlow, JAX) and segmentation_models.pytorch.
 
 For each pair of one encoder and one decoder, the model is built in pixelwise (Keras 3, on
-TensorFlow without XLA, the ``pixelwise train`` default on CPU, and on JAX) and in
+TensorFlow without XLA, the ``pixelwise train`` default on CPU, with oneDNN's kernels as
+``import pixelwise`` turns them on (:mod:`pixelwise.onednn`), again without them
+(``pixelwise-tensorflow-eigen``, TensorFlow's default on CPUs without AVX-512 VNNI/BF16), and
+on JAX) and in
 segmentation_models.pytorch (smp, on PyTorch), from random weights:
 
 ==============================  ======================================  ===================================
@@ -89,7 +92,12 @@ PAIRS = {
                                 {"encoder_name": "tu-tf_efficientnet_lite0"}),
 }
 #: framework -> KERAS_BACKEND of its worker (None: the torch worker)
-FRAMEWORKS = {"pixelwise-tensorflow": "tensorflow", "pixelwise-jax": "jax", "smp-torch": None}
+FRAMEWORKS = {"pixelwise-tensorflow": "tensorflow", "pixelwise-tensorflow-eigen": "tensorflow",
+              "pixelwise-jax": "jax", "smp-torch": None}
+#: framework -> environment of its worker beyond KERAS_BACKEND. pixelwise turns TensorFlow's
+#: oneDNN kernels on (pixelwise.onednn); "-eigen" is TensorFlow's own default on CPUs without
+#: AVX-512 VNNI/BF16 or AMX, kept to measure what that choice is worth.
+FRAMEWORK_ENV = {"pixelwise-tensorflow-eigen": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
 PEER = "smp-torch"
 
 
@@ -154,6 +162,7 @@ class KerasRunner:
     """pixelwise models on this worker's Keras backend."""
 
     def __init__(self, setup: dict):
+        import pixelwise  # noqa: F401  (first, as the pixelwise command does: oneDNN on)
         import keras
 
         self.keras = keras
@@ -178,7 +187,10 @@ class KerasRunner:
         else:
             import tensorflow as tf
 
+            from pixelwise.onednn import onednn_enabled
+
             versions["tensorflow"] = tf.__version__
+            versions["onednn"] = onednn_enabled()
         return versions
 
     def build(self, pair: str) -> dict:
@@ -299,7 +311,8 @@ class Worker(harness.WorkerProcess):
     def __init__(self, framework: str):
         self.framework = framework
         backend = FRAMEWORKS[framework]
-        super().__init__(__file__, framework, {"KERAS_BACKEND": backend} if backend else None)
+        env = {"KERAS_BACKEND": backend} if backend else {}
+        super().__init__(__file__, framework, {**env, **FRAMEWORK_ENV.get(framework, {})})
 
 
 # --------------------------------------------------------------------------- the parent
@@ -400,7 +413,7 @@ def main(argv=None) -> None:
     parser.add_argument("--pairs", nargs="+", default=None, choices=list(PAIRS),
                         help="pairs to measure (default: all)")
     parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS),
-                        choices=list(FRAMEWORKS), help="default: all three")
+                        choices=list(FRAMEWORKS), help="default: all four")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--steps", type=int, default=3,
                         help="timed training steps per pair per round (default 3)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -55,5 +56,10 @@ def test_quick_run_measures_every_framework(tmp_path):
         assert figures[framework]["latency_s"] > 0, framework
     # The same architecture: MobileNetV3-Large U-Net has the same trainable parameters in both.
     assert figures["pixelwise-tensorflow"]["params"] == figures["smp-torch"]["params"]
-    assert figures["recommended_training_backend"] in ("pixelwise-tensorflow", "pixelwise-jax")
+    assert figures["recommended_training_backend"] in (
+        "pixelwise-tensorflow", "pixelwise-tensorflow-eigen", "pixelwise-jax")
+    # pixelwise's TensorFlow worker has oneDNN on; the "-eigen" one has TensorFlow's default off.
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert results["versions"]["pixelwise-tensorflow"]["onednn"] is True
+    assert results["versions"]["pixelwise-tensorflow-eigen"]["onednn"] is False
     assert "| unet_mobilenetv3large | smp-torch |" in run.stdout
