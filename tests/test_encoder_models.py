@@ -155,3 +155,29 @@ def test_an_encoder_model_exports_as_a_savedmodel_with_free_sizes(tmp_path):
     out = export_model(model, tmp_path / "exported", "savedmodel", class_set=CAMVID,
                        model_size=(96, 128), parity_images=2)
     assert json.loads((out / "parity.json").read_text())["pixel_agreement"] == 1.0
+
+
+def test_deeplabv3plus_separable_is_smps_decoder_and_reloads(tmp_path):
+    """separable=True: depthwise-separable ASPP rates and decoder convs (smp's default)."""
+    options = dict(input_size=(64, 64, 3), num_classes=3, encoder="mobilenetv3small",
+                   aspp_filters=16, low_level_filters=8, decoder_filters=16)
+    full = models.build("deeplabv3plus", **options)
+    separable = models.build("deeplabv3plus", separable=True, **options)
+    for name in ("aspp_rate6", "aspp_rate18", "decoder_1", "decoder_2"):
+        layer = separable.get_layer(f"{name}_sepconv")
+        assert isinstance(layer, keras.layers.SeparableConv2D) and not layer.use_bias
+    assert separable.get_layer("aspp_rate12_sepconv").dilation_rate == (12, 12)
+    # 3x3 depthwise + 1x1 pointwise: 9 * C_in + C_in * C_out weights instead of 9 * C_in * C_out.
+    channels_in = separable.get_layer("decoder_concat").output.shape[-1]
+    assert separable.get_layer("decoder_1_sepconv").count_params() == 9 * channels_in + channels_in * 16
+    assert full.get_layer("decoder_1_conv").count_params() == 9 * channels_in * 16
+    assert separable.count_params() < full.count_params()
+    x = np.random.default_rng(0).random((2, 64, 64, 3)).astype("float32")
+    path = tmp_path / "separable.keras"
+    separable.save(path)
+    again = keras.saving.load_model(path)
+    assert again.get_config()["separable"] is True
+    np.testing.assert_allclose(again.predict(x, verbose=0), separable.predict(x, verbose=0),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="separable True or False"):
+        models.build("deeplabv3plus", separable="yes", **options)
