@@ -52,6 +52,32 @@ def test_learning_rate_multipliers_scale_or_stop_each_variables_update(name):
         optimizer.set_learning_rate_multiplier(variables, -1)
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_on_tensorflow_is_one_fused_op_per_variable_and_keras_adam_exactly(name):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the fused update is TensorFlow's ResourceApplyAdam")
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=shape).astype("float32") for shape in ((3, 4), (4,))]
+    ours = [keras.Variable(value.copy()) for value in start]
+    theirs = [keras.Variable(value.copy()) for value in start]
+    optimizer = make_optimizer(name, 1e-2, weight_decay=0.01)
+    reference = (keras.optimizers.AdamW(1e-2, weight_decay=0.01) if name == "adamw"
+                 else keras.optimizers.Adam(1e-2))
+    optimizer.build(ours)
+    reference.build(theirs)
+    step = tf.function(lambda grads: optimizer.apply(grads, ours))
+    graph = step.get_concrete_function([tf.TensorSpec(v.shape) for v in start]).graph
+    assert [op.type for op in graph.get_operations()].count("ResourceApplyAdam") == 2
+    for _ in range(5):
+        grads = [tf.constant(rng.normal(size=value.shape).astype("float32")) for value in start]
+        step(grads)
+        reference.apply(grads, theirs)
+    for mine, keras_one in zip(ours, theirs):
+        np.testing.assert_allclose(mine.numpy(), keras_one.numpy(), rtol=1e-6, atol=1e-7)
+
+
 def test_a_slow_pretrained_encoder_is_not_eaten_by_weight_decay():
     """With no gradient, AdamW shrinks a x0.1 variable at a tenth of the full-rate decay.
 

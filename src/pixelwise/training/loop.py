@@ -191,15 +191,11 @@ def _fine_tunes(config: TrainConfig) -> bool:
 
 
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    learning_rate = _learning_rate(config, steps_per_epoch)
-    if _fine_tunes(config):
-        # Per-variable learning-rate multipliers, which FreezeEncoder sets.
-        return make_optimizer(config.optimizer, learning_rate, config.weight_decay)
-    if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9)
-    return keras.optimizers.Adam(learning_rate)
+    # pixelwise's optimizers: Keras' with per-variable learning-rate multipliers (which
+    # FreezeEncoder sets when fine-tuning) and, on TensorFlow, Adam fused into one op per
+    # variable (pixelwise.training.optimizers.FusedAdamStep).
+    return make_optimizer(config.optimizer, _learning_rate(config, steps_per_epoch),
+                          config.weight_decay)
 
 
 def _build_model(config: TrainConfig, data: TrainingData) -> tuple[keras.Model, MeanIoU]:

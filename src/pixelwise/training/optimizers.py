@@ -94,14 +94,48 @@ class LearningRateMultipliers:
         return super()._use_weight_decay(variable)
 
 
-@keras.saving.register_keras_serializable(package="pixelwise")
-class Adam(LearningRateMultipliers, keras.optimizers.Adam):
-    """``keras.optimizers.Adam`` with per-variable learning-rate multipliers."""
+class FusedAdamStep:
+    """Mixin for Keras' Adam and AdamW: one fused TensorFlow op per variable and step.
+
+    Keras' Adam updates each variable with about a dozen small ops (moments, bias
+    correction, division, assignment). On TensorFlow, ``ResourceApplyAdam`` computes the
+    same update (``m += (g - m)(1 - b1)``; ``v += (g^2 - v)(1 - b2)``;
+    ``var -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``, Keras' formula) in one
+    kernel. Used on the TensorFlow backend without a distribution strategy and without
+    amsgrad; everywhere else this is Keras' own ``update_step``. AdamW's decoupled weight
+    decay is applied by Keras before the update step, so it is unchanged.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if (keras.backend.backend() != "tensorflow" or self.amsgrad
+                or not hasattr(variable, "handle")):
+            return super().update_step(gradient, variable, learning_rate)
+        import tensorflow as tf
+
+        if tf.distribute.has_strategy():
+            return super().update_step(gradient, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        dtype = variable.dtype
+        step = ops.cast(self.iterations + 1, dtype)
+        beta_1 = ops.cast(self.beta_1, dtype)
+        beta_2 = ops.cast(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self._momentums[index].handle,
+            v=self._velocities[index].handle, beta1_power=ops.power(beta_1, step),
+            beta2_power=ops.power(beta_2, step), lr=ops.cast(learning_rate, dtype),
+            beta1=beta_1, beta2=beta_2, epsilon=ops.cast(self.epsilon, dtype),
+            grad=ops.cast(gradient, dtype), use_locking=False, use_nesterov=False)
+        return None
 
 
 @keras.saving.register_keras_serializable(package="pixelwise")
-class AdamW(LearningRateMultipliers, keras.optimizers.AdamW):
-    """``keras.optimizers.AdamW`` with per-variable learning-rate multipliers."""
+class Adam(LearningRateMultipliers, FusedAdamStep, keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` with per-variable learning-rate multipliers, fused on TF."""
+
+
+@keras.saving.register_keras_serializable(package="pixelwise")
+class AdamW(LearningRateMultipliers, FusedAdamStep, keras.optimizers.AdamW):
+    """``keras.optimizers.AdamW`` with per-variable learning-rate multipliers, fused on TF."""
 
 
 @keras.saving.register_keras_serializable(package="pixelwise")
