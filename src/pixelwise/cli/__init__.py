@@ -20,6 +20,8 @@ import tempfile
 import textwrap
 import warnings
 
+from pixelwise.onednn import prefer_eigen_for_batch_one
+
 # Subcommand modules, in the order `pixelwise --help` lists them.
 _COMMAND_MODULES = ("datasets", "models", "train", "evaluate", "predict", "export", "report")
 
@@ -220,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command == "predict" and not getattr(args, "tile", None):
+            # One whole image per forward pass: Eigen beats oneDNN at batch 1 (pixelwise.onednn).
+            prefer_eigen_for_batch_one()
         if getattr(args.func, "loads_tensorflow", True):  # see without_tensorflow
             load_tensorflow_quietly()
         result = args.func(args)
