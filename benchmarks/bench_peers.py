@@ -12,7 +12,8 @@ pair                            pixelwise                               smp
 ==============================  ======================================  ===================================
 unet_resnet50                   ``encoder_unet``, encoder resnet50      ``Unet("resnet50")``
 fpn_resnet50                    ``fpn``, encoder resnet50               ``FPN("resnet50")``
-deeplabv3plus_resnet50          ``deeplabv3plus``, output_stride 16     ``DeepLabV3Plus("resnet50", encoder_output_stride=16)``
+deeplabv3plus_resnet50          ``deeplabv3plus``, output_stride 16,    ``DeepLabV3Plus("resnet50", encoder_output_stride=16)``
+                                separable
 unet_mobilenetv3large           ``encoder_unet``, mobilenetv3large      ``Unet("tu-mobilenetv3_large_100")``
 unet_efficientnet_lite0         ``encoder_unet``, efficientnet_lite0    ``Unet("tu-tf_efficientnet_lite0")``
 ==============================  ======================================  ===================================
@@ -22,15 +23,18 @@ channels; FPN pyramid 256 and segmentation 128; DeepLabV3+ ASPP 256, low-level 4
 decoder 256; smp's DeepLabV3+ is given the paper's rates at output stride 16, 6/12/18, which
 pixelwise uses, instead of its default 12/24/36). The trainable parameters are counted per
 part (encoder, decoder + head) and set side by side; BENCHMARKS.md explains each difference
-layer by layer (Keras' ResNet50 convolutions carry biases; smp's DeepLabV3+ uses separable
-convolutions in ASPP and decoder; timm's EfficientNet-Lite0 features end at its last block,
-Keras-style pixelwise's at the 1280-channel head conv).
+layer by layer (Keras' ResNet50 convolutions carry biases; timm's EfficientNet-Lite0
+features end at its last block, Keras-style pixelwise's at the 1280-channel head conv).
+pixelwise's DeepLabV3+ is built ``separable=True``, smp's default (depthwise-separable 3x3s
+in ASPP and decoder): same parameters, but pixelwise's second separable 3x3 runs at stride
+4 as in the paper, smp's at stride 16 (after ASPP).
 
 Measured, per pair and framework, each in its own worker process (one per framework, 2
 threads each, all built and warmed up before any timing), interleaved round by round so
 that every framework sees the same machine:
 
-* training images/s: forward, backward and an Adam step (lr 1e-3) with sparse cross-entropy
+* training images/s: forward, backward and an Adam step (lr 1e-3; pixelwise's ``Adam``, as
+  ``pixelwise train`` uses it, fused on TensorFlow) with sparse cross-entropy
   ignoring label 255, at the CamVid recipe's 192x256, batch 8, fp32;
 * inference latency: one 360x480 CamVid frame, padded to the stride-32 multiple 384x480 as
   both libraries' prediction paths do, batch 1, fp32 (Keras ``predict_on_batch``; torch
@@ -82,7 +86,8 @@ PAIRS = {
     "unet_resnet50": ("encoder_unet", {"encoder": "resnet50"}, "Unet",
                       {"encoder_name": "resnet50"}),
     "fpn_resnet50": ("fpn", {"encoder": "resnet50"}, "FPN", {"encoder_name": "resnet50"}),
-    "deeplabv3plus_resnet50": ("deeplabv3plus", {"encoder": "resnet50", "output_stride": 16},
+    "deeplabv3plus_resnet50": ("deeplabv3plus", {"encoder": "resnet50", "output_stride": 16,
+                                                 "separable": True},
                                "DeepLabV3Plus",
                                {"encoder_name": "resnet50", "encoder_output_stride": 16,
                                 "decoder_atrous_rates": (6, 12, 18)}),
@@ -195,13 +200,14 @@ class KerasRunner:
 
     def build(self, pair: str) -> dict:
         from pixelwise import models
+        from pixelwise.training.optimizers import make_optimizer
 
         name, arguments = PAIRS[pair][:2]
         keras = self.keras
         keras.utils.set_random_seed(0)
         model = models.build(name, input_size=(*self.setup["image_size"], 3),
                              num_classes=NUM_CLASSES, encoder_weights=None, **arguments)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+        model.compile(optimizer=make_optimizer("adam", 1e-3),  # as pixelwise train has it
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
                                                                       ignore_class=IGNORE),
                       jit_compile=self.backend == "jax")
