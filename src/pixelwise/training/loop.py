@@ -381,7 +381,8 @@ def _fit(config: TrainConfig, strategy, run: RunFolder, finished: int, callbacks
                 warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
                 model.fit(
                     data.train, validation_data=data.validation, epochs=config.epochs,
-                    callbacks=[*_unpadded_validation_loss(data), *callbacks, *listed], verbose=fit_verbosity(config.verbose),
+                    callbacks=[*_unpadded_validation_loss(data), *callbacks, *listed],
+                    verbose=fit_verbosity(config.verbose),
                     shuffle=False,
                 )
     finally:
